@@ -1,0 +1,28 @@
+from django.core.management.base import BaseCommand
+
+from demo.services.seed import DEMO_PASSWORDS_NOTE, demo_seed
+
+
+class Command(BaseCommand):
+    help = "Crée (idempotent) l'association de démonstration « Les Quatre Saisons »."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-residents", action="store_true", help="Configuration seule (pour les imports).")
+        parser.add_argument("--residents", type=int, default=60, help="Nombre de résidents de démo (défaut 60).")
+
+    def handle(self, *args, **options):
+        from django.conf import settings
+        from django.core.management.base import CommandError
+
+        if not settings.DEMO_ALLOWED:
+            raise CommandError("Données de démonstration refusées : DEMO_ALLOWED=0 (production).")
+        count = 0 if options["no_residents"] else options["residents"]
+        if count < 0:
+            from django.core.management.base import CommandError
+
+            raise CommandError("--residents doit être positif ou nul.")
+        result = demo_seed(residents=count)
+        self.stdout.write(self.style.SUCCESS(
+            f"Association « {result['organisation'].name} » prête : {len(result['sections'])} sections, "
+            f"{result['residents_created']} résident(s) créé(s)."))
+        self.stdout.write(f"Comptes de démonstration : {DEMO_PASSWORDS_NOTE}")

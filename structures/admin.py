@@ -1,0 +1,49 @@
+from django.contrib import admin
+
+from .admin_scoping import SectionScopedAdmin
+from .models import Establishment, Organisation, Section, SectionAccess
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(SectionScopedAdmin):
+    section_lookup = "establishments__sections"
+    list_display = ["name", "siret", "city", "smtp_host"]
+    search_fields = ["name", "siret"]
+
+
+class SectionInline(admin.TabularInline):
+    model = Section
+    extra = 0
+
+
+@admin.register(Establishment)
+class EstablishmentAdmin(SectionScopedAdmin):
+    section_lookup = "sections"
+    list_display = ["name", "code", "organisation", "departement", "legal_status", "finess"]
+    list_filter = ["organisation", "legal_status", "departement"]
+    search_fields = ["name", "code", "finess", "siret"]
+    inlines = [SectionInline]
+
+
+@admin.register(Section)
+class SectionAdmin(SectionScopedAdmin):
+    section_lookup = "pk"
+    list_display = ["alias", "name", "establishment", "kind", "periodicity", "is_active"]
+    list_filter = ["kind", "establishment", "is_active"]
+    search_fields = ["alias", "name"]
+
+    def get_queryset(self, request):
+        qs = admin.ModelAdmin.get_queryset(self, request)
+        if request.user.is_superuser:
+            return qs
+        from . import access
+
+        return qs.filter(pk__in=access.sections_for(request.user, self.scoped_role).values("pk"))
+
+
+@admin.register(SectionAccess)
+class SectionAccessAdmin(SectionScopedAdmin):
+    list_display = ["user", "section", "role"]
+    list_filter = ["role", "section"]
+    search_fields = ["user__username", "section__alias"]
+    autocomplete_fields = ["section"]

@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class StructuresConfig(AppConfig):
+    name = "structures"
+    verbose_name = _("Structures")
+
+    def ready(self):
+        from auditlog.registry import auditlog
+
+        from . import models
+
+        auditlog.register(models.Organisation, exclude_fields=["smtp_password_encrypted"])
+        auditlog.register(models.Establishment)
+        auditlog.register(models.Section)
+        auditlog.register(models.SectionAccess)

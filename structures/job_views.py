@@ -1,0 +1,59 @@
+"""Browser side of the generic Job: a page, a polled progress fragment, re-run.
+
+A job is visible to the user who started it, to anyone who may read its section, and to
+superusers; re-running needs the *facturation* role on its section (or being its author).
+"""
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from core.models import Job
+from core.services import jobs as job_services
+from core.tasks import run_job
+
+from . import access
+
+
+def _job_for(user, pk: int) -> Job:
+    job = get_object_or_404(Job.objects.select_related("section"), pk=pk)
+    if user.is_superuser or job.created_by_id == user.pk:
+        return job
+    if job.section and access.has_role(user, job.section, access.Role.READER):
+        return job
+    raise Http404("Tâche introuvable.")
+
+
+@login_required
+def job_detail(request, pk):
+    job = _job_for(request.user, pk)
+    return render(request, "core/job_detail.html", {"job": job})
+
+
+@login_required
+def job_progress(request, pk):
+    job = _job_for(request.user, pk)
+    return render(request, "core/_job_progress.html", {"job": job})
+
+
+@login_required
+@require_POST
+def job_rerun(request, pk):
+    job = _job_for(request.user, pk)
+    if job.section and not access.has_role(request.user, job.section, access.Role.CLERK) \
+            and job.created_by_id != request.user.pk:
+        raise Http404("Tâche introuvable.")
+    new_job = job_services.job_rerun(job=job, user=request.user)
+    job_services.job_enqueue(job=new_job, task=run_job)
+    return redirect("job-detail", pk=new_job.pk)
+
+
+@login_required
+def selftest_start(request):
+    """Diagnostic: start a small job to check that a Celery worker is running."""
+    if request.method == "POST":
+        job = job_services.job_create(kind="core.selftest", label="Diagnostic du processus de travail",
+                                      user=request.user, params={"steps": 5, "delay": 0.5})
+        job_services.job_enqueue(job=job, task=run_job)
+        return redirect("job-detail", pk=job.pk)
+    return render(request, "core/selftest.html", {})
