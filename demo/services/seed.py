@@ -96,7 +96,11 @@ def demo_seed(*, residents: int = 60, users: bool = True) -> dict:
             for alias, role in grants.items():
                 SectionAccess.objects.get_or_create(user=user, section=sections[alias], defaults={"role": role})
             created_users[login] = user
+    from .billing_seed import demo_billing_for_stays, demo_billing_seed
+
+    demo_billing_seed(organisation=organisation, establishments=establishments, sections=sections)
     made = demo_residents(organisation=organisation, sections=sections, count=residents)
+    demo_billing_for_stays(organisation=organisation)
     return {"organisation": organisation, "establishments": establishments, "sections": sections,
             "users": created_users, "residents_created": made}
 

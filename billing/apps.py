@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class BillingConfig(AppConfig):
+    name = "billing"
+    verbose_name = _("Facturation")
+
+    def ready(self):
+        from auditlog.registry import auditlog
+
+        from . import models
+
+        for model in (models.Product, models.Tariff, models.Package, models.NationalParameter,
+                      models.DepartementParameter, models.StayPackage, models.BillingPeriod):
+            auditlog.register(model)

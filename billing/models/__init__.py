@@ -1,0 +1,3 @@
+from .calendars import Calendar, CalendarDay  # noqa: F401
+from .catalog import DepartementParameter, NationalParameter, Package, PackageItem, Product, Tariff  # noqa: F401
+from .invoices import BillingPeriod, Invoice, InvoiceLine, NumberSequence, StayPackage  # noqa: F401

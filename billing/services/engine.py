@@ -1,0 +1,340 @@
+"""The day-by-day billing engine (billing-rules.md §1–5), pure computation on loaded data.
+
+``compute_stay`` turns one stay into priced *day items* (product, quantity, unit price, reason)
+and shares each item between debtors with the stay's coverage rules. ``aggregate`` then joins
+consecutive days with the same debtor, product, unit price and reason into invoice lines.
+No database access happens here: ``generation.py`` loads everything a period needs first.
+
+Rounding: every unit price share is rounded to the cent (half up) when it is split; a line's
+amount is ``round_money(quantity × unit price)``; invoice totals are sums of lines.
+"""
+from __future__ import annotations
+
+import calendar as pycal
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from core.money import ZERO, round_money
+
+from ..models.catalog import DEPENDENCY_KINDS, Product, dependency_kind_for_gir
+from .dated import Dated
+
+ONE = Decimal("1")
+HALF = Decimal("0.5")
+ABSENCE_RULES_WITH_EFFECT = ("HOSPITAL", "HOSPITAL_PSY", "CONVENIENCE")
+ACCOMMODATION_KINDS = (Product.Kind.ACCOMMODATION, Product.Kind.TEMPORARY, Product.Kind.DAY_CARE,
+                       Product.Kind.OTHER)
+
+
+@dataclass(frozen=True)
+class Debtor:
+    kind: str  # resident / relative / payer
+    resident_id: int | None = None
+    relative_id: int | None = None
+    payer_id: int | None = None
+    group_id: int | None = None
+
+
+@dataclass
+class DayItem:
+    day: date
+    product: Product
+    quantity: Decimal
+    unit_price: Decimal
+    reason: str
+    monthly: bool = False
+
+
+@dataclass
+class Share:
+    debtor: Debtor
+    item: DayItem
+    unit_price: Decimal
+    invoiced: bool = True
+    note: str = ""
+
+
+@dataclass
+class AbsenceInfo:
+    first_day: date
+    last_day: date
+    rule: str
+
+
+@dataclass
+class StayData:
+    """Everything the engine needs about one stay (loaded by generation.py)."""
+
+    stay_id: int
+    resident_id: int
+    resident_name: str
+    entry_date: date
+    end_date: date | None
+    end_reason: str
+    room_emptied_on: date | None
+    packages: Dated  # -> (package_id, dependency_by_gir, [Product])
+    gir: Dated  # -> int
+    absences: list[AbsenceInfo]
+    convenience_days_by_year: dict[int, list[date]] = field(default_factory=dict)
+    rules: list = field(default_factory=list)  # CoverageRuleData, in priority order
+    paying_relative_id: int | None = None
+    birth_date: date | None = None
+
+
+@dataclass
+class CoverageRuleData:
+    rule_id: int
+    payer_id: int
+    group_id: int | None
+    scope: str
+    product_ids: frozenset
+    mode: str
+    value: Decimal
+    monthly_cap_units: int | None
+    valid_from: date
+    valid_to: date | None
+    invoiced: bool
+    label: str
+
+    def applies(self, day: date, product: Product) -> bool:
+        if day < self.valid_from or (self.valid_to and day > self.valid_to):
+            return False
+        if self.scope == "all":
+            return True
+        if self.scope == "dependency":
+            return product.kind in DEPENDENCY_KINDS
+        if self.scope == "accommodation":
+            return product.kind in ACCOMMODATION_KINDS
+        return product.pk in self.product_ids
+
+
+@dataclass
+class Context:
+    """Shared, period-wide data: tariffs, calendar, parameters."""
+
+    tariffs: dict[int, Dated]  # product id -> Dated(price)
+    calendar: dict[date, str]  # day -> open/closed/half
+    products_by_kind: dict[str, Product]  # dependency products of the establishment by kind
+    hospital_charge: Dated
+    psychiatric_charge: Dated
+    departement: Dated  # -> DepartementParameter-like object
+
+    def price(self, product: Product, day: date) -> Decimal | None:
+        table = self.tariffs.get(product.pk)
+        return table.on(day) if table else None
+
+    def dept(self, day: date):
+        return self.departement.on(day)
+
+
+class EngineWarning(Exception):
+    pass
+
+
+def _absence_on(stay: StayData, day: date) -> tuple[AbsenceInfo, int] | None:
+    for absence in stay.absences:
+        if absence.first_day <= day <= absence.last_day:
+            return absence, (day - absence.first_day).days + 1
+    return None
+
+
+def _convenience_days_before(stay: StayData, day: date) -> int:
+    days = stay.convenience_days_by_year.get(day.year, [])
+    return sum(1 for d in days if d < day)
+
+
+def day_items(*, stay: StayData, ctx: Context, start: date, end: date, warnings: list[str]) -> list[DayItem]:
+    """Priced items of one stay for every day of [start, end] (billing-rules.md §1–3, §5)."""
+    items: list[DayItem] = []
+    death = stay.end_reason == "death" and stay.end_date is not None
+    last_presence = stay.end_date or end
+    after_death_until = None
+    if death and stay.room_emptied_on and stay.room_emptied_on > stay.end_date:
+        dept = ctx.dept(stay.end_date)
+        max_days = dept.death_max_days if dept else 6
+        after_death_until = min(stay.room_emptied_on, stay.end_date + timedelta(days=max_days))
+    first = max(start, stay.entry_date)
+    last = min(end, after_death_until or last_presence)
+    monthly_done: set[tuple[int, int, int]] = set()
+    day = first
+    while day <= last:
+        state = ctx.calendar.get(day)
+        if state is None:
+            raise EngineWarning(f"calendar missing {day}")
+        package = stay.packages.on(day)
+        if package is None:
+            warnings.append(f"{stay.resident_name} : aucun forfait d'hébergement le {day:%d/%m/%Y}")
+            day += timedelta(days=1)
+            continue
+        _package_id, dependency_by_gir, products = package
+        post_death = after_death_until is not None and day > stay.end_date
+        if state == "closed":
+            day += timedelta(days=1)
+            continue
+        absence = _absence_on(stay, day)
+        dept = ctx.dept(day)
+        for product in products:
+            if product.unit == Product.Unit.MONTH:
+                key = (product.pk, day.year, day.month)
+                if key in monthly_done or post_death:
+                    continue
+                monthly_done.add(key)
+                price = ctx.price(product, day)
+                if price is None:
+                    warnings.append(f"{product.code} : aucun tarif le {day:%d/%m/%Y}")
+                    continue
+                qty = ONE
+                if product.monthly_mode == Product.MonthlyMode.PRORATA:
+                    month_last = date(day.year, day.month, pycal.monthrange(day.year, day.month)[1])
+                    span_end = min(month_last, last)
+                    qty = Decimal((span_end - day).days + 1) / Decimal(pycal.monthrange(day.year, day.month)[1])
+                    qty = qty.quantize(Decimal("0.01"))
+                items.append(DayItem(day, product, qty, price, "monthly", monthly=True))
+                continue
+            if product.unit == Product.Unit.UNIT:
+                continue  # unit products are billed by hand
+            if product.is_dependency:
+                continue  # handled below by GIR
+            price = ctx.price(product, day)
+            if price is None:
+                warnings.append(f"{product.code} : aucun tarif le {day:%d/%m/%Y}")
+                continue
+            qty = HALF if (state == "half" and product.unit == Product.Unit.HALF_DAY) else ONE
+            reason = "presence"
+            if post_death:
+                if product.kind not in (Product.Kind.ACCOMMODATION, Product.Kind.TEMPORARY):
+                    continue
+                charges = dept.death_variable_charges if dept else ZERO
+                price, reason = max(ZERO, price - charges), "after_death"
+            elif absence:
+                info, number = absence
+                if info.rule in ABSENCE_RULES_WITH_EFFECT and number >= 4 and \
+                        product.kind in (Product.Kind.ACCOMMODATION, Product.Kind.TEMPORARY):
+                    if info.rule == "HOSPITAL":
+                        price, reason = max(ZERO, price - (ctx.hospital_charge.on(day) or ZERO)), "absence_hospital"
+                    elif info.rule == "HOSPITAL_PSY":
+                        price, reason = max(ZERO, price - (ctx.psychiatric_charge.on(day) or ZERO)), "absence_psy"
+                    else:
+                        cap = dept.convenience_cap_days if dept else 35
+                        if _convenience_days_before(stay, day) < cap:
+                            reduction = dept.convenience_reduction if (dept and dept.convenience_reduction is not None) \
+                                else (ctx.hospital_charge.on(day) or ZERO)
+                            price, reason = max(ZERO, price - reduction), "absence_convenience"
+                        else:
+                            reason = "absence_convenience_cap"
+                elif info.rule in ABSENCE_RULES_WITH_EFFECT and product.kind == Product.Kind.DAY_CARE:
+                    continue  # day care is billed per day of attendance only
+            items.append(DayItem(day, product, qty, price, reason))
+        # Dependency: the GIR group's tariff of the day; none after death nor on absence days.
+        if dependency_by_gir and not post_death:
+            gir = stay.gir.on(day)
+            if gir is None:
+                warnings.append(f"{stay.resident_name} : GIR inconnu le {day:%d/%m/%Y}")
+            else:
+                dep_product = ctx.products_by_kind.get(dependency_kind_for_gir(gir))
+                billed = True
+                if absence and absence[0].rule in ABSENCE_RULES_WITH_EFFECT:
+                    billed = bool(dept and dept.talon_on_first_day and absence[1] == 1)
+                    if billed:
+                        dep_product = ctx.products_by_kind.get(Product.Kind.DEPENDENCY_56)
+                if dep_product is not None and billed:
+                    price = ctx.price(dep_product, day)
+                    if price is None:
+                        warnings.append(f"{dep_product.code} : aucun tarif le {day:%d/%m/%Y}")
+                    else:
+                        items.append(DayItem(day, dep_product, ONE, price, "presence"))
+        day += timedelta(days=1)
+    return items
+
+
+def share_items(*, stay: StayData, ctx: Context, items: list[DayItem]) -> list[Share]:
+    """Split each item between payers (rules in order) and the resident / paying relative."""
+    shares: list[Share] = []
+    remainder_debtor = (Debtor("relative", resident_id=stay.resident_id, relative_id=stay.paying_relative_id)
+                        if stay.paying_relative_id else Debtor("resident", resident_id=stay.resident_id))
+    cap_used: dict[tuple[int, int, int], Decimal] = defaultdict(lambda: ZERO)
+    for item in items:
+        remaining = item.unit_price
+        for rule in stay.rules:
+            if remaining <= 0 or not rule.applies(item.day, item.product):
+                continue
+            if rule.monthly_cap_units is not None:
+                key = (rule.rule_id, item.day.year, item.day.month)
+                if cap_used[key] + item.quantity > rule.monthly_cap_units:
+                    continue
+                cap_used[key] += item.quantity
+            if rule.mode == "all":
+                part = remaining
+            elif rule.mode == "percent":
+                part = round_money(item.unit_price * rule.value / Decimal(100))
+            elif rule.mode == "amount_per_unit":
+                part = rule.value
+            elif rule.mode == "above_resident_share":
+                part = remaining - rule.value
+            elif rule.mode == "above_talon":
+                if not item.product.is_dependency:
+                    continue
+                talon_product = ctx.products_by_kind.get(Product.Kind.DEPENDENCY_56)
+                talon = ctx.price(talon_product, item.day) if talon_product else None
+                part = remaining - (talon or ZERO)
+            else:
+                continue
+            part = min(max(part, ZERO), remaining)
+            if part <= 0:
+                continue
+            shares.append(Share(Debtor("payer", resident_id=stay.resident_id, payer_id=rule.payer_id,
+                                       group_id=rule.group_id), item, part, invoiced=rule.invoiced, note=rule.label))
+            remaining -= part
+        if remaining > 0 or item.unit_price == 0:
+            note = "part résident" if remaining != item.unit_price else ""
+            shares.append(Share(remainder_debtor, item, remaining, note=note))
+    return shares
+
+
+@dataclass
+class Line:
+    debtor: Debtor
+    resident_id: int
+    stay_id: int
+    product: Product
+    reason: str
+    unit_price: Decimal
+    date_from: date
+    date_to: date
+    quantity: Decimal
+    note: str = ""
+
+    @property
+    def amount(self) -> Decimal:
+        return round_money(self.quantity * self.unit_price)
+
+
+def aggregate(*, stay: StayData, shares: list[Share]) -> list[Line]:
+    """Consecutive days with the same debtor, product, unit price and reason make one line."""
+    lines: list[Line] = []
+    open_lines: dict[tuple, Line] = {}
+    for share in sorted(shares, key=lambda s: (s.item.product.code, s.item.day)):
+        if not share.invoiced:
+            continue
+        item = share.item
+        key = (share.debtor, item.product.pk, share.unit_price, item.reason, share.note)
+        current = open_lines.get(key)
+        if current and not item.monthly and current.date_to + timedelta(days=1) == item.day:
+            current.date_to = item.day
+            current.quantity += item.quantity
+            continue
+        line = Line(share.debtor, stay.resident_id, stay.stay_id, item.product, item.reason, share.unit_price,
+                    item.day, item.day, item.quantity, share.note)
+        if item.monthly:
+            month_last = date(item.day.year, item.day.month, pycal.monthrange(item.day.year, item.day.month)[1])
+            line.date_to = min(month_last, stay.end_date or month_last)
+        lines.append(line)
+        open_lines[key] = line
+    return lines
+
+
+def compute_stay(*, stay: StayData, ctx: Context, start: date, end: date, warnings: list[str]) -> list[Line]:
+    items = day_items(stay=stay, ctx=ctx, start=start, end=end, warnings=warnings)
+    return aggregate(stay=stay, shares=share_items(stay=stay, ctx=ctx, items=items))

@@ -1,0 +1,165 @@
+"""Issuing invoices: gapless numbers from a row-locked counter, identity snapshots, immutability;
+credit notes as the only correction."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.money import round_money
+from residents.models import Relative
+
+from ..models import Invoice, InvoiceLine, NumberSequence
+
+SERIES_OF_KIND = {Invoice.Kind.INVOICE: "invoice", Invoice.Kind.RAPPEL: "invoice",
+                  Invoice.Kind.CREDIT_NOTE: "credit_note"}
+
+
+def format_number(*, code: str, series: str, year: int, number: int) -> str:
+    if series == "credit_note":
+        return f"{code}-AV-{year}-{number:06d}"
+    return f"{code}-{year}-{number:06d}"
+
+
+def next_numbers(*, establishment, series: str, year: int, count: int) -> list[str]:
+    """Reserve ``count`` consecutive numbers. Must run inside the issuing transaction: the counter
+    row stays locked (SELECT … FOR UPDATE) until commit, so concurrent issues queue up and a
+    rolled-back issue gives its numbers back — no gap, no duplicate."""
+    NumberSequence.objects.get_or_create(establishment=establishment, kind=series, year=year)
+    sequence = NumberSequence.objects.select_for_update().get(establishment=establishment, kind=series, year=year)
+    first = sequence.last_number + 1
+    sequence.last_number += count
+    sequence.save(update_fields=["last_number"])
+    return [format_number(code=establishment.code, series=series, year=year, number=n)
+            for n in range(first, first + count)]
+
+
+def establishment_snapshot(establishment) -> dict:
+    return {
+        "name": establishment.name, "code": establishment.code, "address": establishment.address,
+        "postal_code": establishment.postal_code, "city": establishment.city, "finess": establishment.finess,
+        "siret": establishment.siret, "legal_status": establishment.legal_status, "phone": establishment.phone,
+        "iban": establishment.iban, "bic": establishment.bic, "creditor_id": establishment.creditor_id,
+        "organisation": establishment.organisation.name,
+        "logo": establishment.logo.name if establishment.logo else "",
+    }
+
+
+def _debtor_identity(invoice: Invoice) -> tuple[str, str, str, str]:
+    """(name, address, e-mail, payment mode) of the debtor at issue time."""
+    if invoice.debtor_kind == Invoice.DebtorKind.PAYER:
+        payer = invoice.payer
+        name = payer.name + (f" — {invoice.payer_group.label}" if invoice.payer_group else "")
+        return name, "\n".join(payer.address_lines), payer.email, "transfer"
+    resident = invoice.resident
+    if invoice.debtor_kind == Invoice.DebtorKind.RELATIVE and invoice.relative:
+        rel = invoice.relative
+        name = f"{rel.get_civility_display()} {rel}".strip()
+        return name, "\n".join(rel.address_lines), rel.email, resident.payment_mode
+    name = f"{resident.get_civility_display()} {resident.full_name}".strip()
+    recipient = Relative.objects.filter(resident=resident, receives_invoices=True).first()
+    if recipient and recipient.address_lines:
+        address = "\n".join([_("Chez %(name)s") % {"name": f"{recipient.get_civility_display()} {recipient}".strip()},
+                             *recipient.address_lines])
+    else:
+        address = "\n".join(resident.address_lines)
+    return name, address, resident.email, resident.payment_mode
+
+
+@transaction.atomic
+def invoices_issue(*, invoice_ids: list[int], user=None, issue_date: date | None = None) -> list[Invoice]:
+    """Issue drafts: lock them, number them in a stable order, copy identities, freeze them."""
+    issue_date = issue_date or timezone.localdate()
+    invoices = list(Invoice.objects.select_for_update().filter(pk__in=invoice_ids, status=Invoice.Status.DRAFT)
+                    .order_by("pk"))
+    if not invoices:
+        return []
+    invoices = list(Invoice.objects.filter(pk__in=[i.pk for i in invoices]).select_related(
+        "establishment__organisation", "resident", "relative", "payer", "payer_group", "section"))
+    for inv in invoices:
+        if inv.kind != Invoice.Kind.CREDIT_NOTE and inv.total < 0:
+            raise ValidationError(_("La facture brouillon n° %(pk)s a un total négatif.") % {"pk": inv.pk})
+    snapshots = {}
+    for inv in invoices:
+        name, address, email, mode = _debtor_identity(inv)
+        inv.debtor_name, inv.debtor_address, inv.debtor_email, inv.payment_mode = name[:250], address, email, mode
+    invoices.sort(key=lambda i: (i.establishment_id, SERIES_OF_KIND[i.kind], i.debtor_kind != "resident",
+                                 i.debtor_name.upper(), i.pk))
+    by_series: dict[tuple, list[Invoice]] = {}
+    for inv in invoices:
+        by_series.setdefault((inv.establishment_id, SERIES_OF_KIND[inv.kind]), []).append(inv)
+    for (_establishment_id, series), group in by_series.items():
+        establishment = group[0].establishment
+        numbers = next_numbers(establishment=establishment, series=series, year=issue_date.year, count=len(group))
+        if establishment.pk not in snapshots:
+            snapshots[establishment.pk] = establishment_snapshot(establishment)
+        for inv, number in zip(group, numbers):
+            inv.number = number
+            inv.status = Invoice.Status.ISSUED
+            inv.issue_date = issue_date
+            inv.due_date = issue_date + timedelta(days=inv.section.payment_due_days)
+            inv.establishment_snapshot = snapshots[establishment.pk]
+            inv.issued_by = user if (user and user.is_authenticated) else None
+    Invoice.objects.bulk_update(invoices, ["number", "status", "issue_date", "due_date", "establishment_snapshot",
+                                           "issued_by", "debtor_name", "debtor_address", "debtor_email",
+                                           "payment_mode"], batch_size=500)
+    return invoices
+
+
+def period_issue(*, period, user=None, issue_date: date | None = None) -> list[Invoice]:
+    ids = list(period.invoices.filter(status=Invoice.Status.DRAFT).values_list("pk", flat=True))
+    return invoices_issue(invoice_ids=ids, user=user, issue_date=issue_date)
+
+
+@transaction.atomic
+def credit_note_create(*, invoice: Invoice, user=None, lines: dict[int, Decimal] | None = None,
+                       reason: str = "", issue_date: date | None = None) -> Invoice:
+    """Issue a credit note cancelling ``invoice`` in full (``lines=None``) or in part
+    (``lines`` = {line id: amount to credit, positive}). A full credit cancels the invoice."""
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.status != Invoice.Status.ISSUED or invoice.kind == Invoice.Kind.CREDIT_NOTE:
+        raise ValidationError(_("Seule une facture émise peut faire l'objet d'un avoir."))
+    already = sum((cn.total for cn in invoice.credit_notes.exclude(status=Invoice.Status.DRAFT)), Decimal("0"))
+    credit = Invoice(
+        period=invoice.period, section=invoice.section, establishment=invoice.establishment,
+        kind=Invoice.Kind.CREDIT_NOTE, debtor_kind=invoice.debtor_kind, resident=invoice.resident,
+        relative=invoice.relative, payer=invoice.payer, payer_group=invoice.payer_group, credited_invoice=invoice,
+        date_from=invoice.date_from, date_to=invoice.date_to)
+    credit.save()
+    rows, total = [], Decimal("0.00")
+    source_lines = {ln.pk: ln for ln in invoice.lines.all()}
+    selection = lines if lines is not None else {pk: ln.amount for pk, ln in source_lines.items()}
+    for position, (line_id, amount) in enumerate(selection.items()):
+        source = source_lines.get(line_id)
+        if source is None:
+            raise ValidationError(_("La ligne %(id)s n'appartient pas à la facture %(number)s.") % {
+                "id": line_id, "number": invoice.number})
+        amount = round_money(amount)
+        if amount <= 0 or amount > source.amount:
+            raise ValidationError(_("Montant à créditer invalide pour « %(label)s » : %(amount)s (maximum %(max)s).") % {
+                "label": source.label, "amount": amount, "max": source.amount})
+        rows.append(InvoiceLine(invoice=credit, resident=source.resident, stay=source.stay, product=source.product,
+                                label=_("Avoir sur %(number)s : %(label)s") % {"number": invoice.number,
+                                                                              "label": source.label},
+                                reason=InvoiceLine.Reason.CREDIT, date_from=source.date_from, date_to=source.date_to,
+                                quantity=Decimal("1"), unit_price=-amount, amount=-amount, vat_rate=source.vat_rate,
+                                position=position))
+        total -= amount
+    if not rows:
+        raise ValidationError(_("Choisissez au moins une ligne à créditer."))
+    if -(total + already) > invoice.total:
+        raise ValidationError(_("Le total des avoirs dépasserait le montant de la facture %(number)s.") % {
+            "number": invoice.number})
+    InvoiceLine.objects.bulk_create(rows)
+    credit.total = total
+    credit.save(update_fields=["total"])
+    invoices_issue(invoice_ids=[credit.pk], user=user, issue_date=issue_date)
+    credit.refresh_from_db()
+    if -(total + already) == invoice.total:
+        invoice.status = Invoice.Status.CANCELLED
+        invoice.save(update_fields=["status", "updated_at"])
+    return credit

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class PayersConfig(AppConfig):
+    name = "payers"
+    verbose_name = _("Payeurs")
+
+    def ready(self):
+        from auditlog.registry import auditlog
+
+        from . import models
+
+        for model in (models.Payer, models.PayerGroup, models.CoverageRule):
+            auditlog.register(model)

@@ -1,0 +1,119 @@
+"""Third-party payers (départements, insurers, pension funds), their groups and coverage rules."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from billing.models.catalog import DEPENDENCY_KINDS, Product
+from residents.models import Stay
+from structures.models import AddressMixin, Organisation
+
+
+class Payer(AddressMixin):
+    class Kind(models.TextChoices):
+        DEPARTEMENT = "departement", _("Département")
+        HEALTH_INSURANCE = "health_insurance", _("Assurance maladie")
+        PENSION_FUND = "pension_fund", _("Caisse de retraite")
+        MUTUAL = "mutual", _("Mutuelle")
+        OTHER = "other", _("Autre")
+
+    organisation = models.ForeignKey(Organisation, verbose_name=_("association"), on_delete=models.PROTECT,
+                                     related_name="payers")
+    code = models.CharField(_("code"), max_length=20)
+    name = models.CharField(_("nom"), max_length=200)
+    kind = models.CharField(_("nature"), max_length=20, choices=Kind.choices)
+    departement = models.CharField(_("département"), max_length=3, blank=True)
+    apa_dotation_globale = models.BooleanField(
+        _("APA en dotation globale"), default=False,
+        help_text=_("La part APA n'est pas facturée individuellement (forfait global dépendance)."))
+    email = models.EmailField(_("e-mail"), blank=True)
+    accounting_account = models.CharField(_("compte comptable"), max_length=20, blank=True)
+
+    class Meta:
+        verbose_name = _("payeur")
+        verbose_name_plural = _("payeurs")
+        ordering = ["code"]
+        constraints = [models.UniqueConstraint(fields=["organisation", "code"], name="unique_payer_code")]
+
+    def __str__(self):
+        return f"{self.code} — {self.name}"
+
+
+class PayerGroup(models.Model):
+    """A sub-account of a payer that receives its own invoices (e.g. ASH and APA of a département)."""
+
+    payer = models.ForeignKey(Payer, verbose_name=_("payeur"), on_delete=models.CASCADE, related_name="groups")
+    code = models.CharField(_("code"), max_length=20)
+    label = models.CharField(_("libellé"), max_length=120)
+
+    class Meta:
+        verbose_name = _("groupe de payeur")
+        verbose_name_plural = _("groupes de payeur")
+        ordering = ["payer", "code"]
+        constraints = [models.UniqueConstraint(fields=["payer", "code"], name="unique_payer_group_code")]
+
+    def __str__(self):
+        return f"{self.payer.code} / {self.code} — {self.label}"
+
+
+class CoverageRule(models.Model):
+    """A payer's dated share of some products of one stay. Rules apply in ``priority`` order;
+    what remains is the resident's (or the relative who pays)."""
+
+    class Scope(models.TextChoices):
+        ALL = "all", _("Tous les produits")
+        ACCOMMODATION = "accommodation", _("Hébergement")
+        DEPENDENCY = "dependency", _("Dépendance")
+        PRODUCTS = "products", _("Produits choisis")
+
+    class Mode(models.TextChoices):
+        ALL = "all", _("La totalité")
+        PERCENT = "percent", _("Un pourcentage")
+        AMOUNT_PER_UNIT = "amount_per_unit", _("Un montant par unité")
+        ABOVE_RESIDENT_SHARE = "above_resident_share", _("Tout au-delà d'une part résident par unité")
+        ABOVE_TALON = "above_talon", _("APA : tarif du GIR moins le talon")
+
+    stay = models.ForeignKey(Stay, verbose_name=_("séjour"), on_delete=models.CASCADE, related_name="coverage_rules")
+    payer = models.ForeignKey(Payer, verbose_name=_("payeur"), on_delete=models.PROTECT, related_name="rules")
+    group = models.ForeignKey(PayerGroup, verbose_name=_("groupe"), null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="rules")
+    scope = models.CharField(_("produits couverts"), max_length=14, choices=Scope.choices, default=Scope.ALL)
+    products = models.ManyToManyField(Product, verbose_name=_("produits"), blank=True, related_name="+")
+    mode = models.CharField(_("prise en charge"), max_length=22, choices=Mode.choices, default=Mode.ALL)
+    value = models.DecimalField(_("valeur"), max_digits=10, decimal_places=2, default=Decimal("0"),
+                                help_text=_("Pourcentage, montant par unité ou part résident selon le mode."))
+    monthly_cap_units = models.PositiveIntegerField(_("plafond mensuel (unités)"), null=True, blank=True)
+    valid_from = models.DateField(_("à partir du"))
+    valid_to = models.DateField(_("jusqu'au"), null=True, blank=True)
+    priority = models.PositiveIntegerField(_("ordre"), default=10)
+    invoiced = models.BooleanField(_("facturé au payeur"), default=True,
+                                   help_text=_("Décoché : part financée hors facture (dotation globale)."))
+    decision_reference = models.CharField(_("référence de la décision"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("règle de prise en charge")
+        verbose_name_plural = _("règles de prise en charge")
+        ordering = ["stay", "priority", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                                   name="coverage_valid_range"),
+        ]
+
+    def __str__(self):
+        return f"{self.payer.code} {self.get_mode_display()} ({self.get_scope_display()})"
+
+    def applies_on(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+    def covers(self, product: Product, product_ids: set[int] | None = None) -> bool:
+        if self.scope == self.Scope.ALL:
+            return True
+        if self.scope == self.Scope.DEPENDENCY:
+            return product.kind in DEPENDENCY_KINDS
+        if self.scope == self.Scope.ACCOMMODATION:
+            return product.kind in (Product.Kind.ACCOMMODATION, Product.Kind.TEMPORARY, Product.Kind.DAY_CARE)
+        return product.pk in (product_ids if product_ids is not None else set(self.products.values_list("pk", flat=True)))
