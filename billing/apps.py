@@ -9,6 +9,7 @@ class BillingConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
 
+        from . import jobs  # noqa: F401 - registers the billing job runners
         from . import models
 
         for model in (models.Product, models.Tariff, models.Package, models.NationalParameter,

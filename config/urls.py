@@ -12,6 +12,7 @@ urlpatterns = [
     path("deconnexion/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("structures.urls")),
     path("s/<str:alias>/residents/", include("residents.urls")),
+    path("s/<str:alias>/facturation/", include("billing.urls")),
 ]
 
 if settings.DEBUG:

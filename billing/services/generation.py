@@ -234,3 +234,17 @@ def _invoice_key_of(invoice: Invoice) -> tuple:
     if invoice.debtor_kind == "payer":
         return ("payer", None, None, invoice.payer_id, invoice.payer_group_id)
     return (invoice.debtor_kind, invoice.resident_id, invoice.relative_id, None, None)
+
+
+def period_generate_job(*, job, progress) -> dict:
+    """Job runner: params {"period_id": …}."""
+    from core.services.jobs import JobError
+
+    period = BillingPeriod.objects.filter(pk=job.params.get("period_id")).first()
+    if period is None:
+        raise JobError(_("Période introuvable."))
+    progress(0, 3, _("Chargement des séjours"))
+    try:
+        return period_generate(period=period, progress=progress)
+    except ValidationError as exc:
+        raise JobError(" ".join(exc.messages)) from exc

@@ -1,0 +1,11 @@
+"""Billing job runners (registered in core.services.jobs.JOB_RUNNERS, run by core.tasks.run_job)."""
+from core.services.jobs import register_job_runner
+
+
+def _register():
+    from .services import generation
+
+    register_job_runner("billing.generate", generation.period_generate_job)
+
+
+_register()

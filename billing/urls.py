@@ -1,0 +1,5 @@
+"""Billing URLs, mounted under /s/<alias>/facturation/. Each views module owns its patterns."""
+from .views import catalog, journal, pdfs, periods, rappels
+
+app_name = "billing"
+urlpatterns = periods.urlpatterns + catalog.urlpatterns + journal.urlpatterns + pdfs.urlpatterns + rappels.urlpatterns
