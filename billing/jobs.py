@@ -3,9 +3,10 @@ from core.services.jobs import register_job_runner
 
 
 def _register():
-    from .services import generation
+    from .services import generation, pdf
 
     register_job_runner("billing.generate", generation.period_generate_job)
+    register_job_runner(pdf.JOB_KIND, pdf.pdf_render_job)
 
 
 _register()

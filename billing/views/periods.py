@@ -1,1 +1,177 @@
-urlpatterns = []
+"""Periods: open, check, generate (Celery job), review, issue; invoice detail and credit notes."""
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
+from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.generic import TemplateView
+
+from core.models import Job
+from core.services import jobs as job_services
+from core.tasks import run_job
+from structures.access import Role
+from structures.views_mixins import SectionMixin
+
+from .. import selectors
+from ..forms import CreditNoteForm, IssueForm, PeriodCreateForm
+from ..models import Invoice
+from ..services import checks as check_services
+from ..services import issuing, periods, review
+
+
+def _form_errors(form, exc: ValidationError):
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+class PeriodListView(SectionMixin, TemplateView):
+    template_name = "billing/period_list.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["periods"] = selectors.periods_of(section=self.section)
+        today = timezone.localdate()
+        ctx.setdefault("form", PeriodCreateForm(initial={"month": f"{today.year}-{today.month:02d}"}))
+        return ctx
+
+    def post(self, request, *args, **kwargs):
+        form = PeriodCreateForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                if data.get("month"):
+                    year, month = periods.parse_month(data["month"])
+                    start, end = date(year, month, 1), None
+                else:
+                    start, end = data["start"], data.get("end") or data["start"]
+                period = periods.period_create(section=self.section, start=start, end=end,
+                                               accounting_date=data.get("accounting_date"))
+            except ValidationError as exc:
+                _form_errors(form, exc)
+            else:
+                messages.success(request, _("Période « %(label)s » ouverte.") % {"label": period.label})
+                return redirect("billing:period-detail", alias=self.section.alias, period_pk=period.pk)
+        return self.render_to_response(self.get_context_data(form=form))
+
+
+class PeriodDetailView(SectionMixin, TemplateView):
+    template_name = "billing/period_detail.html"
+
+    def get_period(self):
+        return selectors.period_get(section=self.section, pk=self.kwargs["period_pk"])
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        period = self.get_period()
+        checks = check_services.period_checks(period=period)
+        invoices = (selectors.invoices_of(section=self.section).filter(period=period)
+                    .order_by("debtor_kind", "payer__code", "resident__last_name", "resident__first_name", "pk"))
+        ctx.update(
+            period=period, checks=checks, blocking=check_services.period_blocking(checks),
+            invoices=invoices, summary=review.period_summary(period), movements=review.period_movements(period),
+            previous=review.previous_period(period),
+            job=Job.objects.filter(section=self.section, kind__in=["billing.generate", "billing.render_pdfs"],
+                                   params__period_id=period.pk).order_by("-created_at").first(),
+            issue_form=kwargs.get("issue_form") or IssueForm(initial={"issue_date": timezone.localdate()}),
+            drafts=invoices.filter(status=Invoice.Status.DRAFT).count(),
+        )
+        for invoice in invoices:
+            invoice.debtor_display = selectors.debtor_label(invoice)
+        return ctx
+
+    def post(self, request, *args, **kwargs):
+        period = self.get_period()
+        action = request.POST.get("action")
+        if action == "generate":
+            checks = check_services.period_checks(period=period)
+            if check_services.period_blocking(checks):
+                messages.error(request, _("Corrigez les anomalies bloquantes avant de générer."))
+                return redirect(request.path)
+            job = job_services.job_create(kind="billing.generate", user=request.user, section=self.section,
+                                          label=_("Génération %(alias)s %(label)s") % {
+                                              "alias": self.section.alias, "label": period.label},
+                                          params={"period_id": period.pk})
+            job_services.job_enqueue(job=job, task=run_job)
+            messages.info(request, _("Génération lancée."))
+        elif action == "issue":
+            form = IssueForm(request.POST)
+            if not form.is_valid():
+                return self.render_to_response(self.get_context_data(issue_form=form))
+            try:
+                issued = issuing.period_issue(period=period, user=request.user,
+                                              issue_date=form.cleaned_data["issue_date"])
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+                return redirect(request.path)
+            messages.success(request, _("%(n)s facture(s) émise(s).") % {"n": len(issued)})
+            if issued:
+                _start_pdf_rendering(period, request.user, [i.pk for i in issued])
+        return redirect(request.path)
+
+
+def _start_pdf_rendering(period, user, invoice_ids):
+    """Start the PDF job once PDFs exist (billing.services.pdf); harmless if not installed."""
+    try:
+        from ..services import pdf
+    except ImportError:  # pragma: no cover
+        return None
+    starter = getattr(pdf, "period_render_pdfs_start", None)
+    return starter(period, user) if starter else None
+
+
+class InvoiceDetailView(SectionMixin, TemplateView):
+    template_name = "billing/invoice_detail.html"
+
+    def get_invoice(self):
+        return selectors.invoice_get(section=self.section, pk=self.kwargs["pk"])
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        invoice = self.get_invoice()
+        ctx.update(invoice=invoice, debtor=selectors.debtor_label(invoice),
+                   lines=invoice.lines.select_related("product", "resident"),
+                   credit_form=kwargs.get("credit_form") or CreditNoteForm(),
+                   credit_notes=invoice.credit_notes.all())
+        return ctx
+
+    def post(self, request, *args, **kwargs):
+        invoice = self.get_invoice()
+        form = CreditNoteForm(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(credit_form=form))
+        lines = None
+        if not form.cleaned_data["full"]:
+            lines = {}
+            for line in invoice.lines.all():
+                raw = request.POST.get(f"credit_{line.pk}", "").strip().replace(",", ".")
+                if not raw:
+                    continue
+                try:
+                    lines[line.pk] = Decimal(raw)
+                except InvalidOperation:
+                    form.add_error(None, _("Montant invalide pour « %(label)s » : « %(value)s ».") % {
+                        "label": line.label, "value": raw})
+                    return self.render_to_response(self.get_context_data(credit_form=form))
+        try:
+            credit = issuing.credit_note_create(invoice=invoice, user=request.user, lines=lines,
+                                                reason=form.cleaned_data["reason"])
+        except ValidationError as exc:
+            form.add_error(None, exc.messages)
+            return self.render_to_response(self.get_context_data(credit_form=form))
+        messages.success(request, _("Avoir %(number)s émis.") % {"number": credit.number})
+        return redirect("billing:invoice-detail", alias=self.section.alias, pk=credit.pk)
+
+
+PeriodListView.required_role = Role.CLERK
+urlpatterns = [
+    path("periodes/", PeriodListView.as_view(), name="periods"),
+    path("periodes/<int:period_pk>/", PeriodDetailView.as_view(), name="period-detail"),
+    path("factures/<int:pk>/", InvoiceDetailView.as_view(), name="invoice-detail"),
+]

@@ -1,0 +1,67 @@
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from billing.services import checks as check_services
+from billing.services import issuing, periods
+from billing.services.generation import period_generate
+from core.money import format_euros
+from structures.models import Section
+
+
+class Command(BaseCommand):
+    help = "Génère (et émet avec --issue) les factures d'une section pour un mois."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--section", required=True, help="Alias de la section (ex. TIL-HP).")
+        parser.add_argument("--month", required=True, help="Mois AAAA-MM.")
+        parser.add_argument("--issue", action="store_true", help="Émettre les brouillons après la génération.")
+        parser.add_argument("--issue-date", help="Date d'émission AAAA-MM-JJ (défaut : aujourd'hui).")
+
+    def handle(self, *args, **options):
+        section = Section.objects.filter(alias=options["section"]).first()
+        if section is None:
+            raise CommandError(f"Section inconnue : « {options['section']} ».")
+        try:
+            year, month = periods.parse_month(options["month"])
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
+        issue_date = None
+        if options.get("issue_date"):
+            try:
+                issue_date = date.fromisoformat(options["issue_date"])
+            except ValueError as exc:
+                raise CommandError(f"Date d'émission invalide : « {options['issue_date']} » (AAAA-MM-JJ).") from exc
+        # Opening the period and checking it is one transaction: a refused run leaves nothing behind.
+        with transaction.atomic():
+            period = periods.period_for_month(section=section, year=year, month=month)
+            created = period is None
+            if created:
+                try:
+                    period = periods.period_create(section=section, start=date(year, month, 1))
+                except ValidationError as exc:
+                    raise CommandError(" ".join(exc.messages)) from exc
+            checks = check_services.period_checks(period=period)
+            for check in checks:
+                prefix = "ERREUR" if check.level == "error" else "Attention"
+                (self.stderr if check.level == "error" else self.stdout).write(f"{prefix} : {check.message}")
+            if check_services.period_blocking(checks):
+                raise CommandError("Génération impossible : corrigez les erreurs ci-dessus.")
+        if created:
+            self.stdout.write(f"Période « {period.label} » ouverte pour {section.alias}.")
+        try:
+            result = period_generate(period=period)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
+        self.stdout.write(self.style.SUCCESS(
+            f"{result['drafts']} facture(s) brouillon, {result['lines']} ligne(s), total {format_euros(result['total'])}"
+            + (f" ; {result['skipped_issued']} débiteur(s) déjà facturé(s)" if result["skipped_issued"] else "")))
+        for warning in result["warnings"]:
+            self.stdout.write(f"Attention : {warning}")
+        if options["issue"]:
+            issued = issuing.period_issue(period=period, issue_date=issue_date)
+            numbers = sorted(i.number for i in issued)
+            span = f" ({numbers[0]} à {numbers[-1]})" if numbers else ""
+            self.stdout.write(self.style.SUCCESS(f"{len(issued)} facture(s) émise(s){span}."))

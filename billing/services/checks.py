@@ -1,0 +1,119 @@
+"""Pre-flight checks of a period: what would make invoices wrong, each with where to fix it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from payers.models import CoverageRule
+from residents.models import GirAssessment
+
+from ..models import BillingPeriod, Product, StayPackage, Tariff
+from ..models.catalog import DEPENDENCY_KINDS
+from . import calendars as calendar_services
+from .generation import period_stays
+
+
+@dataclass
+class Check:
+    level: str  # "error" blocks generation, "warning" does not
+    message: str
+    link: str = ""
+    link_label: str = ""
+
+
+def _fmt(day: date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def _ranges(days: list[date]) -> str:
+    if not days:
+        return ""
+    parts, start, prev = [], days[0], days[0]
+    for day in days[1:] + [None]:
+        if day is not None and day == prev + timedelta(days=1):
+            prev = day
+            continue
+        parts.append(_fmt(start) if start == prev else f"{_fmt(start)} – {_fmt(prev)}")
+        if day is not None:
+            start = prev = day
+    return ", ".join(parts)
+
+
+def period_checks(*, period: BillingPeriod) -> list[Check]:
+    section = period.section
+    alias = section.alias
+    checks: list[Check] = []
+    start, end = period.start, period.end
+    calendars = list(section.calendars.all())
+    if not calendars:
+        checks.append(Check("error", _("Aucun calendrier n'est rattaché à la section %(alias)s.") % {"alias": alias},
+                            reverse("billing:calendars", kwargs={"alias": alias}), _("Calendriers")))
+    else:
+        calendar = calendars[0]
+        missing = calendar_services.calendar_missing_days(calendar=calendar, start=start, end=end)
+        if missing:
+            checks.append(Check("error", _("Le calendrier %(code)s n'a pas été généré pour la période : %(days)s.") % {
+                "code": calendar.code, "days": _ranges(missing)},
+                reverse("billing:calendar-detail", kwargs={"alias": alias, "pk": calendar.pk}),
+                _("Prolonger le calendrier")))
+    stays = list(period_stays(section=section, start=start, end=end).filter(entry_date__lte=end))
+    stays = [s for s in stays if s.end_date is None or s.end_date >= start]
+    stay_ids = [s.pk for s in stays]
+    packages: dict[int, list] = {}
+    for sp in StayPackage.objects.filter(stay_id__in=stay_ids).select_related("package").prefetch_related(
+            "package__items__product"):
+        packages.setdefault(sp.stay_id, []).append(sp)
+    girs: dict[int, list] = {}
+    for g in GirAssessment.objects.filter(resident_id__in={s.resident_id for s in stays}):
+        girs.setdefault(g.resident_id, []).append(g)
+    apa_stays = set(CoverageRule.objects.filter(stay_id__in=stay_ids, mode=CoverageRule.Mode.ABOVE_TALON)
+                    .values_list("stay_id", flat=True))
+    used_products: set[int] = set()
+    dependency_needed = False
+    for stay in stays:
+        resident_url = reverse("residents:detail", kwargs={"alias": alias, "pk": stay.resident_id})
+        first = max(start, stay.entry_date)
+        assignments = sorted(packages.get(stay.pk, []), key=lambda sp: sp.valid_from)
+        if not assignments or assignments[0].valid_from > first:
+            checks.append(Check("error", _("%(name)s : séjour sans forfait d'hébergement au %(day)s.") % {
+                "name": stay.resident.full_name, "day": _fmt(first)}, resident_url + "?tab=stays",
+                _("Affecter un forfait")))
+            continue
+        by_gir = any(sp.package.dependency_by_gir for sp in assignments)
+        for sp in assignments:
+            used_products.update(item.product_id for item in sp.package.items.all())
+        if by_gir:
+            dependency_needed = True
+            history = sorted(girs.get(stay.resident_id, []), key=lambda g: g.valid_from)
+            if not history or history[0].valid_from > first:
+                checks.append(Check("error", _("%(name)s : GIR inconnu au %(day)s (tarif dépendance impossible).") % {
+                    "name": stay.resident.full_name, "day": _fmt(first)}, resident_url + "?tab=stays",
+                    _("Saisir le GIR")))
+            elif history[-1].gir <= 4 and stay.pk not in apa_stays and stay.resident.age_on(first) >= 60:
+                checks.append(Check("warning", _(
+                    "%(name)s : GIR %(gir)s sans payeur APA — la totalité du tarif dépendance sera facturée au "
+                    "résident.") % {"name": stay.resident.full_name, "gir": history[-1].gir},
+                    resident_url + "?tab=stays", _("Voir le séjour")))
+    products = list(Product.objects.filter(establishment=section.establishment))
+    wanted = [p for p in products if p.pk in used_products or (dependency_needed and p.kind in DEPENDENCY_KINDS)]
+    tariffs: dict[int, list[date]] = {}
+    for product_id, valid_from in Tariff.objects.filter(product__in=wanted).values_list("product_id", "valid_from"):
+        tariffs.setdefault(product_id, []).append(valid_from)
+    for product in wanted:
+        starts = sorted(tariffs.get(product.pk, []))
+        if not starts or starts[0] > start:
+            since = _fmt(starts[0]) if starts else None
+            checks.append(Check("error", (_("Le produit %(code)s n'a pas de tarif avant le %(since)s.") % {
+                "code": product.code, "since": since}) if since else
+                _("Le produit %(code)s n'a aucun tarif.") % {"code": product.code},
+                reverse("billing:product-detail", kwargs={"alias": alias, "pk": product.pk}), _("Saisir un tarif")))
+    if not stays:
+        checks.append(Check("warning", _("Aucun séjour dans la section %(alias)s sur la période.") % {"alias": alias}))
+    return checks
+
+
+def period_blocking(checks: list[Check]) -> bool:
+    return any(c.level == "error" for c in checks)

@@ -1,0 +1,204 @@
+"""Invoice journal of a period: the filtered list with its totals, and its export line by line
+(CSV for accounting imports, XLSX for people).
+
+Bounded for big periods (10 000 invoices): the list is one query, the totals one aggregate, and an
+export is two streamed queries (invoice heads via ``iterator()``, then lines as ``values()``),
+whatever the number of invoices or lines. Money stays ``Decimal`` end to end (openpyxl writes
+``Decimal`` as a number).
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from datetime import date
+from decimal import Decimal
+from typing import NamedTuple
+
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
+
+from core.money import ZERO
+from residents.models import PaymentMode
+
+from ..models import Invoice, InvoiceLine
+from ..selectors import debtor_label
+
+HEADERS = ("NUMERO_FACTURE", "STATUT", "DEBITEUR", "REF_EXTERNE", "PRODUIT", "LIBELLE", "DU", "AU", "QUANTITE",
+           "PRIX_UNITAIRE", "MONTANT")
+CHUNK = 2000
+
+# Column widths of the XLSX sheet (characters), in HEADERS order.
+XLSX_WIDTHS = (20, 11, 36, 14, 10, 52, 12, 12, 11, 15, 14)
+MONEY_FORMAT = "#,##0.00"
+DATE_FORMAT = "DD/MM/YYYY"
+
+
+class JournalRow(NamedTuple):
+    """One invoice line of the journal, typed (dates are ``date``, numbers ``Decimal``)."""
+
+    numero_facture: str
+    statut: str
+    debiteur: str
+    ref_externe: str
+    produit: str
+    libelle: str
+    du: date
+    au: date
+    quantite: Decimal
+    prix_unitaire: Decimal
+    montant: Decimal
+
+
+class Journal(NamedTuple):
+    invoices: QuerySet[Invoice]
+    totals: dict
+
+
+def _effective_payment_mode():
+    """The invoice's payment mode: its snapshot once issued; for drafts what issuing will copy
+    (a payer pays by transfer, a resident or relative by the resident's mode)."""
+    return Case(
+        When(~Q(payment_mode=""), then=F("payment_mode")),
+        When(debtor_kind=Invoice.DebtorKind.PAYER, then=Value(PaymentMode.TRANSFER.value)),
+        default=F("resident__payment_mode"),
+    )
+
+
+def _check_choice(value, choices, what: str):
+    if value in (None, ""):
+        return None
+    if value not in choices.values:
+        raise ValueError(_("Filtre « %(what)s » inconnu : %(value)s") % {"what": what, "value": value})
+    return value
+
+
+def journal_queryset(*, period, status=None, debtor_kind=None, payment_mode=None) -> QuerySet[Invoice]:
+    """The invoices of ``period`` matching the filters, issued ones by number then drafts."""
+    status = _check_choice(status, Invoice.Status, "état")
+    debtor_kind = _check_choice(debtor_kind, Invoice.DebtorKind, "débiteur")
+    payment_mode = _check_choice(payment_mode, PaymentMode, "mode de règlement")
+    qs = (Invoice.objects.filter(period=period)
+          .select_related("resident", "relative", "payer", "payer_group")
+          .annotate(effective_payment_mode=_effective_payment_mode(),
+                    draft_last=Case(When(number="", then=Value(1)), default=Value(0), output_field=IntegerField()))
+          .order_by("draft_last", "number", "pk"))
+    if status:
+        qs = qs.filter(status=status)
+    if debtor_kind:
+        qs = qs.filter(debtor_kind=debtor_kind)
+    if payment_mode:
+        qs = qs.filter(effective_payment_mode=payment_mode)
+    return qs
+
+
+def journal_totals(invoices: QuerySet[Invoice]) -> dict:
+    """Count and sum of the invoices, overall and per status — one aggregate query.
+
+    ``{"count": 3, "total": Decimal, "by_status": [{"status", "label", "count", "total"}, …]}``
+    (every status listed, zero included, in the order draft / issued / cancelled).
+    """
+    aggregates = {"count": Count("pk"), "total": Coalesce(Sum("total"), ZERO)}
+    for status in Invoice.Status.values:
+        aggregates[f"{status}_count"] = Count("pk", filter=Q(status=status))
+        aggregates[f"{status}_total"] = Coalesce(Sum("total", filter=Q(status=status)), ZERO)
+    data = invoices.order_by().aggregate(**aggregates)
+    return {
+        "count": data["count"],
+        "total": data["total"],
+        "by_status": [{"status": status, "label": str(label), "count": data[f"{status}_count"],
+                       "total": data[f"{status}_total"]} for status, label in Invoice.Status.choices],
+    }
+
+
+def journal_invoices(*, period, status=None, debtor_kind=None, payment_mode=None) -> Journal:
+    """``(invoices, totals)`` of a period's journal. Unknown filter values raise ``ValueError``."""
+    invoices = journal_queryset(period=period, status=status, debtor_kind=debtor_kind, payment_mode=payment_mode)
+    return Journal(invoices, journal_totals(invoices))
+
+
+def journal_rows(invoices: QuerySet[Invoice]) -> Iterator[JournalRow]:
+    """One row per invoice line: issued invoices by number, then drafts; lines in their position
+    (the order of ``journal_queryset``).
+
+    Two queries in all: invoice heads (number, status, debtor label) streamed into a small dict,
+    then the lines streamed as value tuples in the same order."""
+    statuses = {value: str(label) for value, label in Invoice.Status.choices}
+    heads: dict[int, tuple[str, str, str]] = {}
+    for invoice in invoices.select_related("resident", "relative", "payer", "payer_group").iterator(chunk_size=CHUNK):
+        heads[invoice.pk] = (invoice.number, statuses.get(invoice.status, invoice.status), debtor_label(invoice))
+    if not heads:
+        return
+    lines = (InvoiceLine.objects.filter(invoice__in=invoices.order_by().values("pk"))
+             .annotate(external_ref=Coalesce("resident__external_ref", "invoice__resident__external_ref", Value("")),
+                       product_code=Coalesce("product__code", Value("")))
+             .order_by(Case(When(invoice__number="", then=Value(1)), default=Value(0), output_field=IntegerField()),
+                       "invoice__number", "invoice_id", "position", "pk")
+             .values_list("invoice_id", "external_ref", "product_code", "label", "date_from", "date_to", "quantity",
+                          "unit_price", "amount"))
+    for invoice_id, external_ref, product_code, label, date_from, date_to, quantity, unit_price, amount in (
+            lines.iterator(chunk_size=CHUNK)):
+        number, status, debtor = heads[invoice_id]
+        yield JournalRow(number, status, debtor, external_ref or "", product_code or "", label, date_from, date_to,
+                         quantity, unit_price, amount)
+
+
+def _decimal_fr(value: Decimal) -> str:
+    return f"{value:.2f}".replace(".", ",")
+
+
+def journal_csv_rows(rows: Iterable[JournalRow]) -> Iterator[list[str]]:
+    yield list(HEADERS)
+    for row in rows:
+        yield [row.numero_facture, row.statut, row.debiteur, row.ref_externe, row.produit, row.libelle,
+               row.du.strftime("%d/%m/%Y"), row.au.strftime("%d/%m/%Y"), _decimal_fr(row.quantite),
+               _decimal_fr(row.prix_unitaire), _decimal_fr(row.montant)]
+
+
+def journal_csv(period, **filters) -> bytes:
+    """Semicolon-separated, decimal comma, UTF-8 with BOM, CRLF (what French spreadsheet and
+    accounting imports expect)."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerows(journal_csv_rows(journal_rows(journal_queryset(period=period, **filters))))
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def journal_xlsx(period, **filters) -> bytes:
+    """One sheet, same columns as the CSV; real dates and numbers, bold frozen header."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=_("Journal")[:31])
+    for index, width in enumerate(XLSX_WIDTHS, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+
+    def header_cell(text):
+        cell = WriteOnlyCell(sheet, value=text)
+        cell.font = bold
+        return cell
+
+    def formatted(value, number_format):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.number_format = number_format
+        return cell
+
+    sheet.append([header_cell(h) for h in HEADERS])
+    for row in journal_rows(journal_queryset(period=period, **filters)):
+        sheet.append([row.numero_facture, row.statut, row.debiteur, row.ref_externe, row.produit, row.libelle,
+                      formatted(row.du, DATE_FORMAT), formatted(row.au, DATE_FORMAT),
+                      formatted(row.quantite, MONEY_FORMAT), formatted(row.prix_unitaire, MONEY_FORMAT),
+                      formatted(row.montant, MONEY_FORMAT)])
+    output = io.BytesIO()
+    workbook.save(output)
+    return output.getvalue()
+
+
+def journal_filename(period, fmt: str) -> str:
+    return f"journal_{period.section.alias}_{period.start:%Y-%m}.{fmt}"

@@ -1,0 +1,56 @@
+"""Opening billing periods."""
+from __future__ import annotations
+
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from ..models import BillingPeriod
+from .calendars import month_bounds
+
+MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+          "novembre", "décembre"]
+
+
+def month_label(day: date) -> str:
+    return f"{MONTHS[day.month - 1]} {day.year}"
+
+
+def parse_month(value: str) -> tuple[int, int]:
+    try:
+        year, month = (int(x) for x in value.split("-"))
+        date(year, month, 1)
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(_("Mois invalide : « %(value)s » (attendu AAAA-MM).") % {"value": value}) from exc
+    return year, month
+
+
+@transaction.atomic
+def period_create(*, section, start: date, end: date | None = None, accounting_date: date | None = None,
+                  label: str = "") -> BillingPeriod:
+    """A month by default (``end`` None); free dates for sections with *périodicité libre*."""
+    if end is None:
+        start, end = month_bounds(start.year, start.month)
+    elif section.periodicity == section.Periodicity.MONTHLY and (start, end) != month_bounds(start.year, start.month):
+        raise ValidationError({"end": _("La section %(alias)s est facturée au mois : la période doit couvrir un mois "
+                                        "entier.") % {"alias": section.alias}})
+    if end < start:
+        raise ValidationError({"end": _("La fin de période (%(end)s) précède son début (%(start)s).") % {
+            "end": end.strftime("%d/%m/%Y"), "start": start.strftime("%d/%m/%Y")}})
+    clash = BillingPeriod.objects.filter(section=section, start__lte=end, end__gte=start).first()
+    if clash:
+        raise ValidationError({"start": _("Cette période chevauche la période existante « %(label)s ».") % {
+            "label": clash.label}})
+    label = label or (month_label(start) if (start, end) == month_bounds(start.year, start.month)
+                      else f"{start:%d/%m/%Y} – {end:%d/%m/%Y}")
+    period = BillingPeriod(section=section, start=start, end=end, accounting_date=accounting_date or end, label=label)
+    period.full_clean()
+    period.save()
+    return period
+
+
+def period_for_month(*, section, year: int, month: int) -> BillingPeriod | None:
+    start, end = month_bounds(year, month)
+    return BillingPeriod.objects.filter(section=section, start__lte=end, end__gte=start).order_by("start").first()

@@ -1,0 +1,78 @@
+"""Review of a period before issue: totals per debtor, and what moved since the previous period."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, Sum
+from django.utils.translation import gettext as _
+
+from residents.models import Resident, Stay
+
+from ..models import BillingPeriod, Invoice, InvoiceLine
+
+THRESHOLD = Decimal("0.10")
+
+
+@dataclass
+class Movement:
+    resident: Resident
+    previous: Decimal
+    current: Decimal
+    reason: str
+
+    @property
+    def change_percent(self) -> Decimal | None:
+        if not self.previous:
+            return None
+        return ((self.current - self.previous) * 100 / self.previous).quantize(Decimal("0.1"))
+
+
+def previous_period(period: BillingPeriod) -> BillingPeriod | None:
+    return (BillingPeriod.objects.filter(section=period.section, start__lt=period.start)
+            .order_by("-start").first())
+
+
+def _totals_by_resident(period: BillingPeriod) -> dict[int, Decimal]:
+    rows = (InvoiceLine.objects.filter(invoice__period=period, invoice__kind=Invoice.Kind.INVOICE)
+            .exclude(invoice__status=Invoice.Status.CANCELLED)
+            .values("resident_id").annotate(total=Sum("amount")))
+    return {r["resident_id"]: r["total"] for r in rows if r["resident_id"]}
+
+
+def period_summary(period: BillingPeriod) -> dict:
+    qs = Invoice.objects.filter(period=period, kind=Invoice.Kind.INVOICE)
+    by_kind = {r["debtor_kind"]: r for r in qs.values("debtor_kind").annotate(n=Count("pk"), total=Sum("total"))}
+    by_status = {r["status"]: r for r in qs.values("status").annotate(n=Count("pk"), total=Sum("total"))}
+    return {"by_kind": by_kind, "by_status": by_status,
+            "count": sum(r["n"] for r in by_kind.values()),
+            "total": sum((r["total"] for r in by_kind.values()), Decimal("0.00"))}
+
+
+def period_movements(period: BillingPeriod) -> list[Movement]:
+    """Residents whose total moved by more than 10 %, and those billed last period but not now."""
+    before = previous_period(period)
+    if before is None:
+        return []
+    old, new = _totals_by_resident(before), _totals_by_resident(period)
+    residents = Resident.objects.in_bulk(set(old) | set(new))
+    stays = {}
+    for stay in Stay.objects.filter(resident_id__in=set(old) - set(new), section=period.section).order_by("entry_date"):
+        stays[stay.resident_id] = stay
+    moves: list[Movement] = []
+    for resident_id, previous in old.items():
+        current = new.get(resident_id)
+        if current is None:
+            stay = stays.get(resident_id)
+            if stay and stay.end_date and stay.end_date < period.start:
+                reason = _("séjour terminé le %(day)s (%(why)s)") % {"day": stay.end_date.strftime("%d/%m/%Y"),
+                                                                     "why": stay.get_end_reason_display().lower()}
+            else:
+                reason = _("aucune facture générée : vérifier le forfait, le calendrier et les absences")
+            moves.append(Movement(residents[resident_id], previous, Decimal("0.00"), reason))
+        elif previous and abs(current - previous) > previous * THRESHOLD:
+            moves.append(Movement(residents[resident_id], previous, current,
+                                  _("variation de plus de 10 %")))
+    for resident_id in set(new) - set(old):
+        moves.append(Movement(residents[resident_id], Decimal("0.00"), new[resident_id], _("nouveau ce mois-ci")))
+    return sorted(moves, key=lambda m: (m.resident.last_name, m.resident.first_name))

@@ -1,0 +1,34 @@
+from django.contrib import admin
+
+from structures.admin_scoping import SectionScopedAdmin
+
+from .models import CoverageRule, Payer, PayerGroup
+
+
+class PayerGroupInline(admin.TabularInline):
+    model = PayerGroup
+    extra = 0
+
+
+@admin.register(Payer)
+class PayerAdmin(SectionScopedAdmin):
+    section_lookup = "organisation__establishments__sections"
+    list_display = ["code", "name", "kind", "departement", "apa_dotation_globale", "email"]
+    list_filter = ["kind", "organisation"]
+    search_fields = ["code", "name"]
+    inlines = [PayerGroupInline]
+
+
+@admin.register(PayerGroup)
+class PayerGroupAdmin(SectionScopedAdmin):
+    section_lookup = "payer__organisation__establishments__sections"
+    list_display = ["payer", "code", "label"]
+
+
+@admin.register(CoverageRule)
+class CoverageRuleAdmin(SectionScopedAdmin):
+    section_lookup = "stay__section"
+    list_display = ["stay", "payer", "group", "scope", "mode", "value", "monthly_cap_units", "valid_from", "valid_to"]
+    list_filter = ["payer", "mode", "scope"]
+    raw_id_fields = ["stay"]
+    filter_horizontal = ["products"]
