@@ -150,6 +150,9 @@ class Section(models.Model):
     periodicity = models.CharField(_("périodicité de facturation"), max_length=10, choices=Periodicity.choices,
                                    default=Periodicity.MONTHLY)
     payment_due_days = models.PositiveIntegerField(_("délai de paiement (jours)"), default=15)
+    social_aid_habilitated = models.BooleanField(
+        _("places habilitées à l'aide sociale"), default=False,
+        help_text=_("Tarif hébergement fixé par arrêté départemental : pas de rappel rétroactif (R314-35 CASF)."))
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
