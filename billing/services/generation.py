@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.money import round_money
-from payers.models import CoverageRule, Payer, PayerGroup
+from payers.models import CoverageRule
 from residents.models import Absence, GirAssessment, Relative, Stay
 
 from ..models import (BillingPeriod, CalendarDay, DepartementParameter, Invoice, InvoiceLine, NationalParameter,
@@ -179,40 +179,36 @@ def period_generate(*, period: BillingPeriod, progress=None) -> dict:
     invoices, skipped = [], 0
     keys = [k for k in grouped if k not in issued_keys]
     skipped = len(grouped) - len(keys)
-    payer_ids = {k[3] for k in keys if k[3]}
-    payers = Payer.objects.in_bulk(payer_ids)
-    groups = PayerGroup.objects.in_bulk({k[4] for k in keys if k[4]})
+    line_rows = []
     for key in keys:
         kind, resident_id, relative_id, payer_id, group_id = key
-        invoices.append(Invoice(
+        invoice = Invoice(
             period=period, section=section, establishment=establishment, kind=Invoice.Kind.INVOICE,
             debtor_kind=kind, resident_id=resident_id, relative_id=relative_id, payer_id=payer_id,
-            payer_group_id=group_id, date_from=period.start, date_to=period.end))
-    Invoice.objects.bulk_create(invoices, batch_size=500)
-    invoice_by_key = dict(zip(keys, invoices))
-    line_rows = []
-    for key, invoice in invoice_by_key.items():
+            payer_group_id=group_id, date_from=period.start, date_to=period.end)
         total = Decimal("0.00")
-        for position, line in enumerate(sorted(grouped[key], key=lambda ln: (names.get(ln.resident_id, ""),
-                                                                                ln.resident_id, ln.product.code,
-                                                                                ln.date_from))):
+        ordered = sorted(grouped[key], key=lambda ln: (names.get(ln.resident_id, ""), ln.resident_id,
+                                                       ln.product.code, ln.date_from))
+        for position, line in enumerate(ordered):
             amount = line.amount
             total += amount
             line_rows.append(InvoiceLine(
                 invoice=invoice, resident_id=line.resident_id, stay_id=line.stay_id, product=line.product,
-                label=line_label(line, resident_name=names.get(line.resident_id, ""), for_payer=key[0] == "payer",
+                label=line_label(line, resident_name=names.get(line.resident_id, ""), for_payer=kind == "payer",
                                  payer_note=line.note),
                 reason=line.reason, date_from=line.date_from, date_to=line.date_to, quantity=line.quantity,
                 unit_price=line.unit_price, amount=amount, vat_rate=_vat_rate(line.product, establishment),
                 position=position))
         invoice.total = round_money(total)
-    InvoiceLine.objects.bulk_create(line_rows, batch_size=1000)
-    Invoice.objects.bulk_update(invoices, ["total"], batch_size=500)
+        invoices.append(invoice)
+    Invoice.objects.bulk_create(invoices, batch_size=1000)
+    for row in line_rows:
+        row.invoice_id = row.invoice.pk  # set after the invoices got their primary keys
+    InvoiceLine.objects.bulk_create(line_rows, batch_size=2000)
     period.generated_at = timezone.now()
     period.save(update_fields=["generated_at"])
     if progress:
         progress(3, 3, _("%(n)s facture(s) brouillon") % {"n": len(invoices)})
-    del payers, groups
     return {"drafts": len(invoices), "lines": len(line_rows), "skipped_issued": skipped,
             "warnings": sorted(set(warnings))[:200],
             "total": str(sum((i.total for i in invoices), Decimal("0.00")))}

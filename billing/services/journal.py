@@ -19,7 +19,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Val
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
-from core.money import ZERO
+from core.money import ZERO, round_money
 from residents.models import PaymentMode
 
 from ..models import Invoice, InvoiceLine
@@ -99,16 +99,17 @@ def journal_totals(invoices: QuerySet[Invoice]) -> dict:
     ``{"count": 3, "total": Decimal, "by_status": [{"status", "label", "count", "total"}, …]}``
     (every status listed, zero included, in the order draft / issued / cancelled).
     """
-    aggregates = {"count": Count("pk"), "total": Coalesce(Sum("total"), ZERO)}
+    # Aliases must not be field names ("total" is one).
+    aggregates = {"n_all": Count("pk"), "sum_all": Coalesce(Sum("total"), ZERO)}
     for status in Invoice.Status.values:
-        aggregates[f"{status}_count"] = Count("pk", filter=Q(status=status))
-        aggregates[f"{status}_total"] = Coalesce(Sum("total", filter=Q(status=status)), ZERO)
+        aggregates[f"n_{status}"] = Count("pk", filter=Q(status=status))
+        aggregates[f"sum_{status}"] = Coalesce(Sum("total", filter=Q(status=status)), ZERO)
     data = invoices.order_by().aggregate(**aggregates)
     return {
-        "count": data["count"],
-        "total": data["total"],
-        "by_status": [{"status": status, "label": str(label), "count": data[f"{status}_count"],
-                       "total": data[f"{status}_total"]} for status, label in Invoice.Status.choices],
+        "count": data["n_all"],
+        "total": round_money(data["sum_all"]),  # SQLite sums decimals with extra places
+        "by_status": [{"status": status, "label": str(label), "count": data[f"n_{status}"],
+                       "total": round_money(data[f"sum_{status}"])} for status, label in Invoice.Status.choices],
     }
 
 

@@ -1,0 +1,138 @@
+#!/usr/bin/env python
+"""Billing benchmark: generation and issue time, and SQL query count, for N residents.
+
+    .venv/bin/python benchmarks/billing_benchmark.py                      # N = 1000 and 10000, SQLite
+    .venv/bin/python benchmarks/billing_benchmark.py --database-url postgres://postgres@127.0.0.1:5432/sejour_bench
+    .venv/bin/python benchmarks/billing_benchmark.py --all                # both databases, both sizes
+
+Each run builds its own throw-away database (a temporary SQLite file, or the given PostgreSQL
+database, dropped and re-created), seeds the demo configuration, then N residents in TIL-HP with
+demo tariffs, ~10 % absences crossing October/November, GIR mix, APA rules (own département and
+another one), and a mid-month tariff change. It prints one table row per run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def run_one(n: int) -> dict:
+    import django
+
+    django.setup()
+    from datetime import date, timedelta
+    from decimal import Decimal
+
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from billing.models import Package, StayPackage, Tariff
+    from billing.services.generation import period_generate
+    from billing.services.issuing import period_issue
+    from billing.services.periods import period_create
+    from demo.services.seed import demo_seed
+    from payers.models import CoverageRule, PayerGroup
+    from residents.models import Absence, AbsenceReason, GirAssessment, Resident, Stay
+
+    call_command("migrate", verbosity=0)
+    demo = demo_seed(residents=0)
+    section = demo["sections"]["TIL-HP"]
+    org = demo["organisation"]
+    t0 = time.perf_counter()
+    residents = Resident.objects.bulk_create([
+        Resident(organisation=org, last_name=f"Bench{i:05d}", first_name="Anne", birth_date=date(1938, 1, 1),
+                 external_ref=f"BENCH-{i:05d}") for i in range(n)], batch_size=1000)
+    stays = Stay.objects.bulk_create([
+        Stay(resident=r, section=section, entry_date=date(2025, 6, 1) + timedelta(days=i % 400))
+        for i, r in enumerate(residents)], batch_size=1000)
+    GirAssessment.objects.bulk_create([GirAssessment(resident=r, gir=1 + i % 6, valid_from=date(2025, 1, 1))
+                                       for i, r in enumerate(residents)], batch_size=1000)
+    packages = list(Package.objects.filter(section=section, code__in=["STD", "STD-TV", "STD-TVL"]))
+    StayPackage.objects.bulk_create([StayPackage(stay=s, package=packages[i % 3], valid_from=s.entry_date)
+                                     for i, s in enumerate(stays)], batch_size=1000)
+    hospital = AbsenceReason.objects.get(establishment=section.establishment, code="H")
+    convenience = AbsenceReason.objects.get(establishment=section.establishment, code="C")
+    Absence.objects.bulk_create([
+        Absence(stay=s, reason=hospital if i % 20 == 0 else convenience, first_day=date(2026, 10, 27),
+                last_day=date(2026, 11, 8)) for i, s in enumerate(stays) if i % 10 == 0], batch_size=1000)
+    apa_own = PayerGroup.objects.get(payer__code="CD69", code="APA")
+    apa_other = PayerGroup.objects.get(payer__code="CD01", code="APA")
+    CoverageRule.objects.bulk_create([
+        CoverageRule(stay=s, payer=(apa_other if i % 9 == 0 else apa_own).payer,
+                     group=apa_other if i % 9 == 0 else apa_own, scope="dependency", mode="above_talon",
+                     valid_from=s.entry_date) for i, s in enumerate(stays) if 1 + i % 6 <= 4], batch_size=1000)
+    heb = section.establishment.products.get(code="HEB")
+    Tariff.objects.get_or_create(product=heb, valid_from=date(2026, 11, 16), defaults={"price": Decimal("71.10")})
+    seed_time = time.perf_counter() - t0
+    period = period_create(section=section, start=date(2026, 11, 1))
+    connection.force_debug_cursor = True
+    with CaptureQueriesContext(connection) as ctx:
+        t0 = time.perf_counter()
+        result = period_generate(period=period)
+        generation = time.perf_counter() - t0
+    generation_queries = len(ctx.captured_queries)
+    with CaptureQueriesContext(connection) as ctx:
+        t0 = time.perf_counter()
+        issued = period_issue(period=period, issue_date=date(2026, 12, 1))
+        issue = time.perf_counter() - t0
+    issue_queries = len(ctx.captured_queries)
+    return {"n": n, "db": connection.vendor, "seed_s": seed_time, "generation_s": generation,
+            "generation_queries": generation_queries, "issue_s": issue, "issue_queries": issue_queries,
+            "invoices": result["drafts"], "lines": result["lines"], "issued": len(issued)}
+
+
+def child(n: int, database_url: str | None) -> None:
+    tmp = tempfile.mkdtemp(prefix="sejour-bench-")
+    os.environ["SEJOUR_VAR_DIR"] = tmp
+    os.environ["DATABASE_URL"] = database_url or f"sqlite:///{tmp}/bench.sqlite3"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    if database_url and database_url.startswith("postgres"):
+        import psycopg
+
+        base, name = database_url.rsplit("/", 1)
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    row = run_one(n)
+    print("ROW " + repr(row), flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--residents", type=int, nargs="*", default=[1000, 10000])
+    parser.add_argument("--database-url", help="PostgreSQL URL (a database the script may drop and re-create).")
+    parser.add_argument("--all", action="store_true", help="SQLite and PostgreSQL (127.0.0.1, sejour_bench).")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.database_url)
+        return
+    urls = [None, "postgres://postgres@127.0.0.1:5432/sejour_bench"] if args.all else [args.database_url]
+    rows = []
+    for url in urls:
+        for n in args.residents:
+            cmd = [sys.executable, __file__, "--child", str(n)] + (["--database-url", url] if url else [])
+            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            line = [ln for ln in out.stdout.splitlines() if ln.startswith("ROW ")]
+            if out.returncode or not line:
+                print(out.stdout[-2000:], out.stderr[-4000:], file=sys.stderr)
+                sys.exit(f"benchmark failed for N={n} on {url or 'sqlite'}")
+            rows.append(eval(line[-1][4:]))  # noqa: S307 - our own child's repr of a dict of numbers
+    print("| database | residents | invoices | lines | generation (s) | generation queries | issue (s) | issue queries |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(f"| {r['db']} | {r['n']} | {r['invoices']} | {r['lines']} | {r['generation_s']:.2f} | "
+              f"{r['generation_queries']} | {r['issue_s']:.2f} | {r['issue_queries']} |")
+
+
+if __name__ == "__main__":
+    main()
