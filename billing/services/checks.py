@@ -79,8 +79,8 @@ def period_checks(*, period: BillingPeriod) -> list[Check]:
         assignments = sorted(packages.get(stay.pk, []), key=lambda sp: sp.valid_from)
         if not assignments or assignments[0].valid_from > first:
             checks.append(Check("error", _("%(name)s : séjour sans forfait d'hébergement au %(day)s.") % {
-                "name": stay.resident.full_name, "day": _fmt(first)}, resident_url + "?tab=stays",
-                _("Affecter un forfait")))
+                "name": stay.resident.full_name, "day": _fmt(first)},
+                reverse("billing:stay-billing", kwargs={"alias": alias, "stay_pk": stay.pk}), _("Affecter un forfait")))
             continue
         by_gir = any(sp.package.dependency_by_gir for sp in assignments)
         for sp in assignments:

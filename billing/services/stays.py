@@ -1,0 +1,46 @@
+"""Billing set-up of a stay: dated package assignment and coverage rules (payers' shares)."""
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from payers.models import CoverageRule
+
+from ..models import Package, StayPackage
+
+
+@transaction.atomic
+def stay_package_set(*, stay, package: Package, valid_from) -> StayPackage:
+    if package.section_id != stay.section_id:
+        raise ValidationError({"package": _("Le forfait %(code)s n'appartient pas à la section %(alias)s.") % {
+            "code": package.code, "alias": stay.section.alias}})
+    if valid_from < stay.entry_date or (stay.end_date and valid_from > stay.end_date):
+        raise ValidationError({"valid_from": _("La date %(day)s est hors du séjour.") % {
+            "day": valid_from.strftime("%d/%m/%Y")}})
+    assignment, _created = StayPackage.objects.update_or_create(stay=stay, valid_from=valid_from,
+                                                                 defaults={"package": package})
+    return assignment
+
+
+@transaction.atomic
+def coverage_rule_add(*, rule: CoverageRule, products=None) -> CoverageRule:
+    errors = {}
+    if rule.group and rule.group.payer_id != rule.payer_id:
+        errors["group"] = _("Le groupe %(group)s n'appartient pas au payeur %(payer)s.") % {
+            "group": rule.group, "payer": rule.payer}
+    if rule.mode == CoverageRule.Mode.PERCENT and not (0 < rule.value <= 100):
+        errors["value"] = _("Le pourcentage doit être compris entre 0 et 100 (saisi : %(v)s).") % {"v": rule.value}
+    if rule.mode in (CoverageRule.Mode.AMOUNT_PER_UNIT, CoverageRule.Mode.ABOVE_RESIDENT_SHARE) and rule.value < 0:
+        errors["value"] = _("Le montant doit être positif (saisi : %(v)s).") % {"v": rule.value}
+    if rule.scope == CoverageRule.Scope.PRODUCTS and not products:
+        errors["products"] = _("Choisissez au moins un produit couvert.")
+    if rule.valid_to and rule.valid_to < rule.valid_from:
+        errors["valid_to"] = _("La fin de prise en charge précède son début.")
+    if errors:
+        raise ValidationError(errors)
+    rule.full_clean()
+    rule.save()
+    if products:
+        rule.products.set(products)
+    return rule
