@@ -188,3 +188,19 @@ def test_calendar_generation_french_and_alsace_moselle_holidays(billing_setup):
 
 def test_payer_kinds_do_not_need_departement(db):
     assert Payer.Kind.PENSION_FUND.label
+
+
+def test_shared_unit_price_rounded_half_up_once_per_unit(billing_setup):
+    """30 % of 70.45 = 21.135 -> 21.14 for the payer, 49.31 for the resident; lines = qty × rounded unit."""
+    Tariff.objects.create(product=billing_setup.products["HEB"], valid_from=date(2026, 4, 1), price=D("70.45"))
+    stay = billing_setup.stay(gir=None)
+    cd = billing_setup.payers["CD69"]
+    CoverageRule.objects.create(stay=stay, payer=cd, group=cd.groups.get(code="ASH"), scope="accommodation",
+                                mode="percent", value=D("30"), valid_from=date(2026, 1, 1))
+    period = billing_setup.period(*APRIL)
+    period_generate(period=period)
+    payer_line = _invoices(period, debtor_kind="payer").get().lines.get()
+    resident_line = _invoices(period, debtor_kind="resident").get().lines.get()
+    assert (payer_line.unit_price, payer_line.amount) == (D("21.14"), D("634.20"))
+    assert (resident_line.unit_price, resident_line.amount) == (D("49.31"), D("1479.30"))
+    assert payer_line.amount + resident_line.amount == D("2113.50")  # 30 × 70.45
