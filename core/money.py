@@ -7,6 +7,8 @@ invoices do); totals are sums of already rounded lines. Never use ``float``.
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
+NNBSP = "\u202f"  # narrow no-break space: thousands separator
+NBSP = "\u00a0"  # no-break space before the euro sign
 ZERO = Decimal("0.00")
 
 
@@ -39,4 +41,4 @@ def format_euros(value) -> str:
     while integer:
         groups.insert(0, integer[-3:])
         integer = integer[:-3]
-    return f"{sign}{'\u202f'.join(groups)},{cents}\u00a0€"
+    return f"{sign}{NNBSP.join(groups)},{cents}{NBSP}€"

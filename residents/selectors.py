@@ -8,7 +8,7 @@ from django.utils import timezone
 from structures.access import sections_for
 from structures.models import Section
 
-from .models import Absence, Resident, Stay
+from .models import Absence, AbsenceReason, GirAssessment, Relative, Resident, Stay
 
 
 def residents_visible(user, *, section: Section | None = None) -> QuerySet[Resident]:
@@ -49,18 +49,52 @@ def resident_get(user, *, section: Section, pk: int) -> Resident:
         raise Http404("Résident introuvable dans cette section.") from exc
 
 
-def stay_get(user, *, section: Section, pk: int) -> Stay:
+def stay_get(user, *, section: Section, pk: int, resident: Resident | None = None) -> Stay:
+    """A stay of ``section`` (and of ``resident`` when given) — else 404."""
+    filters = {"resident": resident} if resident is not None else {}
     try:
         return Stay.objects.select_related("resident", "section").get(pk=pk, section__in=sections_for(user),
-                                                                       section=section)
+                                                                       section=section, **filters)
     except Stay.DoesNotExist as exc:
         raise Http404("Séjour introuvable dans cette section.") from exc
 
 
-def absence_get(user, *, section: Section, pk: int) -> Absence:
+def absence_get(user, *, section: Section, pk: int, resident: Resident | None = None) -> Absence:
+    """An absence during a stay of ``section`` (and of ``resident`` when given) — else 404."""
+    filters = {"stay__resident": resident} if resident is not None else {}
     try:
-        return Absence.objects.select_related("stay", "reason").get(
-            pk=pk, stay__section__in=sections_for(user), stay__section=section
+        return Absence.objects.select_related("stay", "stay__section", "reason").get(
+            pk=pk, stay__section__in=sections_for(user), stay__section=section, **filters
         )
     except Absence.DoesNotExist as exc:
         raise Http404("Absence introuvable dans cette section.") from exc
+
+
+def relative_get(*, resident: Resident, pk: int) -> Relative:
+    """A relative of ``resident`` (itself obtained through ``resident_get``) — else 404."""
+    try:
+        return resident.relatives.get(pk=pk)
+    except Relative.DoesNotExist as exc:
+        raise Http404("Proche introuvable.") from exc
+
+
+def resident_stays(user, *, resident: Resident) -> QuerySet[Stay]:
+    """Every stay of ``resident`` in the sections ``user`` may read (the transfer history)."""
+    return (Stay.objects.filter(resident=resident, section__in=sections_for(user))
+            .select_related("section", "section__establishment", "transferred_from__section")
+            .order_by("-entry_date", "-pk"))
+
+
+def resident_absences(user, *, resident: Resident) -> QuerySet[Absence]:
+    """Absences of ``resident`` during stays in the sections ``user`` may read."""
+    return (Absence.objects.filter(stay__resident=resident, stay__section__in=sections_for(user))
+            .select_related("stay__section", "reason").order_by("-first_day", "-pk"))
+
+
+def resident_gir_history(*, resident: Resident) -> QuerySet[GirAssessment]:
+    return resident.gir_assessments.order_by("-valid_from")
+
+
+def absence_reasons_for(*, section: Section) -> QuerySet[AbsenceReason]:
+    """Absence reasons of the establishment of ``section``."""
+    return AbsenceReason.objects.filter(establishment_id=section.establishment_id).order_by("code")

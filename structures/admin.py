@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .admin_scoping import SectionScopedAdmin
+from .admin_scoping import SectionScopedAdmin, SectionScopedTabularInline
 from .models import Establishment, Organisation, Section, SectionAccess
 
 
@@ -11,7 +11,7 @@ class OrganisationAdmin(SectionScopedAdmin):
     search_fields = ["name", "siret"]
 
 
-class SectionInline(admin.TabularInline):
+class SectionInline(SectionScopedTabularInline):
     model = Section
     extra = 0
 

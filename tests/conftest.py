@@ -16,6 +16,18 @@ def browser_type_launch_args(browser_type_launch_args):
             "args": CHROMIUM_ARGS}
 
 
+@pytest.fixture(autouse=True)
+def test_settings(settings, tmp_path):
+    """Fast password hashing (the demo users are re-created in many tests), pages rendered without a
+    collectstatic manifest, media files in a temporary folder."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {**settings.STORAGES,
+                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STATIC_ROOT = tmp_path / "static"
+    settings.STATIC_ROOT.mkdir()
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
 @pytest.fixture
 def demo(db):
     """The demo association of ../shared/docs/demo-data.md without residents."""

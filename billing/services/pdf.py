@@ -16,6 +16,8 @@ import gc
 import io
 import logging
 import mimetypes
+import os
+import tempfile
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -49,7 +51,6 @@ TITLES = {
     Invoice.Kind.CREDIT_NOTE: "AVOIR",
     Invoice.Kind.RAPPEL: "FACTURE DE RAPPEL",
 }
-CIVILITY = {"MME": "Mme", "M": "M.", "MLLE": "Mlle"}
 
 
 # --- Process-wide WeasyPrint state ---------------------------------------------------------------
@@ -72,19 +73,22 @@ def _allowed_roots() -> list[Path]:
             *(Path(p).resolve() for p in settings.STATICFILES_DIRS)]
 
 
-def _url_fetcher(url: str, *args, **kwargs):
-    """Only inline data and local media/static files: invoice HTML never reaches the network."""
-    from weasyprint.urls import default_url_fetcher
+def _url_fetcher():
+    """Only inline data and local media/static files: invoice HTML never reaches the network.
+    (WeasyPrint 70 takes a ``URLFetcher`` instance; it keeps per-request state, so one per render.)"""
+    from urllib.parse import unquote, urlparse
 
-    if url.startswith("data:"):
-        return default_url_fetcher(url, *args, **kwargs)
-    if url.startswith("file://"):
-        from urllib.parse import unquote, urlparse
+    from weasyprint.urls import URLFetcher
 
-        path = Path(unquote(urlparse(url).path)).resolve()
-        if any(path.is_relative_to(root) for root in _allowed_roots()):
-            return default_url_fetcher(url, *args, **kwargs)
-    raise ValueError(f"URL refusée dans un PDF de facture : {url[:80]}")
+    class LocalFetcher(URLFetcher):
+        def fetch(self, url, headers=None):
+            if url.startswith("file:"):
+                path = Path(unquote(urlparse(url).path)).resolve()
+                if not any(path.is_relative_to(root) for root in _allowed_roots()):
+                    raise ValueError(f"Fichier refusé dans un PDF de facture : {path}")
+            return super().fetch(url, headers)
+
+    return LocalFetcher(allowed_protocols=("file", "data"))
 
 
 # --- Formatting -----------------------------------------------------------------------------------
@@ -149,8 +153,7 @@ def vat_breakdown(lines) -> tuple[list[VatRow], Decimal, Decimal, Decimal]:
 def _resident_name(resident) -> str:
     if resident is None:
         return ""
-    civility = CIVILITY.get(resident.civility, "")
-    return f"{civility} {resident.full_name}".strip()
+    return f"{resident.get_civility_display()} {resident.full_name}".strip()
 
 
 def invoice_context(invoice: Invoice) -> dict:
@@ -172,8 +175,12 @@ def invoice_context(invoice: Invoice) -> dict:
     vat_rows, total_ht, total_vat, total_ttc = vat_breakdown(lines) if commercial else ([], ZERO, ZERO, ZERO)
     is_credit = invoice.kind == Invoice.Kind.CREDIT_NOTE
     credited = invoice.credited_invoice if is_credit else None
-    mode = invoice.payment_mode or (invoice.resident.payment_mode if invoice.resident else "")
     is_draft = invoice.status == Invoice.Status.DRAFT
+    debtor_name, debtor_address, mode = invoice.debtor_name, invoice.debtor_address, invoice.payment_mode
+    if is_draft and not debtor_name:  # preview: the identity the issue would copy
+        from .issuing import _debtor_identity
+
+        debtor_name, debtor_address, _email, mode = _debtor_identity(invoice)
     due = invoice.due_date
     if due is None and is_draft:
         from datetime import timedelta
@@ -194,8 +201,8 @@ def invoice_context(invoice: Invoice) -> dict:
         "logo_src": _logo_src(snap.get("logo", "")),
         "legal_mention": legal_mention(legal_status),
         "commercial": commercial,
-        "debtor_name": invoice.debtor_name or _debtor_fallback(invoice),
-        "debtor_address_lines": [ln for ln in (invoice.debtor_address or "").splitlines() if ln.strip()],
+        "debtor_name": debtor_name or _debtor_fallback(invoice),
+        "debtor_address_lines": [ln for ln in (debtor_address or "").splitlines() if ln.strip()],
         "resident_name": _resident_name(invoice.resident),
         "is_rappel": is_rappel,
         "is_credit": is_credit,
@@ -225,7 +232,7 @@ def invoice_render_html(invoice: Invoice) -> str:
 def html_to_pdf(html: str, *, font_config=None) -> bytes:
     from weasyprint import HTML
 
-    return HTML(string=html, url_fetcher=_url_fetcher).write_pdf(
+    return HTML(string=html, url_fetcher=_url_fetcher()).write_pdf(
         font_config=font_config or shared_font_config(), cache=_IMAGE_CACHE)
 
 
@@ -235,7 +242,7 @@ def invoice_render_pdf(invoice: Invoice, font_config=None) -> bytes:
 
 
 def invoices_for_render():
-    return Invoice.objects.select_related("establishment", "section", "resident", "relative", "payer",
+    return Invoice.objects.select_related("establishment__organisation", "section", "resident", "relative", "payer",
                                           "payer_group", "credited_invoice").prefetch_related("lines")
 
 
@@ -254,15 +261,33 @@ def invoice_store_pdf(invoice: Invoice, *, font_config=None) -> str:
     if invoice.status not in RENDERED_STATUSES:
         raise ValueError("Seule une facture émise a un PDF archivé.")
     data = invoice_render_pdf(invoice, font_config=font_config)
-    storage = invoice.pdf.storage
-    name = invoice_pdf_name(invoice)
-    if storage.exists(name):
-        storage.delete(name)
-    name = storage.save(name, ContentFile(data))
+    name = _store(invoice.pdf.storage, invoice_pdf_name(invoice), data)
     now = timezone.now()
     # A single UPDATE of the two delivery fields (both in Invoice.MUTABLE_WHEN_ISSUED).
     Invoice.objects.filter(pk=invoice.pk).update(pdf=name, pdf_rendered_at=now)
     invoice.pdf.name, invoice.pdf_rendered_at = name, now
+    return name
+
+
+def _store(storage, name: str, data: bytes) -> str:
+    """Write ``data`` at exactly ``name``, replacing a previous file. On a local disk the file is
+    written aside and renamed, so a reader (or a concurrent re-render) never sees half a PDF."""
+    try:
+        target = Path(storage.path(name))
+    except NotImplementedError:
+        if storage.exists(name):
+            storage.delete(name)
+        return storage.save(name, ContentFile(data))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".pdf")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, getattr(storage, "file_permissions_mode", None) or 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return name
 
 

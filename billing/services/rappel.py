@@ -431,7 +431,10 @@ def rappel_generate(*, section, product: Product, include_payants: bool = True, 
         raise ValidationError(_("Cochez « payants » et/ou « aide sociale »."))
     establishment = section.establishment
     # Drafts are excluded from detection (only issued lines count), so they can go first.
-    drafts = list(rappel_drafts(section=section, product=product).select_for_update().values_list("pk", flat=True))
+    # (PostgreSQL refuses FOR UPDATE with DISTINCT: find the ids, then lock the rows.)
+    draft_ids = list(rappel_drafts(section=section, product=product).values_list("pk", flat=True))
+    drafts = list(Invoice.objects.select_for_update().filter(pk__in=draft_ids, status=Invoice.Status.DRAFT)
+                  .values_list("pk", flat=True))
     InvoiceLine.objects.filter(invoice_id__in=drafts).delete()
     Invoice.objects.filter(pk__in=drafts).delete()
     preview = rappel_preview(section=section, product=product, include_payants=include_payants,

@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import Any, Callable
 
 from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -90,8 +92,8 @@ def _finish(job: Job, status: str, *, result=None, error: str = "", detail: str 
     values: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "error": error}
     if status == Job.Status.SUCCEEDED:
         values["result"] = result
-        if job.progress_total:
-            values["progress_current"] = job.progress_total
+        # A finished job shows a full bar; the total was written by Progress (the row, not ``job``).
+        values["progress_current"] = Greatest(F("progress_current"), F("progress_total"))
     elif detail:
         values["result"] = {"traceback": detail[-4000:]}
     Job.objects.filter(pk=job.pk).update(**values)

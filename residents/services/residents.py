@@ -47,6 +47,17 @@ def stay_validate(*, stay: Stay) -> None:
             raise ValidationError({"end_date": _("Des absences saisies sortiraient des dates du séjour.")})
 
 
+def resident_validate(*, resident: Resident) -> None:
+    """Rules across residents: the external reference is unique in the association."""
+    if resident.external_ref:
+        other = Resident.objects.filter(organisation_id=resident.organisation_id,
+                                        external_ref=resident.external_ref).exclude(pk=resident.pk).first()
+        if other:
+            raise ValidationError({"external_ref": _(
+                "La référence externe « %(ref)s » est déjà celle de %(name)s.") % {
+                "ref": resident.external_ref, "name": other}})
+
+
 def relative_validate(*, relative: Relative) -> None:
     if relative.receives_invoices:
         other = Relative.objects.filter(resident_id=relative.resident_id, receives_invoices=True).exclude(
@@ -62,6 +73,7 @@ def resident_create(*, resident: Resident, section: Section, entry_date: date, r
     """A new resident with their first stay in ``section`` (and optional GIR and relatives)."""
     resident.organisation = section.establishment.organisation
     resident.nir = normalize_nir(resident.nir)
+    resident_validate(resident=resident)
     resident.full_clean()
     resident.save()
     stay = Stay(resident=resident, section=section, entry_date=entry_date, room=room)
@@ -79,6 +91,7 @@ def resident_create(*, resident: Resident, section: Section, entry_date: date, r
 @transaction.atomic
 def resident_update(*, resident: Resident) -> Resident:
     resident.nir = normalize_nir(resident.nir)
+    resident_validate(resident=resident)
     resident.full_clean()
     resident.save()
     return resident
@@ -92,6 +105,11 @@ def relative_save(*, relative: Relative) -> Relative:
     relative.full_clean()
     relative.save()
     return relative
+
+
+@transaction.atomic
+def relative_delete(*, relative: Relative) -> None:
+    relative.delete()
 
 
 @transaction.atomic

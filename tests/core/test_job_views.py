@@ -1,0 +1,137 @@
+"""Job pages: detail, the polled htmx progress fragment, re-run, selftest; section scoping."""
+import pytest
+from django.urls import reverse
+
+from core.models import Job
+from core.services.jobs import job_create
+from core.tasks import run_job
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Task messages are recorded instead of going to the broker (a dev worker might take them)."""
+    calls = []
+    monkeypatch.setattr(run_job, "delay", lambda job_id: calls.append(job_id))
+    return calls
+
+
+def _job(demo, *, alias, login, **fields):
+    job = job_create(kind="core.selftest", label=f"Diagnostic {alias}", user=demo["users"][login],
+                     section=demo["sections"][alias], params={"steps": 4})
+    if fields:
+        Job.objects.filter(pk=job.pk).update(**fields)
+        job.refresh_from_db()
+    return job
+
+
+def test_progress_fragment_polls_while_running(client, demo):
+    job = _job(demo, alias="TIL-HP", login="tilleuls", status=Job.Status.RUNNING,
+               progress_current=1, progress_total=4, message="Étape 1 sur 4")
+    client.force_login(demo["users"]["tilleuls"])
+    response = client.get(reverse("job-progress", kwargs={"pk": job.pk}), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'hx-get="{reverse("job-progress", kwargs={"pk": job.pk})}"' in html
+    assert 'hx-trigger="every 1s"' in html
+    assert 'data-status="running"' in html
+    assert 'value="25"' in html
+    assert "1 / 4" in html and "Étape 1 sur 4" in html
+    assert "<html" not in html  # a fragment, not a page
+
+
+def test_progress_fragment_stops_polling_when_finished(client, demo):
+    job = _job(demo, alias="TIL-HP", login="tilleuls", status=Job.Status.SUCCEEDED, progress_current=4,
+               progress_total=4, result={"steps": 4, "message": "Le processus de travail répond."})
+    client.force_login(demo["users"]["tilleuls"])
+    html = client.get(reverse("job-progress", kwargs={"pk": job.pk})).content.decode()
+    assert "hx-get" not in html and "hx-trigger" not in html
+    assert 'data-status="succeeded"' in html
+    assert 'value="100"' in html
+    assert "Le processus de travail répond." in html
+    assert "Relancer" not in html
+
+
+def test_failed_job_shows_error_and_rerun_button(client, demo):
+    job = _job(demo, alias="TIL-HP", login="tilleuls", status=Job.Status.FAILED,
+               error="Le calendrier n'est pas généré.")
+    client.force_login(demo["users"]["tilleuls"])
+    html = client.get(reverse("job-detail", kwargs={"pk": job.pk})).content.decode()
+    assert "hx-get" not in html
+    assert 'role="alert"' in html and "Le calendrier n&#x27;est pas généré." in html
+    assert f'action="{reverse("job-rerun", kwargs={"pk": job.pk})}"' in html
+
+
+def test_job_of_another_section_is_a_404(client, demo):
+    job = _job(demo, alias="VER-HP", login="verger")
+    client.force_login(demo["users"]["tilleuls"])
+    for name in ("job-detail", "job-progress"):
+        assert client.get(reverse(name, kwargs={"pk": job.pk})).status_code == 404
+    assert client.post(reverse("job-rerun", kwargs={"pk": job.pk})).status_code == 404
+
+
+@pytest.mark.parametrize("login", ["verger", "direction", "admin"])
+def test_job_visible_to_author_readers_and_superuser(client, demo, login):
+    job = _job(demo, alias="VER-HP", login="verger")
+    client.force_login(demo["users"][login])
+    response = client.get(reverse("job-detail", kwargs={"pk": job.pk}))
+    assert response.status_code == 200
+    assert "Diagnostic VER-HP" in response.content.decode()
+
+
+def test_job_without_section_only_for_its_author(client, demo):
+    job = job_create(kind="core.selftest", label="Perso", user=demo["users"]["verger"])
+    client.force_login(demo["users"]["tilleuls"])
+    assert client.get(reverse("job-detail", kwargs={"pk": job.pk})).status_code == 404
+    client.force_login(demo["users"]["verger"])
+    assert client.get(reverse("job-detail", kwargs={"pk": job.pk})).status_code == 200
+
+
+def test_anonymous_is_sent_to_login(client, demo):
+    job = _job(demo, alias="TIL-HP", login="tilleuls")
+    response = client.get(reverse("job-progress", kwargs={"pk": job.pk}))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_rerun_post_creates_and_enqueues_a_new_job(client, demo, sent, django_capture_on_commit_callbacks):
+    old = _job(demo, alias="TIL-HP", login="admin", status=Job.Status.FAILED, error="Échec")
+    client.force_login(demo["users"]["tilleuls"])  # clerk on TIL-HP, not the author
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("job-rerun", kwargs={"pk": old.pk}))
+    new = Job.objects.exclude(pk=old.pk).get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("job-detail", kwargs={"pk": new.pk})
+    assert (new.rerun_of, new.created_by, new.section, new.params) == (
+        old, demo["users"]["tilleuls"], old.section, old.params)
+    assert new.status == Job.Status.PENDING
+    assert sent == [new.pk]
+
+
+def test_rerun_needs_post(client, demo, sent):
+    old = _job(demo, alias="TIL-HP", login="tilleuls", status=Job.Status.FAILED)
+    client.force_login(demo["users"]["tilleuls"])
+    assert client.get(reverse("job-rerun", kwargs={"pk": old.pk})).status_code == 405
+    assert Job.objects.count() == 1 and sent == []
+
+
+def test_reader_cannot_rerun(client, demo, sent):
+    old = _job(demo, alias="TIL-HP", login="tilleuls", status=Job.Status.FAILED)
+    client.force_login(demo["users"]["direction"])  # may read the job, may not re-run it
+    assert client.get(reverse("job-detail", kwargs={"pk": old.pk})).status_code == 200
+    assert client.post(reverse("job-rerun", kwargs={"pk": old.pk})).status_code == 404
+    assert Job.objects.count() == 1 and sent == []
+
+
+def test_selftest_page_starts_a_diagnostic_job(client, demo, sent, django_capture_on_commit_callbacks):
+    client.force_login(demo["users"]["direction"])
+    url = reverse("job-selftest")
+    assert "Lancer le diagnostic" in client.get(url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url)
+    job = Job.objects.get()
+    assert response["Location"] == reverse("job-detail", kwargs={"pk": job.pk})
+    assert (job.kind, job.created_by, job.status) == ("core.selftest", demo["users"]["direction"], "pending")
+    assert sent == [job.pk]
+    assert job.params["steps"] == 5 and job.params["delay"] > 0  # slow enough to watch the bar move

@@ -1,0 +1,135 @@
+"""Production configuration: `manage.py check --deploy` is clean with the documented variables
+(.env.example plus real secrets), our own checks catch the development secrets, and
+docker-compose.yml validates."""
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def env_example() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+@pytest.fixture
+def production_env(tmp_path) -> dict[str, str]:
+    env = env_example()
+    env.update(SECRET_KEY=secrets.token_urlsafe(64), ENCRYPTION_KEY=Fernet.generate_key().decode(),
+               SEJOUR_VAR_DIR=str(tmp_path))
+    return env
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run manage.py in a clean environment (nothing inherited but PATH/HOME/LANG)."""
+    base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def deploy_check(env):
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_env_example_documents_the_production_variables():
+    env = env_example()
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "SECRET_KEY", "ENCRYPTION_KEY", "ALLOWED_HOSTS",
+                 "CSRF_TRUSTED_ORIGINS", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE",
+                 "SECURE_HSTS_SECONDS", "BEHIND_HTTPS_PROXY", "POSTGRES_PASSWORD"):
+        assert env.get(name), name
+    assert env["DEBUG"] == "0"
+    assert env["DEMO_ALLOWED"] == "0"
+    assert env["DATABASE_URL"].startswith("postgres://") and env["CELERY_BROKER_URL"].startswith("redis://")
+
+
+def test_check_deploy_is_clean_with_production_variables(production_env):
+    code, output = deploy_check(production_env)
+    assert code == 0, output
+    assert "System check identified no issues" in output
+    assert "WARNINGS" not in output
+
+
+def test_check_deploy_warns_about_the_development_secret_key(production_env):
+    del production_env["SECRET_KEY"]  # falls back to the key shipped in config/settings.py
+    code, output = deploy_check(production_env)
+    assert code != 0
+    assert "sejour.W001" in output and "SECRET_KEY est la clé de développement" in output
+
+
+def test_check_deploy_warns_without_encryption_key(production_env):
+    production_env["ENCRYPTION_KEY"] = ""
+    code, output = deploy_check(production_env)
+    assert code != 0
+    assert "sejour.W002" in output
+    assert "sejour.W001" not in output
+
+
+def test_invalid_encryption_key_is_an_error_even_without_deploy(tmp_path):
+    result = manage("check", env={"ENCRYPTION_KEY": "not-a-fernet-key", "SEJOUR_VAR_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert "sejour.E001" in result.stderr
+
+
+def test_each_security_variable_matters(production_env):
+    expected = {"SECURE_SSL_REDIRECT": "security.W008", "SESSION_COOKIE_SECURE": "security.W012",
+                "CSRF_COOKIE_SECURE": "security.W016", "SECURE_HSTS_SECONDS": "security.W004"}
+    production_env.update({variable: "0" for variable in expected})
+    code, output = deploy_check(production_env)
+    assert code != 0
+    for variable, warning in expected.items():
+        assert warning in output, variable
+
+
+def test_debug_in_production_is_flagged_by_django_not_by_our_checks(production_env):
+    production_env.update(DEBUG="1", ENCRYPTION_KEY="")
+    del production_env["SECRET_KEY"]
+    code, output = deploy_check(production_env)
+    assert code != 0 and "security.W018" in output
+    assert "sejour.W00" not in output  # our checks only speak when DEBUG is off
+
+
+def test_embedded_default_needs_no_environment(tmp_path):
+    """No variable at all: SQLite + filesystem broker under var/, and a clean (non-deploy) check."""
+    result = manage("check", env={"SEJOUR_VAR_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+    assert (tmp_path / "broker" / "queue").is_dir()
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
+def test_docker_compose_file_validates():
+    env = {**os.environ, "SEJOUR_ENV_FILE": ".env.example"}
+    cmd = ["docker-compose", "--env-file", ".env.example", "-f", "docker-compose.yml"]
+    result = subprocess.run([*cmd, "config", "-q"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    services = subprocess.run([*cmd, "config", "--services"], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=60).stdout.split()
+    assert set(services) == {"db", "redis", "web", "worker", "beat"}
+    config = subprocess.run([*cmd, "config"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60).stdout
+    assert "image: postgres:15" in config and "image: redis:7" in config
+    assert "migrate --noinput" in config and "gunicorn config.wsgi" in config
+    assert "--max-tasks-per-child" in config
+    assert "/var/lib/sejour/celerybeat-schedule" in config
+
+
+def test_dockerfile_runs_as_a_non_root_user():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert dockerfile.startswith("#") and "FROM python:3.11-slim-bookworm" in dockerfile
+    assert "collectstatic" in dockerfile
+    assert "\nUSER sejour\n" in dockerfile
+    assert "libpango-1.0-0" in dockerfile and "libharfbuzz-subset0" in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".env" in ignored and ".venv" in ignored and "var" in ignored
