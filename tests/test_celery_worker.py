@@ -36,14 +36,17 @@ def _require_services() -> bool:
 def queue_name():
     """A queue of our own, bound to the default exchange (no new exchange left behind)."""
     name = f"test-{uuid.uuid4().hex[:12]}"
-    default = app.amqp.default_queue
-    app.amqp.queues.add(Queue(name, exchange=default.exchange, routing_key=name))
+    queue = Queue(name, exchange=app.amqp.default_queue.exchange, routing_key=name)
+    app.amqp.queues.add(queue)
     yield name
     # Forget the queue: its binding (in var/broker/control/celery.exchange or a Redis set) and
-    # the app's list of queues to consume from.
+    # the app's list of queues to consume from. Declaring it first tells this connection about
+    # the binding so that delete() removes it.
     with app.connection_for_write() as conn:
         try:
-            conn.default_channel.queue_delete(name)
+            bound = queue(conn.default_channel)
+            bound.declare()
+            bound.delete()
         except Exception:  # noqa: BLE001 - best-effort cleanup
             pass
     app.amqp.queues.pop(name, None)
@@ -67,10 +70,18 @@ def sqlite_dirty_reads():
 
 @pytest.fixture(scope="module")
 def _worker(queue_name):
-    """One worker for the module (starting and stopping one takes a few seconds)."""
-    with start_worker(app, pool="solo", perform_ping_check=False, queues=[queue_name],
-                      shutdown_timeout=TIMEOUT) as w:
-        yield w
+    """One worker for the module (starting and stopping one takes a few seconds).
+
+    Remote control is off: each test worker has a new name, and its pidbox binding would stay
+    behind in the broker, collecting every later broadcast (``celery inspect``, mingle…)."""
+    remote_control = app.conf.worker_enable_remote_control
+    app.conf.worker_enable_remote_control = False
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, queues=[queue_name],
+                          shutdown_timeout=TIMEOUT) as w:
+            yield w
+    finally:
+        app.conf.worker_enable_remote_control = remote_control
 
 
 @pytest.fixture

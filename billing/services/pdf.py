@@ -380,3 +380,13 @@ def period_render_pdfs_start(period: BillingPeriod, user=None, *, force: bool = 
     job = job_create(kind=JOB_KIND, label=_("PDF des factures — %(label)s") % {"label": period.label},
                      user=user, section=period.section, params=params)
     return job_enqueue(job=job, task=run_job)
+
+
+def invoices_render_pdfs_start(*, invoice_ids: list[int], section, user=None):
+    """Create and enqueue the PDF job of a few invoices (credit notes, rappels)."""
+    from core.services.jobs import job_create, job_enqueue
+    from core.tasks import run_job
+
+    job = job_create(kind=JOB_KIND, label=_("PDF de %(n)s facture(s)") % {"n": len(invoice_ids)},
+                     user=user, section=section, params={"invoice_ids": list(invoice_ids)})
+    return job_enqueue(job=job, task=run_job)

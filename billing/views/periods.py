@@ -166,6 +166,9 @@ class InvoiceDetailView(SectionMixin, TemplateView):
             form.add_error(None, exc.messages)
             return self.render_to_response(self.get_context_data(credit_form=form))
         messages.success(request, _("Avoir %(number)s émis.") % {"number": credit.number})
+        from ..services.pdf import invoices_render_pdfs_start
+
+        invoices_render_pdfs_start(invoice_ids=[credit.pk], section=self.section, user=request.user)
         return redirect("billing:invoice-detail", alias=self.section.alias, pk=credit.pk)
 
 

@@ -214,6 +214,10 @@ class RappelIssueView(SectionMixin, View):
             messages.error(request, " ".join(exc.messages))
             return redirect(back)
         messages.success(request, _("%(n)s facture(s) de rappel émise(s).") % {"n": len(issued)})
+        if issued:
+            from ..services.pdf import invoices_render_pdfs_start
+
+            invoices_render_pdfs_start(invoice_ids=[i.pk for i in issued], section=self.section, user=request.user)
         return redirect(back + "?" + urlencode({"ids": ",".join(str(i.pk) for i in issued)}))
 
 

@@ -24,8 +24,7 @@ APRIL = (date(2026, 4, 1), date(2026, 4, 30))
 
 @pytest.fixture(autouse=True)
 def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = tmp_path / "media"  # (also done by tests/conftest.py; kept explicit: files are asserted)
 
 
 def text_of(data: bytes) -> str:
