@@ -5,11 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class PeriodCreateForm(forms.Form):
     month = forms.CharField(label=_("mois"), required=False, widget=forms.TextInput(attrs={"type": "month"}),
                             help_text=_("Période mensuelle (AAAA-MM)."))
-    start = forms.DateField(label=_("du"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("au"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
+    start = forms.DateField(label=_("du"), required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
+    end = forms.DateField(label=_("au"), required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
                           help_text=_("Périodicité libre uniquement."))
     accounting_date = forms.DateField(label=_("date de comptabilisation"), required=False,
-                                      widget=forms.DateInput(attrs={"type": "date"}),
+                                      widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
                                       help_text=_("Par défaut : le dernier jour de la période."))
 
     def clean(self):
@@ -20,7 +20,7 @@ class PeriodCreateForm(forms.Form):
 
 
 class IssueForm(forms.Form):
-    issue_date = forms.DateField(label=_("date d'émission"), widget=forms.DateInput(attrs={"type": "date"}))
+    issue_date = forms.DateField(label=_("date d'émission"), widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
 
 
 class CreditNoteForm(forms.Form):

@@ -22,7 +22,7 @@ from ..services.periods import MONTHS
 
 
 class TariffForm(forms.Form):
-    valid_from = forms.DateField(label=gettext_lazy("à partir du"), widget=forms.DateInput(attrs={"type": "date"}))
+    valid_from = forms.DateField(label=gettext_lazy("à partir du"), widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
     price = forms.DecimalField(label=gettext_lazy("prix unitaire (€)"), max_digits=10, decimal_places=2, min_value=0)
     act_reference = forms.CharField(label=gettext_lazy("référence de l'acte"), required=False, max_length=200)
 

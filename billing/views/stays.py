@@ -18,7 +18,7 @@ from ..services import stays as stay_services
 
 class PackageForm(forms.Form):
     package = forms.ModelChoiceField(label=gettext_lazy("forfait"), queryset=Package.objects.none())
-    valid_from = forms.DateField(label=gettext_lazy("à partir du"), widget=forms.DateInput(attrs={"type": "date"}))
+    valid_from = forms.DateField(label=gettext_lazy("à partir du"), widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
 
 
 class CoverageForm(forms.ModelForm):
@@ -26,8 +26,8 @@ class CoverageForm(forms.ModelForm):
         model = CoverageRule
         fields = ["payer", "group", "scope", "products", "mode", "value", "monthly_cap_units", "valid_from",
                   "valid_to", "priority", "invoiced", "decision_reference"]
-        widgets = {"valid_from": forms.DateInput(attrs={"type": "date"}),
-                   "valid_to": forms.DateInput(attrs={"type": "date"})}
+        widgets = {"valid_from": forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
+                   "valid_to": forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})}
 
 
 class StayBillingView(SectionMixin, TemplateView):

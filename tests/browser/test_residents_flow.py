@@ -7,7 +7,9 @@ from playwright.sync_api import expect
 
 from residents.models import Resident
 
-SCREENSHOT = Path(settings.BASE_DIR) / "docs" / "screenshots" / "resident-list.png"
+from tests.browser.conftest import screenshot_path
+
+SCREENSHOT = screenshot_path("resident-list.png")
 
 
 @pytest.mark.browser
