@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "billing",
     "residents",
     "payers",
+    "sepa",
+    "imports",
     "demo",
 ]
 

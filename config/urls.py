@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("structures.urls")),
     path("s/<str:alias>/residents/", include("residents.urls")),
     path("s/<str:alias>/facturation/", include("billing.urls")),
+    path("s/<str:alias>/imports/", include("imports.urls")),
 ]
 
 if settings.DEBUG:

@@ -1,0 +1,22 @@
+from django.contrib import admin
+
+from structures.admin_scoping import SectionScopedAdmin
+
+from .models import AbsenceCodeMapping, ImportRun
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(SectionScopedAdmin):
+    list_display = ["__str__", "kind", "status", "section", "created_by", "created_at"]
+    list_filter = ["kind", "status", "section"]
+    readonly_fields = [f.name for f in ImportRun._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AbsenceCodeMapping)
+class AbsenceCodeMappingAdmin(SectionScopedAdmin):
+    section_lookup = "establishment__sections"
+    list_display = ["establishment", "external_code", "reason"]
+    list_filter = ["establishment"]

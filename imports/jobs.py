@@ -1,0 +1,6 @@
+"""Import job runners (registered in core.services.jobs.JOB_RUNNERS)."""
+from core.services.jobs import register_job_runner  # noqa: F401
+
+# Each import module registers its runner here, e.g.
+# from .services import residents_import
+# register_job_runner("imports.residents", residents_import.residents_import_job)
