@@ -71,7 +71,7 @@ def billing_setup(db):
                                      ("hospital_daily_charge", date(2026, 3, 1), "23.00"),
                                      ("psychiatric_daily_charge", date(2018, 1, 1), "15.00"),
                                      ("psychiatric_daily_charge", date(2026, 3, 1), "17.00")]:
-        NationalParameter.objects.create(kind=kind, valid_from=valid_from, amount=D(amount))
+        NationalParameter.objects.update_or_create(kind=kind, valid_from=valid_from, defaults={"amount": D(amount)})
     DepartementParameter.objects.create(departement="69", valid_from=date(2020, 1, 1), convenience_reduction=None,
                                         convenience_cap_days=35, death_variable_charges=D("13.00"))
     setup = Setup(establishment, section, calendar, {}, None, {}, {})
