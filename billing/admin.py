@@ -1,12 +1,12 @@
 from django.contrib import admin
 
-from structures.admin_scoping import SectionScopedAdmin
+from structures.admin_scoping import SectionScopedAdmin, SectionScopedTabularInline
 
 from .models import (BillingPeriod, Calendar, CalendarDay, DepartementParameter, Invoice, InvoiceLine,
                      NationalParameter, NumberSequence, Package, PackageItem, Product, StayPackage, Tariff)
 
 
-class TariffInline(admin.TabularInline):
+class TariffInline(SectionScopedTabularInline):
     model = Tariff
     extra = 0
 
@@ -28,7 +28,7 @@ class TariffAdmin(SectionScopedAdmin):
     date_hierarchy = "valid_from"
 
 
-class PackageItemInline(admin.TabularInline):
+class PackageItemInline(SectionScopedTabularInline):
     model = PackageItem
     extra = 0
 
@@ -83,7 +83,7 @@ class BillingPeriodAdmin(SectionScopedAdmin):
     list_filter = ["section", "status"]
 
 
-class InvoiceLineInline(admin.TabularInline):
+class InvoiceLineInline(SectionScopedTabularInline):
     model = InvoiceLine
     extra = 0
     fields = ["label", "date_from", "date_to", "quantity", "unit_price", "amount"]

@@ -1,11 +1,11 @@
 from django.contrib import admin
 
-from structures.admin_scoping import SectionScopedAdmin
+from structures.admin_scoping import SectionScopedAdmin, SectionScopedTabularInline
 
 from .models import CoverageRule, Payer, PayerGroup
 
 
-class PayerGroupInline(admin.TabularInline):
+class PayerGroupInline(SectionScopedTabularInline):
     model = PayerGroup
     extra = 0
 

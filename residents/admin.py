@@ -1,23 +1,23 @@
 from django.contrib import admin
 
-from structures.admin_scoping import SectionScopedAdmin
+from structures.admin_scoping import SectionScopedAdmin, SectionScopedStackedInline, SectionScopedTabularInline
 
 from .models import Absence, AbsenceReason, GirAssessment, Relative, Resident, Stay
 
 
-class RelativeInline(admin.StackedInline):
+class RelativeInline(SectionScopedStackedInline):
     model = Relative
     extra = 0
 
 
-class StayInline(admin.TabularInline):
+class StayInline(SectionScopedTabularInline):
     model = Stay
     extra = 0
     fk_name = "resident"
     fields = ["section", "entry_date", "end_date", "end_reason", "room"]
 
 
-class GirInline(admin.TabularInline):
+class GirInline(SectionScopedTabularInline):
     model = GirAssessment
     extra = 0
 

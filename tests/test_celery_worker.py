@@ -143,15 +143,17 @@ def test_worker_records_a_failed_job(worker, queue_name):
 
 
 def test_worker_uses_the_configured_transport(worker):
-    with app.connection_for_read() as conn:
-        transport = conn.transport.driver_type
+    # The connection the running worker consumes from, not a new one.
+    conn = worker.consumer.connection
+    transport = conn.transport.driver_type
     if settings.CELERY_BROKER_URL.startswith("redis://"):
         assert transport == "redis"
-        assert conn.transport_cls in ("redis", "rediss") or "redis" in str(conn.transport_cls)
     elif settings.CELERY_BROKER_URL.startswith("filesystem://"):
         assert transport == "filesystem"
+        assert conn.transport_options["data_folder_in"] == settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
     if _require_services():
         # Pass 2 of .ci/run: the production-like services must really be used.
         assert settings.CELERY_BROKER_URL.startswith("redis://"), settings.CELERY_BROKER_URL
         assert transport == "redis"
+        assert conn.as_uri().startswith("redis://")
         assert connection.vendor == "postgresql", connection.vendor
