@@ -14,6 +14,8 @@ from django.db import transaction
 from residents.models import Absence, AbsenceReason, GirAssessment, Relative, Resident, Stay
 from structures.models import Establishment, Organisation, Section, SectionAccess
 
+from .imports_seed import demo_absence_mappings
+
 ORGANISATION = {"name": "Les Quatre Saisons", "siret": "78467169500087", "address": "12 rue des Saisons",
                 "postal_code": "69003", "city": "Lyon", "email": "contact@quatre-saisons.example",
                 "smtp_host": "127.0.0.1", "smtp_port": 1025, "smtp_security": "none",
@@ -99,6 +101,7 @@ def demo_seed(*, residents: int = 60, users: bool = True) -> dict:
     from .billing_seed import demo_billing_for_stays, demo_billing_seed
 
     demo_billing_seed(organisation=organisation, establishments=establishments, sections=sections)
+    demo_absence_mappings(establishments=establishments)  # correspondence table C→1, H→2, P→3, S→4
     made = demo_residents(organisation=organisation, sections=sections, count=residents)
     demo_billing_for_stays(organisation=organisation)
     return {"organisation": organisation, "establishments": establishments, "sections": sections,
