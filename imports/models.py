@@ -14,6 +14,7 @@ class ImportRun(models.Model):
         ABSENCES = "absences", _("Absences (CSV)")
 
     class Status(models.TextChoices):
+        PENDING = "pending", _("En cours")
         VALIDATED = "validated", _("Validé, en attente de confirmation")
         REJECTED = "rejected", _("Refusé (erreurs)")
         IMPORTED = "imported", _("Importé")

@@ -905,7 +905,7 @@ def residents_run_start(*, section, user, residents_upload, relatives_upload=Non
 
     from ..models import ImportRun
 
-    run = ImportRun.objects.create(kind=ImportRun.Kind.RESIDENTS, status="", section=section,
+    run = ImportRun.objects.create(kind=ImportRun.Kind.RESIDENTS, status=ImportRun.Status.PENDING, section=section,
                                    establishment=section.establishment, created_by=user, dry_run=True)
     run_store_files(run=run, uploads={"residents": residents_upload, "relatives": relatives_upload})
     job = job_create(kind=JOB_KIND, user=user, section=section, params={"run_id": run.pk, "action": "validate"},
@@ -926,7 +926,7 @@ def residents_run_confirm(*, run, user):
     run = ImportRun.objects.select_for_update().get(pk=run.pk)
     if run.status != ImportRun.Status.VALIDATED:
         raise ValidationError(_("Cet import ne peut pas être confirmé (état : %(status)s).") % {
-            "status": run.get_status_display() or _("en cours")})
+            "status": run.get_status_display()})
     if run.job and run.job.params.get("action") == "import" and not run.job.is_finished:
         raise ValidationError(_("L'import est déjà en cours."))
     job = job_create(kind=JOB_KIND, user=user, section=run.section,

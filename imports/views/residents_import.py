@@ -55,9 +55,9 @@ def _run_state(run: ImportRun) -> str:
     """pending (a job is working on it), validated, rejected, imported or failed."""
     if run.job_id and not run.job.is_finished:
         return "pending"
-    if run.job_id and run.job.status == "failed" and run.status in ("", ImportRun.Status.VALIDATED):
+    if run.job_id and run.job.status == "failed" and run.status in (ImportRun.Status.PENDING, ImportRun.Status.VALIDATED):
         return ImportRun.Status.FAILED
-    return run.status or "pending"
+    return run.status
 
 
 class ResidentsImportView(ManagerMixin, TemplateView):
