@@ -172,6 +172,8 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "jobs-mark-stale": {"task": "core.tasks.jobs_mark_stale", "schedule": 15 * 60},
+    # Messages left by a dead worker and retries that came due.
+    "mailing-outbox-due": {"task": "mailing.tasks.outbox_process_due", "schedule": 60},
 }
 
 # --- Mail (the association's SMTP is used for invoices; this is for system mails) -----------
@@ -179,6 +181,14 @@ EMAIL_HOST = env("EMAIL_HOST", default="127.0.0.1")
 EMAIL_PORT = env.int("EMAIL_PORT", default=1025)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="sejour@localhost")
 MAILSINK_DIR = VAR_DIR / "mailsink"
+# Invoice mailing (the association's SMTP account is configured in the application).
+MAIL_MAX_ATTACHMENT_BYTES = env.int("MAIL_MAX_ATTACHMENT_BYTES", default=10 * 1024 * 1024)
+MAIL_WARN_ATTACHMENT_BYTES = env.int("MAIL_WARN_ATTACHMENT_BYTES", default=1024 * 1024)
+MAIL_RETRY_DELAYS = env.list("MAIL_RETRY_DELAYS", cast=int, default=[60, 300, 900])
+MAIL_SENDING_LEASE_SECONDS = env.int("MAIL_SENDING_LEASE_SECONDS", default=900)
+MAIL_SMTP_TIMEOUT = env.int("MAIL_SMTP_TIMEOUT", default=30)
+MAIL_MESSAGES_PER_CONNECTION = env.int("MAIL_MESSAGES_PER_CONNECTION", default=100)
+MAIL_SMTP_CAFILE = env("MAIL_SMTP_CAFILE", default="") or None
 
 LOGGING = {
     "version": 1,

@@ -14,6 +14,7 @@ urlpatterns = [
     path("s/<str:alias>/residents/", include("residents.urls")),
     path("s/<str:alias>/facturation/", include("billing.urls")),
     path("s/<str:alias>/imports/", include("imports.urls")),
+    path("s/<str:alias>/courriels/", include("mailing.urls")),
 ]
 
 if settings.DEBUG:

@@ -101,6 +101,14 @@ class Establishment(AddressMixin):
     phone = models.CharField(_("téléphone"), max_length=30, blank=True)
     sender_name = models.CharField(_("nom de l'expéditeur"), max_length=200, blank=True)
     sender_email = models.EmailField(_("adresse de l'expéditeur"), blank=True)
+    # Default subject and text of invoice mails (placeholders: see mailing.services.placeholders).
+    mail_subject = models.CharField(_("objet des courriels de facture"), max_length=200,
+                                    default="Facture {numero} — {periode}")
+    mail_body = models.TextField(
+        _("texte accompagnant les factures"),
+        default="Bonjour,\n\nVeuillez trouver ci-joint la facture de &personne pour la période de &periode "
+                "(facture n° {numero}, montant {montant}).\n\nCordialement,\n{etablissement}",
+    )
     logo = models.ImageField(_("logo"), upload_to="logos/", blank=True)
     # SEPA creditor identity (used by direct debits).
     creditor_id = models.CharField(_("ICS"), max_length=35, blank=True)

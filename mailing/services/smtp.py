@@ -1,0 +1,219 @@
+"""SMTP transport with ``smtplib`` directly (Django's backend hides partial refusals).
+
+``SmtpConnection`` opens a connection with the association's settings (none / STARTTLS /
+SSL-TLS, AUTH), and ``send()`` runs one SMTP transaction step by step (MAIL FROM, RCPT TO for
+each address, DATA) so that
+
+* the addresses refused while others were accepted are returned (``{addr: (code, reply)}``);
+* ``before_data`` is called between the last RCPT and DATA: the outbox commits there that the
+  message is about to be transmitted. A crash before that point provably sent nothing; only a
+  crash during DATA leaves a message *uncertain*;
+* every failure is a ``SendError`` with the step, code and a French explanation.
+
+Certificates are checked against the system store, or against ``settings.MAIL_SMTP_CAFILE``
+(a private CA, or the test certificate of the test suite).
+"""
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from typing import Callable
+
+from django.conf import settings as django_settings
+
+from .explain import SendError, error_from_exception, explain_reply, is_temporary
+
+DEFAULT_TIMEOUT = 30
+NON_ASCII_REPLY = "address with non-ASCII characters and no SMTPUTF8 support (refused by Sejour)"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    security: str = "starttls"  # "none" | "starttls" | "ssl"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+
+    @classmethod
+    def from_organisation(cls, organisation, *, timeout: float | None = None) -> "SmtpSettings":
+        return cls(host=organisation.smtp_host, port=int(organisation.smtp_port), security=organisation.smtp_security,
+                   username=organisation.smtp_username, password=organisation.smtp_password if
+                   organisation.smtp_password_encrypted else "",
+                   timeout=timeout or getattr(django_settings, "MAIL_SMTP_TIMEOUT", DEFAULT_TIMEOUT))
+
+    @property
+    def account(self) -> tuple:
+        """What identifies one SMTP account (for reusing a connection)."""
+        return (self.host, self.port, self.security, self.username, self.password)
+
+
+def ssl_context() -> ssl.SSLContext:
+    cafile = getattr(django_settings, "MAIL_SMTP_CAFILE", None)
+    return ssl.create_default_context(cafile=str(cafile) if cafile else None)
+
+
+class SmtpConnection:
+    """One open SMTP session. ``steps`` (optional) receives ``(step, ok, detail)`` as it goes,
+    for the SMTP test page."""
+
+    def __init__(self, smtp_settings: SmtpSettings, *, steps: Callable[[str, bool, str], None] | None = None):
+        self.settings = smtp_settings
+        self.smtp: smtplib.SMTP | None = None
+        self._steps = steps
+        self.sent_count = 0
+
+    def _step(self, step: str, ok: bool, detail: str = "") -> None:
+        if self._steps:
+            self._steps(step, ok, detail)
+
+    def _fail(self, exc: BaseException, step: str, sender: str = "") -> SendError:
+        error = error_from_exception(exc, step=step, host=self.settings.host, port=self.settings.port, sender=sender)
+        self._step(step, False, error.explanation)
+        return error
+
+    # --- connection --------------------------------------------------------------------------
+    def open(self) -> "SmtpConnection":
+        s = self.settings
+        if not s.host:
+            raise SendError("connect", "Aucun serveur SMTP n'est renseigné dans les paramètres de l'association.",
+                            False)
+        step = "connect"
+        try:
+            if s.security == "ssl":
+                step = "tls"
+                self.smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=ssl_context())
+            else:
+                self.smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            self._step("connect", True, f"{s.host}:{s.port}")
+            step = "connect"
+            self.smtp.ehlo()
+            if s.security == "starttls":
+                step = "tls"
+                self.smtp.starttls(context=ssl_context())
+                self.smtp.ehlo()
+                self._step("tls", True, "STARTTLS")
+            elif s.security == "ssl":
+                self._step("tls", True, "SSL/TLS")
+            if s.username:
+                step = "auth"
+                self.smtp.login(s.username, s.password)
+                self._step("auth", True, s.username)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a SendError
+            self.close()
+            raise self._fail(exc, step) from exc
+        return self
+
+    def close(self) -> None:
+        if self.smtp is None:
+            return
+        try:
+            self.smtp.quit()
+        except Exception:  # noqa: BLE001 - already gone
+            try:
+                self.smtp.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self.smtp = None
+
+    def alive(self) -> bool:
+        if self.smtp is None or self.smtp.sock is None:
+            return False
+        try:
+            return self.smtp.noop()[0] == 250
+        except Exception:  # noqa: BLE001
+            return False
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- one transaction -----------------------------------------------------------------------
+    @property
+    def supports_utf8(self) -> bool:
+        """Whether the server takes addresses with accents (SMTPUTF8, RFC 6531)."""
+        return bool(self.smtp and self.smtp.has_extn("smtputf8"))
+
+    def send(self, *, sender: str, recipients: list[str], data: bytes | Callable[[bool], bytes],
+             before_data: Callable[[], bool] | None = None) -> tuple[dict, tuple[int, str]]:
+        """MAIL FROM, RCPT TO each address, DATA. Returns (refused addresses, final reply).
+
+        ``data`` may be a function of ``utf8`` (whether the transaction uses SMTPUTF8, needed for an
+        address with accents) returning the message bytes. An address with accents on a server
+        without SMTPUTF8 is refused here, with an explanation, like a server refusal.
+        ``before_data()`` returning False aborts (RSET) without sending: the caller lost its claim.
+        """
+        smtp = self.smtp
+        if smtp is None:
+            raise SendError("connect", "Connexion SMTP non ouverte.", True)
+        utf8 = not all(a.isascii() for a in [sender, *recipients]) and self.supports_utf8
+        refused: dict = {}
+        if not utf8:
+            for address in recipients:
+                if not address.isascii():
+                    refused[address] = (553, NON_ASCII_REPLY)
+            if not sender.isascii():
+                raise SendError("mail", explain_reply(553, NON_ASCII_REPLY, step="mail", sender=sender), False, 553,
+                                NON_ASCII_REPLY)
+        if len(refused) == len(recipients):
+            raise error_from_exception(smtplib.SMTPRecipientsRefused(refused), step="rcpt")
+        step = "mail"
+        try:
+            code, reply = smtp.mail(sender, ["SMTPUTF8", "BODY=8BITMIME"] if utf8 else [])
+            if code != 250:
+                self._after_refusal(code)
+                raise smtplib.SMTPSenderRefused(code, reply, sender)
+            step = "rcpt"
+            for address in recipients:
+                if address in refused:
+                    continue
+                code, reply = smtp.rcpt(address)
+                if code not in (250, 251):
+                    refused[address] = (code, reply)
+                if code == 421:
+                    self.close()
+                    raise smtplib.SMTPRecipientsRefused(refused)
+            if len(refused) == len(recipients):
+                self._after_refusal(None)
+                raise smtplib.SMTPRecipientsRefused(refused)
+            payload = data(utf8) if callable(data) else data
+            if before_data is not None and before_data() is False:
+                self._after_refusal(None)
+                raise SendError("prepare", "Message repris par un autre processus : non envoyé ici.", True)
+            step = "data"
+            code, reply = smtp.data(payload)
+            if code != 250:
+                self._after_refusal(code)
+                raise smtplib.SMTPDataError(code, reply)
+        except SendError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            if not isinstance(exc, (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused,
+                                    smtplib.SMTPDataError)):
+                self.close()  # the session state is unknown: never reuse it (no "nested MAIL command")
+            raise self._fail(exc, step, sender) from exc
+        self.sent_count += 1
+        self._step("data", True, f"{code} {reply.decode('utf-8', 'replace') if isinstance(reply, bytes) else reply}")
+        return ({addr: (c, r.decode("utf-8", "replace") if isinstance(r, bytes) else str(r))
+                 for addr, (c, r) in refused.items()},
+                (code, reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)))
+
+    def _after_refusal(self, code: int | None) -> None:
+        if code == 421:
+            self.close()
+            return
+        try:
+            self.smtp.rset()
+        except Exception:  # noqa: BLE001
+            self.close()
+
+
+def refusal_details(refused: dict, sender: str = "") -> dict:
+    """``{addr: (code, reply)}`` → ``{addr: {"code", "reply", "explanation", "temporary"}}``."""
+    return {addr: {"code": code, "reply": reply, "temporary": is_temporary(code),
+                   "explanation": explain_reply(code, reply, step="rcpt", recipient=addr, sender=sender)}
+            for addr, (code, reply) in refused.items()}
