@@ -174,6 +174,7 @@ CELERY_BEAT_SCHEDULE = {
     "jobs-mark-stale": {"task": "core.tasks.jobs_mark_stale", "schedule": 15 * 60},
     # Messages left by a dead worker and retries that came due.
     "mailing-outbox-due": {"task": "mailing.tasks.outbox_process_due", "schedule": 60},
+    "imports-files-purge": {"task": "imports.tasks.import_files_purge", "schedule": 24 * 3600},
 }
 
 # --- Mail (the association's SMTP is used for invoices; this is for system mails) -----------
@@ -199,6 +200,9 @@ LOGGING = {
 }
 
 AUDITLOG_INCLUDE_ALL_MODELS = False
+
+# Uploaded import files are deleted after this many days (the run and its report are kept).
+IMPORT_FILES_RETENTION_DAYS = env.int("IMPORT_FILES_RETENTION_DAYS", default=90)
 
 # seed_demo creates demo logins with known passwords: refuse it in production (DEMO_ALLOWED=0).
 DEMO_ALLOWED = env.bool("DEMO_ALLOWED", default=True)
