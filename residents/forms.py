@@ -136,12 +136,31 @@ class NewRelativeForm(ServiceModelForm):
         return self.is_bound and self.has_changed()
 
 
+WEEKDAYS = [("0", _("lundi")), ("1", _("mardi")), ("2", _("mercredi")), ("3", _("jeudi")), ("4", _("vendredi")),
+            ("5", _("samedi")), ("6", _("dimanche"))]
+
+
 class StayForm(ServiceModelForm):
+    attendance = forms.MultipleChoiceField(
+        label=_("jours de présence (accueil de jour)"), choices=WEEKDAYS, required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Accueil de jour : seuls ces jours (s'ils sont ouverts au calendrier) sont facturés. "
+                    "Aucun coché : tous les jours ouverts."))
+
     class Meta:
         model = Stay
         fields = ["entry_date", "room", "end_date", "end_reason", "room_emptied_on"]
         widgets = {"entry_date": DateInput(), "end_date": DateInput(), "room_emptied_on": DateInput()}
         help_texts = {"end_date": _("Dernier jour facturé dans la section ; laissez vide si le séjour continue.")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance and self.instance.attendance_weekdays:
+            self.initial["attendance"] = [x for x in self.instance.attendance_weekdays.split(",") if x]
+
+    def _post_clean(self):
+        super()._post_clean()
+        self.instance.attendance_weekdays = ",".join(sorted(self.cleaned_data.get("attendance") or []))
 
 
 class TransferForm(forms.Form):

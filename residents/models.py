@@ -130,6 +130,10 @@ class Stay(models.Model):
     room = models.CharField(_("chambre"), max_length=20, blank=True)
     room_emptied_on = models.DateField(_("chambre libérée le"), null=True, blank=True,
                                        help_text=_("Après un décès : date à laquelle les effets ont été retirés."))
+    attendance_weekdays = models.CharField(
+        _("jours de présence (accueil de jour)"), max_length=20, blank=True,
+        help_text=_("Jours de la semaine où la personne vient (0 = lundi … 6 = dimanche, séparés par des virgules). "
+                    "Vide : tous les jours ouverts du calendrier."))
     transferred_from = models.OneToOneField("self", verbose_name=_("transféré depuis"), null=True, blank=True,
                                             on_delete=models.SET_NULL, related_name="transferred_to")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -149,6 +153,18 @@ class Stay(models.Model):
     def __str__(self):
         end = self.end_date.strftime("%d/%m/%Y") if self.end_date else "…"
         return f"{self.resident} — {self.section.alias} du {self.entry_date:%d/%m/%Y} au {end}"
+
+    @property
+    def attendance_weekday_set(self) -> frozenset[int] | None:
+        """Weekdays of attendance (day care), or None when every open calendar day counts."""
+        days = {int(x) for x in self.attendance_weekdays.split(",") if x.strip().isdigit() and int(x) < 7}
+        return frozenset(days) if days else None
+
+    @property
+    def attendance_label(self) -> str:
+        names = ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."]
+        days = self.attendance_weekday_set
+        return ", ".join(names[d] for d in sorted(days)) if days else ""
 
     def is_open_on(self, day: date) -> bool:
         return self.entry_date <= day and (self.end_date is None or day <= self.end_date)

@@ -81,6 +81,7 @@ class StayData:
     rules: list = field(default_factory=list)  # CoverageRuleData, in priority order
     paying_relative_id: int | None = None
     birth_date: date | None = None
+    attendance: frozenset | None = None  # day care: weekdays of attendance (None = every open day)
 
 
 @dataclass
@@ -197,6 +198,8 @@ def day_items(*, stay: StayData, ctx: Context, start: date, end: date, warnings:
                 continue  # unit products are billed by hand
             if product.is_dependency:
                 continue  # handled below by GIR
+            if product.kind == Product.Kind.DAY_CARE and stay.attendance and day.weekday() not in stay.attendance:
+                continue  # day care: billed on the person's attendance days only
             price = ctx.price(product, day)
             if price is None:
                 warnings.append(f"{product.code} : aucun tarif le {day:%d/%m/%Y}")

@@ -126,7 +126,8 @@ def load_stays(*, section, start: date, end: date) -> list[engine.StayData]:
             entry_date=s.entry_date, end_date=s.end_date, end_reason=s.end_reason, room_emptied_on=s.room_emptied_on,
             packages=Dated(packages[s.pk]), gir=Dated(girs[s.resident_id]), absences=absences[s.resident_id],
             convenience_days_by_year=convenience[s.resident_id], rules=rules[s.pk],
-            paying_relative_id=paying.get(s.resident_id), birth_date=s.resident.birth_date))
+            paying_relative_id=paying.get(s.resident_id), birth_date=s.resident.birth_date,
+            attendance=s.attendance_weekday_set))
     return result
 
 

@@ -138,7 +138,9 @@ def demo_residents(*, organisation: Organisation, sections: dict[str, Section], 
         if section.kind == Section.Kind.TEMPORARY:
             end_date, end_reason = entry + timedelta(days=rng.randint(10, 60)), Stay.EndReason.DEPARTURE
         stay = Stay.objects.create(resident=resident, section=section, entry_date=entry, end_date=end_date,
-                                   end_reason=end_reason or "", room=f"{rng.randint(1, 3)}{rng.randint(1, 40):02d}")
+                                   end_reason=end_reason or "", room=f"{rng.randint(1, 3)}{rng.randint(1, 40):02d}",
+                                   attendance_weekdays=["0,3", "1,4", "2"][n % 3]
+                                   if section.kind == Section.Kind.DAY_CARE else "")
         GirAssessment.objects.create(resident=resident, gir=rng.choice([1, 2, 2, 3, 3, 4, 4, 5, 6]), valid_from=entry)
         relative = Relative.objects.create(
             resident=resident, civility=rng.choice(["M", "MME"]), last_name=last_name,

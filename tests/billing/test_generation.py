@@ -204,3 +204,22 @@ def test_shared_unit_price_rounded_half_up_once_per_unit(billing_setup):
     assert (payer_line.unit_price, payer_line.amount) == (D("21.14"), D("634.20"))
     assert (resident_line.unit_price, resident_line.amount) == (D("49.31"), D("1479.30"))
     assert payer_line.amount + resident_line.amount == D("2113.50")  # 30 × 70.45
+
+
+def test_day_care_bills_attendance_weekdays_only(billing_setup):
+    aj = billing_setup.product("AJ2", "Accueil de jour", "day_care", "half_day", [(date(2026, 1, 1), "32.00")])
+    package = Package.objects.create(section=billing_setup.section, code="AJ2", label="AJ", dependency_by_gir=False)
+    PackageItem.objects.create(package=package, product=aj)
+    calendar = Calendar.objects.get(code="CAL-EXA")
+    calendar_day_set(calendar=calendar, day=date(2026, 4, 14), state="half")  # a Tuesday
+    calendar_day_set(calendar=calendar, day=date(2026, 4, 21), state="closed")  # a Tuesday
+    stay = billing_setup.stay(package=package, gir=None)
+    stay.attendance_weekdays = "1,3"  # Tuesdays and Thursdays
+    stay.save()
+    period = billing_setup.period(*APRIL)
+    period_generate(period=period)
+    days = sorted((ln.date_from.day, ln.quantity) for ln in _invoices(period).get().lines.all())
+    # Tue 7, 14 (half), 28 ; Thu 2, 9, 16, 23, 30 ; Tue 21 closed
+    assert days == [(2, D("1")), (7, D("1")), (9, D("1")), (14, D("0.5")), (16, D("1")), (23, D("1")),
+                    (28, D("1")), (30, D("1"))]
+    assert _invoices(period).get().total == D("240.00")  # 7.5 × 32.00

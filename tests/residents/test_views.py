@@ -229,3 +229,17 @@ class TestList:
         second = tilleuls.get(url("list"), {"q": "dupont", "presence": "all", "page": 2})
         assert len(second.context["object_list"]) == 5
         assert "?q=dupont&amp;presence=all&amp;page=1" in second.content.decode()
+
+
+@pytest.mark.django_db
+def test_day_care_attendance_weekdays_saved_and_shown(tilleuls, tilleuls_objects):
+    resident, stay = tilleuls_objects["resident"], tilleuls_objects["stay"]
+    response = tilleuls.post(url("stay-edit", pk=resident.pk, stay_pk=stay.pk), {
+        "entry_date": "2026-01-05", "room": "104", "attendance": ["3", "1"]})
+    assert response.status_code == 302
+    stay.refresh_from_db()
+    assert stay.attendance_weekdays == "1,3" and stay.attendance_weekday_set == frozenset({1, 3})
+    page = tilleuls.get(url("detail", pk=resident.pk) + "?tab=stays").content.decode()
+    assert "présent le mar., jeu." in page
+    form = tilleuls.get(url("stay-edit", pk=resident.pk, stay_pk=stay.pk)).context["form"]
+    assert form.initial["attendance"] == ["1", "3"]
