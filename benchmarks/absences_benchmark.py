@@ -18,15 +18,9 @@ separately (it is the billing generation, run as a job from the browser).
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import PG_BENCH_URL, bench_residents, report_row, run_children, throwaway_environment
 
 
 def build_file(refs: list[str], *, variant: int) -> bytes:
@@ -51,7 +45,7 @@ def run_one(n: int) -> dict:
     import django
 
     django.setup()
-    from datetime import date, timedelta
+    from datetime import date
 
     from django.core.management import call_command
     from django.db import connection
@@ -62,20 +56,13 @@ def run_one(n: int) -> dict:
     from billing.services.periods import period_create
     from demo.services.seed import demo_seed
     from imports.services.absences_import import absences_import_apply, absences_import_validate
-    from residents.models import Absence, AbsenceReason, GirAssessment, Resident, Stay
+    from residents.models import Absence, AbsenceReason
 
     call_command("migrate", verbosity=0)
     demo = demo_seed(residents=0)
     section = demo["sections"]["TIL-HP"]
     org = demo["organisation"]
-    residents = Resident.objects.bulk_create([
-        Resident(organisation=org, last_name=f"Bench{i:05d}", first_name="Anne", birth_date=date(1938, 1, 1),
-                 external_ref=f"BENCH-{i:05d}") for i in range(n)], batch_size=1000)
-    stays = Stay.objects.bulk_create([
-        Stay(resident=r, section=section, entry_date=date(2025, 6, 1) + timedelta(days=i % 400))
-        for i, r in enumerate(residents)], batch_size=1000)
-    GirAssessment.objects.bulk_create([GirAssessment(resident=r, gir=1 + i % 6, valid_from=date(2025, 1, 1))
-                                       for i, r in enumerate(residents)], batch_size=1000)
+    residents, stays = bench_residents(organisation=org, section=section, count=n)
     package = Package.objects.get(section=section, code="STD")
     StayPackage.objects.bulk_create([StayPackage(stay=s, package=package, valid_from=s.entry_date) for s in stays],
                                     batch_size=1000)
@@ -112,19 +99,8 @@ def run_one(n: int) -> dict:
 
 
 def child(n: int, database_url: str | None) -> None:
-    tmp = tempfile.mkdtemp(prefix="sejour-bench-")
-    os.environ["SEJOUR_VAR_DIR"] = tmp
-    os.environ["DATABASE_URL"] = database_url or f"sqlite:///{tmp}/bench.sqlite3"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    if database_url and database_url.startswith("postgres"):
-        import psycopg
-
-        base, name = database_url.rsplit("/", 1)
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    row = run_one(n)
-    print("ROW " + repr(row), flush=True)
+    throwaway_environment(database_url=database_url)
+    report_row(run_one(n))
 
 
 def main():
@@ -137,17 +113,8 @@ def main():
     if args.child:
         child(args.child, args.database_url)
         return
-    urls = [None, "postgres://postgres@127.0.0.1:5432/sejour_bench"] if args.all else [args.database_url]
-    rows = []
-    for url in urls:
-        for n in args.residents:
-            cmd = [sys.executable, __file__, "--child", str(n)] + (["--database-url", url] if url else [])
-            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-            line = [ln for ln in out.stdout.splitlines() if ln.startswith("ROW ")]
-            if out.returncode or not line:
-                print(out.stdout[-2000:], out.stderr[-4000:], file=sys.stderr)
-                sys.exit(f"benchmark failed for N={n} on {url or 'sqlite'}")
-            rows.append(eval(line[-1][4:]))  # noqa: S307 - our own child's repr of a dict of numbers
+    urls = [None, PG_BENCH_URL] if args.all else [args.database_url]
+    rows = run_children(__file__, args.residents, urls)
     print("| database | residents | absences | validate (s) | queries | import (s) | queries | re-import (s) | "
           "queries | drafts generation (s) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

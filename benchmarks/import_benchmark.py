@@ -21,15 +21,10 @@ bounded number of queries (independent of N up to the bulk batch size).
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import report_row, run_children, throwaway_environment
 
 
 def fr_iban(n: int) -> str:
@@ -145,19 +140,8 @@ def run_one(n: int, directory: Path) -> dict:
 
 
 def child(n: int, database_url: str | None) -> None:
-    tmp = tempfile.mkdtemp(prefix="sejour-import-bench-")
-    os.environ["SEJOUR_VAR_DIR"] = tmp
-    os.environ["DATABASE_URL"] = database_url or f"sqlite:///{tmp}/bench.sqlite3"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    if database_url and database_url.startswith("postgres"):
-        import psycopg
-
-        base, name = database_url.rsplit("/", 1)
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    row = run_one(n, Path(tmp))
-    print("ROW " + repr(row), flush=True)
+    tmp = throwaway_environment(database_url=database_url, prefix="sejour-import-bench-")
+    report_row(run_one(n, tmp))
 
 
 def main():
@@ -169,16 +153,7 @@ def main():
     if args.child:
         child(args.child, args.database_url)
         return
-    rows = []
-    for n in args.residents:
-        cmd = [sys.executable, __file__, "--child", str(n)] + (
-            ["--database-url", args.database_url] if args.database_url else [])
-        out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-        line = [ln for ln in out.stdout.splitlines() if ln.startswith("ROW ")]
-        if out.returncode or not line:
-            print(out.stdout[-2000:], out.stderr[-4000:], file=sys.stderr)
-            sys.exit(f"benchmark failed for N={n}")
-        rows.append(eval(line[-1][4:]))  # noqa: S307 - our own child's repr of a dict of numbers
+    rows = run_children(__file__, args.residents, [args.database_url])
     print("| database | residents + relatives | files (MB) | validate (s) | validate queries | validate + import (s) "
           "| import queries | mandates | warnings |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -22,14 +22,14 @@ check that the sink holds exactly one message per invoice.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from _common import throwaway_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -73,12 +73,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="sejour-mail-bench-"))
-    os.environ["SEJOUR_VAR_DIR"] = str(tmp)
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ["MEDIA_ROOT"] = str(tmp / "media")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    tmp = throwaway_environment(prefix="sejour-mail-bench-")
 
     import django
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from _common import throwaway_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,12 +52,7 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=0, help="write the first N PDFs to the temp dir")
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="sejour-pdf-bench-"))
-    os.environ["SEJOUR_VAR_DIR"] = str(tmp)
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ["MEDIA_ROOT"] = str(tmp / "media")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    tmp = throwaway_environment(prefix="sejour-pdf-bench-")
 
     import django
 
