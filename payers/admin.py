@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from structures.admin_scoping import SectionScopedAdmin, SectionScopedTabularInline
 
-from .models import CoverageRule, Payer, PayerGroup
+from .models import CoverageRule, Payer, PayerGroup, SocialAidDecision
 
 
 class PayerGroupInline(SectionScopedTabularInline):
@@ -32,3 +32,12 @@ class CoverageRuleAdmin(SectionScopedAdmin):
     list_filter = ["payer", "mode", "scope"]
     raw_id_fields = ["stay"]
     filter_horizontal = ["products"]
+
+
+@admin.register(SocialAidDecision)
+class SocialAidDecisionAdmin(SectionScopedAdmin):
+    section_lookup = "stay__section"
+    list_display = ["stay", "payer", "group", "decision_reference", "valid_from", "valid_to", "monthly_resources",
+                    "housing_allowance"]
+    list_filter = ["payer"]
+    raw_id_fields = ["stay"]

@@ -11,5 +11,5 @@ class PayersConfig(AppConfig):
 
         from . import models
 
-        for model in (models.Payer, models.PayerGroup, models.CoverageRule):
+        for model in (models.Payer, models.PayerGroup, models.CoverageRule, models.SocialAidDecision):
             auditlog.register(model)

@@ -117,3 +117,39 @@ class CoverageRule(models.Model):
         if self.scope == self.Scope.ACCOMMODATION:
             return product.kind in (Product.Kind.ACCOMMODATION, Product.Kind.TEMPORARY, Product.Kind.DAY_CARE)
         return product.pk in (product_ids if product_ids is not None else set(self.products.values_list("pk", flat=True)))
+
+
+class SocialAidDecision(models.Model):
+    """Aide sociale à l'hébergement (ASH) for a stay: the département (group ASH) pays the hébergement;
+    the resident contributes 90 % of resources (housing allowance in full) and keeps the pocket money
+    = max(10 % of resources, legal minimum or the payer's particular minimum). "Net" model: the
+    département is invoiced the hébergement minus the resident's contribution."""
+
+    stay = models.ForeignKey(Stay, verbose_name=_("séjour"), on_delete=models.CASCADE,
+                             related_name="social_aid_decisions")
+    payer = models.ForeignKey(Payer, verbose_name=_("département"), on_delete=models.PROTECT,
+                              related_name="social_aid_decisions")
+    group = models.ForeignKey(PayerGroup, verbose_name=_("groupe"), null=True, blank=True,
+                              on_delete=models.PROTECT, related_name="social_aid_decisions")
+    decision_reference = models.CharField(_("n° de décision"), max_length=100, blank=True)
+    valid_from = models.DateField(_("à partir du"))
+    valid_to = models.DateField(_("jusqu'au"), null=True, blank=True)
+    monthly_resources = models.DecimalField(
+        _("ressources mensuelles (hors allocation logement)"), max_digits=10, decimal_places=2)
+    housing_allowance = models.DecimalField(_("allocation logement mensuelle"), max_digits=10, decimal_places=2,
+                                            default=Decimal("0"))
+    pocket_money_minimum = models.DecimalField(
+        _("minimum d'argent de poche particulier"), max_digits=10, decimal_places=2, null=True, blank=True,
+        help_text=_("Vide : le minimum légal du mois (1 % de l'ASPA annuelle)."))
+
+    class Meta:
+        verbose_name = _("décision d'aide sociale")
+        verbose_name_plural = _("décisions d'aide sociale")
+        ordering = ["stay", "-valid_from"]
+        constraints = [
+            models.CheckConstraint(condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                                   name="social_aid_valid_range"),
+        ]
+
+    def __str__(self):
+        return f"ASH {self.payer.code} {self.decision_reference} au {self.valid_from:%d/%m/%Y}"

@@ -206,6 +206,7 @@ class InvoiceLine(models.Model):
         ABSENCE_CONVENIENCE_OVER_CAP = "absence_convenience_cap", _("Absence pour convenance au-delà du plafond annuel")
         AFTER_DEATH = "after_death", _("Après décès, effets personnels dans la chambre")
         MONTHLY = "monthly", _("Forfait mensuel")
+        SOCIAL_AID_CONTRIBUTION = "ash_contribution", _("Participation du résident à l'aide sociale")
         RAPPEL = "rappel", _("Rappel de tarif")
         CREDIT = "credit", _("Avoir")
         MANUAL = "manual", _("Saisie manuelle")

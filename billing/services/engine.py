@@ -82,6 +82,7 @@ class StayData:
     paying_relative_id: int | None = None
     birth_date: date | None = None
     attendance: frozenset | None = None  # day care: weekdays of attendance (None = every open day)
+    social_aid: list = field(default_factory=list)  # social_aid.DecisionData, ASH "net" model
 
 
 @dataclass
@@ -121,6 +122,7 @@ class Context:
     hospital_charge: Dated
     psychiatric_charge: Dated
     departement: Dated  # -> DepartementParameter-like object
+    pocket_money_minimum: Dated = field(default_factory=lambda: Dated([]))
 
     def price(self, product: Product, day: date) -> Decimal | None:
         table = self.tariffs.get(product.pk)
@@ -338,6 +340,56 @@ def aggregate(*, stay: StayData, shares: list[Share]) -> list[Line]:
     return lines
 
 
+def social_aid_rules(stay: StayData) -> list[CoverageRuleData]:
+    """An ASH decision makes its département pay all of the hébergement while it is in force."""
+    return [CoverageRuleData(rule_id=-(i + 1), payer_id=d.payer_id, group_id=d.group_id, scope="accommodation",
+                             product_ids=frozenset(), mode="all", value=Decimal("0"), monthly_cap_units=None,
+                             valid_from=d.valid_from, valid_to=d.valid_to, invoiced=True, label=d.label)
+            for i, d in enumerate(stay.social_aid)]
+
+
+def social_aid_contributions(*, stay: StayData, ctx: Context, shares: list[Share]) -> list[Line]:
+    """Net model: per month, the resident is invoiced the contribution (resources − pocket money +
+    housing allowance, prorated on the days billed under the decision, capped at what the département
+    pays), and the département's invoice deducts it."""
+    from .social_aid import contribution_for_month
+
+    lines: list[Line] = []
+    resident = (Debtor("relative", resident_id=stay.resident_id, relative_id=stay.paying_relative_id)
+                if stay.paying_relative_id else Debtor("resident", resident_id=stay.resident_id))
+    for decision in stay.social_aid:
+        by_month: dict[tuple[int, int], list[Share]] = defaultdict(list)
+        for share in shares:
+            if (share.debtor.kind == "payer" and share.debtor.payer_id == decision.payer_id
+                    and share.debtor.group_id == decision.group_id and decision.covers(share.item.day)
+                    and share.item.product.kind in (Product.Kind.ACCOMMODATION, Product.Kind.TEMPORARY)):
+                by_month[(share.item.day.year, share.item.day.month)].append(share)
+        for (year, month), month_shares in sorted(by_month.items()):
+            paid = sum((round_money(s.unit_price * s.item.quantity) for s in month_shares), ZERO)
+            days = len({s.item.day for s in month_shares})
+            first = min(s.item.day for s in month_shares)
+            last = max(s.item.day for s in month_shares)
+            minimum = ctx.pocket_money_minimum.on(first) or ZERO
+            contribution = min(paid, contribution_for_month(decision=decision, year=year, month=month,
+                                                            billed_days=days, legal_minimum=minimum))
+            if contribution <= 0:
+                continue
+            product = month_shares[0].item.product
+            payer = Debtor("payer", resident_id=stay.resident_id, payer_id=decision.payer_id,
+                           group_id=decision.group_id)
+            lines.append(Line(resident, stay.resident_id, stay.stay_id, product, "ash_contribution", contribution,
+                              first, last, Decimal("1")))
+            lines.append(Line(payer, stay.resident_id, stay.stay_id, product, "ash_contribution", -contribution,
+                              first, last, Decimal("1"), decision.label))
+    return lines
+
+
 def compute_stay(*, stay: StayData, ctx: Context, start: date, end: date, warnings: list[str]) -> list[Line]:
     items = day_items(stay=stay, ctx=ctx, start=start, end=end, warnings=warnings)
-    return aggregate(stay=stay, shares=share_items(stay=stay, ctx=ctx, items=items))
+    if stay.social_aid:
+        stay.rules = social_aid_rules(stay) + [r for r in stay.rules]
+    shares = share_items(stay=stay, ctx=ctx, items=items)
+    lines = aggregate(stay=stay, shares=shares)
+    if stay.social_aid:
+        lines.extend(social_aid_contributions(stay=stay, ctx=ctx, shares=shares))
+    return lines

@@ -13,13 +13,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.money import round_money
-from payers.models import CoverageRule
+from payers.models import CoverageRule, SocialAidDecision
 from residents.models import Absence, GirAssessment, Relative, Stay
 
 from ..models import (BillingPeriod, CalendarDay, DepartementParameter, Invoice, InvoiceLine, NationalParameter,
                       Product, StayPackage, Tariff)
 from ..models.catalog import DEPENDENCY_KINDS
-from . import engine
+from . import engine, social_aid
 from .dated import Dated
 
 REASON_SUFFIX = {
@@ -28,6 +28,7 @@ REASON_SUFFIX = {
     "absence_convenience": _("absence pour convenance (à partir du 4e jour)"),
     "absence_convenience_cap": _("absence pour convenance au-delà du plafond annuel"),
     "after_death": _("après décès, effets dans la chambre"),
+    "ash_contribution": _("participation du résident (aide sociale : ressources moins argent de poche)"),
 }
 DEATH_LOOKAHEAD = timedelta(days=31)
 
@@ -68,6 +69,7 @@ def load_context(*, section, start: date, end: date) -> engine.Context:
         products_by_kind={p.kind: p for p in products if p.kind in DEPENDENCY_KINDS},
         hospital_charge=Dated(national[NationalParameter.Kind.HOSPITAL_DAILY_CHARGE]),
         psychiatric_charge=Dated(national[NationalParameter.Kind.PSYCHIATRIC_DAILY_CHARGE]),
+        pocket_money_minimum=Dated(national[NationalParameter.Kind.POCKET_MONEY_MINIMUM]),
         departement=Dated(dept_rows) if dept_rows else Dated([(date(2000, 1, 1),
                                                               DepartementParameter.default(establishment.departement))]),
     )
@@ -115,6 +117,13 @@ def load_stays(*, section, start: date, end: date) -> list[engine.StayData]:
             monthly_cap_units=rule.monthly_cap_units, valid_from=rule.valid_from, valid_to=rule.valid_to,
             invoiced=rule.invoiced and not (rule.mode == "above_talon" and rule.payer.apa_dotation_globale),
             label=rule.group.label if rule.group else rule.payer.name))
+    decisions = defaultdict(list)
+    for d in (SocialAidDecision.objects.filter(stay_id__in=stay_ids).select_related("payer", "group")
+              .order_by("valid_from")):
+        decisions[d.stay_id].append(social_aid.DecisionData(
+            payer_id=d.payer_id, group_id=d.group_id, valid_from=d.valid_from, valid_to=d.valid_to,
+            resources=d.monthly_resources, housing_allowance=d.housing_allowance, minimum=d.pocket_money_minimum,
+            label=d.group.label if d.group else d.payer.name))
     paying = {}
     for r in Relative.objects.filter(resident_id__in=resident_ids, is_payer=True).order_by("pk").values(
             "pk", "resident_id"):
@@ -127,7 +136,7 @@ def load_stays(*, section, start: date, end: date) -> list[engine.StayData]:
             packages=Dated(packages[s.pk]), gir=Dated(girs[s.resident_id]), absences=absences[s.resident_id],
             convenience_days_by_year=convenience[s.resident_id], rules=rules[s.pk],
             paying_relative_id=paying.get(s.resident_id), birth_date=s.resident.birth_date,
-            attendance=s.attendance_weekday_set))
+            attendance=s.attendance_weekday_set, social_aid=decisions[s.pk]))
     return result
 
 

@@ -1,11 +1,13 @@
 """Billing set-up of a stay: dated package assignment and coverage rules (payers' shares)."""
 from __future__ import annotations
 
+from datetime import date
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from payers.models import CoverageRule
+from payers.models import CoverageRule, SocialAidDecision
 
 from ..models import Package, StayPackage
 
@@ -44,3 +46,25 @@ def coverage_rule_add(*, rule: CoverageRule, products=None) -> CoverageRule:
     if products:
         rule.products.set(products)
     return rule
+
+
+@transaction.atomic
+def social_aid_decision_add(*, decision: SocialAidDecision) -> SocialAidDecision:
+    errors = {}
+    if decision.group and decision.group.payer_id != decision.payer_id:
+        errors["group"] = _("Le groupe %(group)s n'appartient pas au payeur %(payer)s.") % {
+            "group": decision.group, "payer": decision.payer}
+    if decision.monthly_resources is not None and decision.monthly_resources < 0:
+        errors["monthly_resources"] = _("Les ressources ne peuvent pas être négatives (saisi : %(v)s).") % {
+            "v": decision.monthly_resources}
+    if decision.valid_to and decision.valid_to < decision.valid_from:
+        errors["valid_to"] = _("La fin de la décision précède son début.")
+    overlap = SocialAidDecision.objects.filter(stay=decision.stay, valid_from__lte=decision.valid_to or date.max) \
+        .exclude(valid_to__lt=decision.valid_from).exclude(pk=decision.pk).first()
+    if overlap:
+        errors["valid_from"] = _("Cette décision chevauche la décision %(other)s.") % {"other": overlap}
+    if errors:
+        raise ValidationError(errors)
+    decision.full_clean()
+    decision.save()
+    return decision

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import TemplateView
 
-from payers.models import CoverageRule, Payer, PayerGroup
+from payers.models import CoverageRule, Payer, PayerGroup, SocialAidDecision
 from residents.selectors import stay_get
 from structures.views_mixins import SectionMixin
 
@@ -26,6 +26,15 @@ class CoverageForm(forms.ModelForm):
         model = CoverageRule
         fields = ["payer", "group", "scope", "products", "mode", "value", "monthly_cap_units", "valid_from",
                   "valid_to", "priority", "invoiced", "decision_reference"]
+        widgets = {"valid_from": forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
+                   "valid_to": forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})}
+
+
+class SocialAidForm(forms.ModelForm):
+    class Meta:
+        model = SocialAidDecision
+        fields = ["payer", "group", "decision_reference", "valid_from", "valid_to", "monthly_resources",
+                  "housing_allowance", "pocket_money_minimum"]
         widgets = {"valid_from": forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
                    "valid_to": forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})}
 
@@ -50,6 +59,11 @@ class StayBillingView(SectionMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         stay = self.get_stay()
         package_form, coverage_form = self._forms(stay, kwargs.get("package_form"), kwargs.get("coverage_form"))
+        aid_form = kwargs.get("aid_form") or SocialAidForm(initial={"valid_from": stay.entry_date})
+        organisation = self.section.establishment.organisation
+        aid_form.fields["payer"].queryset = Payer.objects.filter(organisation=organisation, kind="departement")
+        aid_form.fields["group"].queryset = PayerGroup.objects.filter(payer__organisation=organisation)
+        ctx.update(aid_form=aid_form, decisions=stay.social_aid_decisions.select_related("payer", "group"))
         ctx.update(stay=stay, assignments=stay.package_assignments.select_related("package"),
                    rules=stay.coverage_rules.select_related("payer", "group").prefetch_related("products"),
                    package_form=package_form, coverage_form=coverage_form)
@@ -84,6 +98,20 @@ class StayBillingView(SectionMixin, TemplateView):
                     messages.success(request, _("Prise en charge enregistrée."))
                     return redirect(request.path)
             return self.render_to_response(self.get_context_data(coverage_form=form))
+        if action == "social-aid":
+            form = SocialAidForm(request.POST)
+            if form.is_valid():
+                decision = form.save(commit=False)
+                decision.stay = stay
+                try:
+                    stay_services.social_aid_decision_add(decision=decision)
+                except ValidationError as exc:
+                    for field, errors in exc.message_dict.items():
+                        form.add_error(field if field in form.fields else None, errors)
+                else:
+                    messages.success(request, _("Décision d'aide sociale enregistrée."))
+                    return redirect(request.path)
+            return self.render_to_response(self.get_context_data(aid_form=form))
         if action == "delete-rule":
             stay.coverage_rules.filter(pk=request.POST.get("rule")).delete()
             messages.success(request, _("Prise en charge supprimée."))

@@ -1,4 +1,5 @@
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -52,3 +53,20 @@ def test_reader_and_other_sections_are_refused(client, stay):
     client.login(username="verger", password="demo")
     assert client.get(url).status_code == 404
     assert client.get(reverse("billing:stay-billing", kwargs={"alias": "VER-HP", "stay_pk": stay.pk})).status_code == 404
+
+
+def test_social_aid_decision_through_the_screen(client, stay):
+    from payers.models import SocialAidDecision
+
+    client.login(username="tilleuls", password="demo")
+    url = reverse("billing:stay-billing", kwargs={"alias": "TIL-HP", "stay_pk": stay.pk})
+    ash = PayerGroup.objects.get(payer__code="CD69", code="ASH")
+    data = {"action": "social-aid", "payer": ash.payer_id, "group": ash.pk, "decision_reference": "D-1",
+            "valid_from": "2026-11-01", "monthly_resources": "1200.00", "housing_allowance": "150.00"}
+    assert client.post(url, data).status_code == 302
+    assert SocialAidDecision.objects.get(stay=stay).monthly_resources == Decimal("1200.00")
+    page = client.post(url, {**data, "decision_reference": "D-2"}).content.decode()
+    assert "chevauche la décision" in page
+    page = client.post(url, {**data, "valid_from": "2027-01-01", "monthly_resources": "-5"}).content.decode()
+    assert "Les ressources ne peuvent pas être négatives" in page
+    assert SocialAidDecision.objects.filter(stay=stay).count() == 1

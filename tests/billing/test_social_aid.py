@@ -1,0 +1,81 @@
+"""billing-rules.md §8 and domain-research.md §4 worked example 6 (amounts computed by hand)."""
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from billing.models import Invoice, NationalParameter
+from billing.services.generation import period_generate
+from billing.services.social_aid import monthly_contribution, pocket_money, quarter_pocket_money_refund
+from payers.models import SocialAidDecision
+
+D = Decimal
+APRIL = (date(2026, 4, 1), date(2026, 4, 30))
+
+
+@pytest.mark.parametrize("resources,minimum,expected", [
+    ("1200.00", "125.00", "125.00"),  # 10 % = 120 < 125 (2026 minimum)
+    ("2000.00", "125.00", "200.00"),  # 10 % above the minimum
+    ("1200.00", "121.00", "121.00"),  # 2024 minimum
+])
+def test_pocket_money_is_ten_percent_or_the_minimum(resources, minimum, expected):
+    assert pocket_money(resources=D(resources), minimum=D(minimum)) == D(expected)
+
+
+def test_contribution_includes_housing_allowance_in_full():
+    assert monthly_contribution(resources=D("1200"), housing_allowance=D("0"), minimum=D("125")) == D("1075.00")
+    assert monthly_contribution(resources=D("1200"), housing_allowance=D("150"), minimum=D("125")) == D("1225.00")
+    assert monthly_contribution(resources=D("2000"), housing_allowance=D("0"), minimum=D("125")) == D("1800.00")
+
+
+def test_quarter_settlement_gives_back_what_falls_short():
+    # resources 1 200 but 1 150 taken each month: kept 150 over the quarter, 3 × 125 = 375 due -> 225 back
+    assert quarter_pocket_money_refund(monthly_resources=[D("1200")] * 3, contributions=[D("1150")] * 3,
+                                       minimum=D("125")) == D("225.00")
+    assert quarter_pocket_money_refund(monthly_resources=[D("1200")] * 3, contributions=[D("1075")] * 3,
+                                       minimum=D("125")) == D("0.00")
+
+
+@pytest.fixture
+def ash_stay(billing_setup):
+    NationalParameter.objects.update_or_create(kind="pocket_money_minimum", valid_from=date(2026, 1, 1),
+                                               defaults={"amount": D("125.00")})
+    stay = billing_setup.stay(gir=6)
+    cd = billing_setup.payers["CD69"]
+    SocialAidDecision.objects.create(stay=stay, payer=cd, group=cd.groups.get(code="ASH"), valid_from=date(2026, 1, 1),
+                                     monthly_resources=D("1200.00"), housing_allowance=D("150.00"),
+                                     decision_reference="ASH-2026-12")
+    return stay
+
+
+def test_example6_net_model_april(billing_setup, ash_stay):
+    period = billing_setup.period(*APRIL)
+    period_generate(period=period)
+    payer = Invoice.objects.get(period=period, debtor_kind="payer")
+    resident = Invoice.objects.get(period=period, debtor_kind="resident")
+    assert payer.payer_group.code == "ASH"
+    assert payer.total == D("725.00")  # 1 950.00 − (1 075.00 + 150.00)
+    deduction = payer.lines.get(reason="ash_contribution")
+    assert deduction.amount == D("-1225.00")
+    # the resident pays the contribution and the talon (not covered by the ASH decision here)
+    assert resident.lines.get(reason="ash_contribution").amount == D("1225.00")
+    assert resident.lines.get(product__code="DEP56").amount == D("180.00")
+    assert resident.total == D("1405.00")
+    assert "participation du résident" in resident.lines.get(reason="ash_contribution").label
+
+
+def test_contribution_prorated_and_capped(billing_setup, ash_stay):
+    ash_stay.end_date, ash_stay.end_reason = date(2026, 4, 10), "departure"
+    ash_stay.save()
+    period = billing_setup.period(*APRIL)
+    period_generate(period=period)
+    resident = Invoice.objects.get(period=period, debtor_kind="resident")
+    # 10 days: contribution 1 225 × 10/30 = 408.33 ; hébergement paid by the département 650.00
+    assert resident.lines.get(reason="ash_contribution").amount == D("408.33")
+    assert Invoice.objects.get(period=period, debtor_kind="payer").total == D("241.67")
+    SocialAidDecision.objects.filter(stay=ash_stay).update(monthly_resources=D("5000.00"))
+    period_generate(period=period)
+    # 10 % of 5 000 = 500 kept; 4 650 contribution × 10/30 = 1 550 > 650: capped at what the département pays
+    assert Invoice.objects.get(period=period, debtor_kind="resident", status="draft").lines.get(
+        reason="ash_contribution").amount == D("650.00")
+    assert Invoice.objects.get(period=period, debtor_kind="payer").total == D("0.00")
