@@ -46,7 +46,9 @@ from .generation import REASON_SUFFIX, _invoice_key_of, _line_key, _vat_rate, lo
 from .issuing import invoices_issue
 
 HABILITATED_KINDS = (Product.Kind.ACCOMMODATION, Product.Kind.TEMPORARY)
-IGNORED_REASONS = (InvoiceLine.Reason.MANUAL, InvoiceLine.Reason.CREDIT)
+# Monthly social-aid contributions do not depend on the tariff: a tariff rise under ASH is the
+# département's (its daily share is compared like any other).
+IGNORED_REASONS = (InvoiceLine.Reason.MANUAL, InvoiceLine.Reason.CREDIT, InvoiceLine.Reason.SOCIAL_AID_CONTRIBUTION)
 PAYANT_KINDS = (Invoice.DebtorKind.RESIDENT, Invoice.DebtorKind.RELATIVE)
 
 
@@ -177,6 +179,8 @@ def _expected_days(*, section, period: BillingPeriod, product: Product, names: d
     for stay in load_stays(section=section, start=period.start, end=period.end):
         names[stay.resident_id] = stay.resident_name
         items = engine.day_items(stay=stay, ctx=ctx, start=period.start, end=period.end, warnings=warnings)
+        if stay.social_aid:  # as in generation: the ASH département pays the hébergement
+            stay.rules = engine.social_aid_rules(stay) + list(stay.rules)
         for share in engine.share_items(stay=stay, ctx=ctx, items=items):
             if not share.invoiced or share.item.product.pk != product.pk:
                 continue

@@ -79,3 +79,19 @@ def test_contribution_prorated_and_capped(billing_setup, ash_stay):
     assert Invoice.objects.get(period=period, debtor_kind="resident", status="draft").lines.get(
         reason="ash_contribution").amount == D("650.00")
     assert Invoice.objects.get(period=period, debtor_kind="payer").total == D("0.00")
+
+
+def test_rappel_under_social_aid_goes_to_the_departement(billing_setup, ash_stay):
+    from billing.models import Tariff
+    from billing.services.issuing import period_issue
+    from billing.services.rappel import rappel_generate
+
+    period = billing_setup.period(*APRIL)
+    period_generate(period=period)
+    period_issue(period=period, issue_date=date(2026, 5, 2))
+    Tariff.objects.create(product=billing_setup.products["HEB"], valid_from=date(2026, 4, 1), price=D("67.00"))
+    result = rappel_generate(section=billing_setup.section, product=billing_setup.products["HEB"],
+                             include_payants=True, include_social_aid=True)
+    invoices = Invoice.objects.filter(kind="rappel")
+    assert [(i.debtor_kind, i.total) for i in invoices] == [("payer", D("60.00"))]  # 30 days × 2.00
+    assert result is not None
