@@ -201,6 +201,9 @@ LOGGING = {
 
 AUDITLOG_INCLUDE_ALL_MODELS = False
 
+# Journal exports of periods with more invoices than this are written by a worker (job page download).
+JOURNAL_SYNC_EXPORT_LIMIT = env.int("JOURNAL_SYNC_EXPORT_LIMIT", default=2000)
+
 # Uploaded import files are deleted after this many days (the run and its report are kept).
 IMPORT_FILES_RETENTION_DAYS = env.int("IMPORT_FILES_RETENTION_DAYS", default=90)
 

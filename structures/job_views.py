@@ -57,3 +57,16 @@ def selftest_start(request):
         job_services.job_enqueue(job=job, task=run_job)
         return redirect("job-detail", pk=job.pk)
     return render(request, "core/selftest.html", {})
+
+
+@login_required
+def job_download(request, pk):
+    """The file a job produced (``result["file"]`` under MEDIA_ROOT), with the job's own access rule."""
+    from django.core.files.storage import default_storage
+    from django.http import FileResponse
+
+    job = _job_for(request.user, pk)
+    name = (job.result or {}).get("file") if job.status == Job.Status.SUCCEEDED else None
+    if not name or not default_storage.exists(name):
+        raise Http404("Aucun fichier pour cette tâche.")
+    return FileResponse(default_storage.open(name, "rb"), as_attachment=True, filename=name.rsplit("/", 1)[-1])

@@ -18,5 +18,6 @@ urlpatterns += [
     path("taches/<int:pk>/", job_views.job_detail, name="job-detail"),
     path("taches/<int:pk>/avancement/", job_views.job_progress, name="job-progress"),
     path("taches/<int:pk>/relancer/", job_views.job_rerun, name="job-rerun"),
+    path("taches/<int:pk>/fichier/", job_views.job_download, name="job-download"),
     path("taches/diagnostic/", job_views.selftest_start, name="job-selftest"),
 ]

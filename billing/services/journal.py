@@ -203,3 +203,28 @@ def journal_xlsx(period, **filters) -> bytes:
 
 def journal_filename(period, fmt: str) -> str:
     return f"journal_{period.section.alias}_{period.start:%Y-%m}.{fmt}"
+
+
+def journal_export_job(*, job, progress) -> dict:
+    """Job runner "billing.export_journal": params {"period_id", "fmt", "filters"}. The file is stored
+    under MEDIA_ROOT/exports/<job id>/ and downloaded through the job page (same access as the job)."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from django.utils.translation import gettext as _
+
+    from core.services.jobs import JobError
+
+    from ..models import BillingPeriod
+
+    period = BillingPeriod.objects.filter(pk=job.params.get("period_id")).select_related("section").first()
+    fmt = job.params.get("fmt")
+    if period is None or fmt not in ("csv", "xlsx"):
+        raise JobError(_("Export impossible : période ou format inconnu."))
+    progress(0, 1, _("Écriture du fichier"))
+    try:
+        content = (journal_csv if fmt == "csv" else journal_xlsx)(period, **(job.params.get("filters") or {}))
+    except ValueError as exc:
+        raise JobError(str(exc)) from exc
+    name = default_storage.save(f"exports/{job.pk}/{journal_filename(period, fmt)}", ContentFile(content))
+    return {"file": name, "size": len(content),
+            "message": _("Export prêt : %(name)s.") % {"name": journal_filename(period, fmt)}}

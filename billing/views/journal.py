@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect
+
+from core.services.jobs import job_create, job_enqueue
+from core.tasks import run_job
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.functional import cached_property
 from django.utils.http import urlencode
@@ -103,6 +108,15 @@ class JournalExportView(JournalMixin, View):
                 "errors": "; ".join(f"{self.filter_form.fields[name].label} : {' '.join(errs)}"
                                     for name, errs in self.filter_form.errors.items())},
                 content_type="text/plain; charset=utf-8")
+        if self.period.invoices.count() > settings.JOURNAL_SYNC_EXPORT_LIMIT:
+            # Large periods: written by a worker, downloaded from the job page.
+            job = job_create(kind="billing.export_journal", user=request.user, section=self.section,
+                             label=_("Export %(fmt)s du journal — %(label)s") % {"fmt": fmt.upper(),
+                                                                                "label": self.period.label},
+                             params={"period_id": self.period.pk, "fmt": fmt,
+                                     "filters": self.filter_form.filters()})
+            job_enqueue(job=job, task=run_job)
+            return redirect("job-detail", pk=job.pk)
         export = journal_services.journal_csv if fmt == "csv" else journal_services.journal_xlsx
         content = export(self.period, **self.filter_form.filters())
         response = HttpResponse(content, content_type=EXPORT_TYPES[fmt])
