@@ -7,7 +7,7 @@ A form here never saves: the view hands ``form.instance`` (or ``cleaned_data``) 
 from __future__ import annotations
 
 from django import forms
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 from django.forms.models import construct_instance
 from django.utils.translation import gettext_lazy as _
 
@@ -15,6 +15,8 @@ from structures.access import Role, sections_for
 from structures.models import Section
 
 from . import selectors
+from core.forms import attach_errors  # noqa: F401 - used by residents.views
+
 from .models import Absence, GirAssessment, Relative, Resident, Stay
 
 
@@ -25,26 +27,6 @@ class DateInput(forms.DateInput):
 
     def __init__(self, attrs=None):
         super().__init__(attrs=attrs, format="%Y-%m-%d")
-
-
-def attach_errors(exc: ValidationError, *forms_in_order: forms.Form, rename: dict | None = None) -> None:
-    """Attach a service's ``ValidationError`` to the first form having the named field.
-
-    Keys no form knows (or ``__all__``) become errors of the first form, shown above its fields.
-    ``rename`` maps a service's field name to the form's (``entry_date`` → ``transfer_date``).
-    """
-    rename = rename or {}
-    first = forms_in_order[0]
-    if not hasattr(exc, "error_dict"):
-        first.add_error(None, exc.messages)
-        return
-    for key, messages in exc.message_dict.items():
-        key = rename.get(key, key)
-        target = next((f for f in forms_in_order if key != NON_FIELD_ERRORS and key in f.fields), None)
-        if target is None:
-            first.add_error(None, messages)
-        else:
-            target.add_error(key, messages)
 
 
 class ServiceModelForm(forms.ModelForm):

@@ -10,6 +10,8 @@ from django.utils.translation import gettext as _
 from payers.models import CoverageRule
 from residents.models import GirAssessment
 
+from core.formats import fr_date
+
 from ..models import BillingPeriod, Product, StayPackage, Tariff
 from ..models.catalog import DEPENDENCY_KINDS
 from . import calendars as calendar_services
@@ -24,10 +26,6 @@ class Check:
     link_label: str = ""
 
 
-def _fmt(day: date) -> str:
-    return day.strftime("%d/%m/%Y")
-
-
 def _ranges(days: list[date]) -> str:
     if not days:
         return ""
@@ -36,7 +34,7 @@ def _ranges(days: list[date]) -> str:
         if day is not None and day == prev + timedelta(days=1):
             prev = day
             continue
-        parts.append(_fmt(start) if start == prev else f"{_fmt(start)} – {_fmt(prev)}")
+        parts.append(fr_date(start) if start == prev else f"{fr_date(start)} – {fr_date(prev)}")
         if day is not None:
             start = prev = day
     return ", ".join(parts)
@@ -79,7 +77,7 @@ def period_checks(*, period: BillingPeriod) -> list[Check]:
         assignments = sorted(packages.get(stay.pk, []), key=lambda sp: sp.valid_from)
         if not assignments or assignments[0].valid_from > first:
             checks.append(Check("error", _("%(name)s : séjour sans forfait d'hébergement au %(day)s.") % {
-                "name": stay.resident.full_name, "day": _fmt(first)},
+                "name": stay.resident.full_name, "day": fr_date(first)},
                 reverse("billing:stay-billing", kwargs={"alias": alias, "stay_pk": stay.pk}), _("Affecter un forfait")))
             continue
         by_gir = any(sp.package.dependency_by_gir for sp in assignments)
@@ -90,7 +88,7 @@ def period_checks(*, period: BillingPeriod) -> list[Check]:
             history = sorted(girs.get(stay.resident_id, []), key=lambda g: g.valid_from)
             if not history or history[0].valid_from > first:
                 checks.append(Check("error", _("%(name)s : GIR inconnu au %(day)s (tarif dépendance impossible).") % {
-                    "name": stay.resident.full_name, "day": _fmt(first)}, resident_url + "?tab=stays",
+                    "name": stay.resident.full_name, "day": fr_date(first)}, resident_url + "?tab=stays",
                     _("Saisir le GIR")))
             elif history[-1].gir <= 4 and stay.pk not in apa_stays and stay.resident.age_on(first) >= 60:
                 checks.append(Check("warning", _(
@@ -105,7 +103,7 @@ def period_checks(*, period: BillingPeriod) -> list[Check]:
     for product in wanted:
         starts = sorted(tariffs.get(product.pk, []))
         if not starts or starts[0] > start:
-            since = _fmt(starts[0]) if starts else None
+            since = fr_date(starts[0]) if starts else None
             checks.append(Check("error", (_("Le produit %(code)s n'a pas de tarif avant le %(since)s.") % {
                 "code": product.code, "since": since}) if since else
                 _("Le produit %(code)s n'a aucun tarif.") % {"code": product.code},

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.money import round_money
+from core.formats import fr_date
 from payers.models import CoverageRule, SocialAidDecision
 from residents.models import Absence, GirAssessment, Relative, Stay
 
@@ -33,10 +34,6 @@ REASON_SUFFIX = {
 DEATH_LOOKAHEAD = timedelta(days=31)
 
 
-def _fmt(day: date) -> str:
-    return day.strftime("%d/%m/%Y")
-
-
 def section_calendar(section):
     calendars = list(section.calendars.all())
     if not calendars:
@@ -50,7 +47,7 @@ def load_context(*, section, start: date, end: date) -> engine.Context:
     days = dict(CalendarDay.objects.filter(calendar=calendar, day__range=(start, end)).values_list("day", "state"))
     missing = [d for d in (start + timedelta(days=i) for i in range((end - start).days + 1)) if d not in days]
     if missing:
-        shown = ", ".join(_fmt(d) for d in missing[:5]) + (" …" if len(missing) > 5 else "")
+        shown = ", ".join(fr_date(d) for d in missing[:5]) + (" …" if len(missing) > 5 else "")
         raise ValidationError(_(
             "Le calendrier %(code)s n'a pas été généré pour la période (%(count)s jour(s) manquant(s) : %(days)s) — "
             "génération impossible. Prolongez le calendrier existant (Calendriers → Générer une année).") % {

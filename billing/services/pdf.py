@@ -19,7 +19,6 @@ import mimetypes
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterable
@@ -32,6 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.money import ZERO, format_euros, round_money
+from core.formats import fr_date
 
 from ..models import BillingPeriod, Invoice
 
@@ -92,10 +92,6 @@ def _url_fetcher():
 
 
 # --- Formatting -----------------------------------------------------------------------------------
-def fr_date(day: date | None) -> str:
-    return day.strftime("%d/%m/%Y") if day else ""
-
-
 def fr_quantity(value: Decimal) -> str:
     text = format(value.normalize(), "f") if value == value.to_integral() else format(value, "f").rstrip("0")
     return text.replace(".", ",")

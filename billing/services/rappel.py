@@ -36,6 +36,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from core.money import ZERO, format_euros, round_money
+from core.formats import fr_date
 from payers.models import Payer, PayerGroup
 from residents.models import Relative, Resident
 
@@ -50,10 +51,6 @@ HABILITATED_KINDS = (Product.Kind.ACCOMMODATION, Product.Kind.TEMPORARY)
 # département's (its daily share is compared like any other).
 IGNORED_REASONS = (InvoiceLine.Reason.MANUAL, InvoiceLine.Reason.CREDIT, InvoiceLine.Reason.SOCIAL_AID_CONTRIBUTION)
 PAYANT_KINDS = (Invoice.DebtorKind.RESIDENT, Invoice.DebtorKind.RELATIVE)
-
-
-def _fmt(day: date) -> str:
-    return day.strftime("%d/%m/%Y")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -345,8 +342,8 @@ def rappel_label(*, product: Product, line: RappelLine, for_payer: bool) -> str:
     name = product.label
     if line.reason in REASON_SUFFIX:
         name = f"{name} – {REASON_SUFFIX[line.reason]}"
-    span = (_("du %(a)s au %(b)s") % {"a": _fmt(line.date_from), "b": _fmt(line.date_to)}
-            if line.date_from != line.date_to else _("le %(a)s") % {"a": _fmt(line.date_from)})
+    span = (_("du %(a)s au %(b)s") % {"a": fr_date(line.date_from), "b": fr_date(line.date_to)}
+            if line.date_from != line.date_to else _("le %(a)s") % {"a": fr_date(line.date_from)})
     label = _("Rappel %(product)s %(span)s : %(new)s au lieu de %(old)s") % {
         "product": name, "span": span, "new": format_euros(line.new), "old": format_euros(line.old)}
     if for_payer and line.resident_name:

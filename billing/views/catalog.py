@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import TemplateView
 
+from core.forms import attach_errors
 from structures.access import Role
 from structures.views_mixins import SectionMixin
 
@@ -94,8 +95,7 @@ class ProductDetailView(SectionMixin, TemplateView):
             try:
                 catalog_services.tariff_add(product=product, **form.cleaned_data)
             except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
+                attach_errors(exc, form)
             else:
                 messages.success(request, _("Tarif enregistré. Pour les périodes déjà émises, utilisez le rappel "
                                             "de tarifs."))

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import TemplateView
 
+from core.forms import attach_errors
 from mailing.forms import AttachmentField, check_attachment
 from mailing.models import OutgoingMessage
 from mailing.services import placeholders
@@ -39,8 +40,7 @@ class MailTextForm(forms.Form):
         try:
             mail_services.check_placeholders(subject=data.get("subject", ""), body=data.get("body", ""))
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                self.add_error(field, errors)
+            attach_errors(exc, self)
         return data
 
 
@@ -227,8 +227,7 @@ class MailSettingsForm(forms.ModelForm):
         try:
             mail_services.check_placeholders(subject=data.get("mail_subject", ""), body=data.get("mail_body", ""))
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                self.add_error({"subject": "mail_subject", "body": "mail_body"}[field], errors)
+            attach_errors(exc, self, rename={"subject": "mail_subject", "body": "mail_body"})
         return data
 
 

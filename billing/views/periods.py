@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
+from core.forms import attach_errors
 from core.models import Job
 from core.services import jobs as job_services
 from core.tasks import run_job
@@ -21,14 +22,6 @@ from ..forms import CreditNoteForm, IssueForm, PeriodCreateForm
 from ..models import Invoice
 from ..services import checks as check_services
 from ..services import issuing, periods, review
-
-
-def _form_errors(form, exc: ValidationError):
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 class PeriodListView(SectionMixin, TemplateView):
@@ -54,7 +47,7 @@ class PeriodListView(SectionMixin, TemplateView):
                 period = periods.period_create(section=self.section, start=start, end=end,
                                                accounting_date=data.get("accounting_date"))
             except ValidationError as exc:
-                _form_errors(form, exc)
+                attach_errors(exc, form)
             else:
                 messages.success(request, _("Période « %(label)s » ouverte.") % {"label": period.label})
                 return redirect("billing:period-detail", alias=self.section.alias, period_pk=period.pk)

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import TemplateView
 
+from core.forms import attach_errors
 from payers.models import CoverageRule, Payer, PayerGroup, SocialAidDecision
 from residents.selectors import stay_get
 from structures.views_mixins import SectionMixin
@@ -78,8 +79,7 @@ class StayBillingView(SectionMixin, TemplateView):
                 try:
                     stay_services.stay_package_set(stay=stay, **form.cleaned_data)
                 except ValidationError as exc:
-                    for field, errors in exc.message_dict.items():
-                        form.add_error(field if field in form.fields else None, errors)
+                    attach_errors(exc, form)
                 else:
                     messages.success(request, _("Forfait enregistré."))
                     return redirect(request.path)
@@ -92,8 +92,7 @@ class StayBillingView(SectionMixin, TemplateView):
                 try:
                     stay_services.coverage_rule_add(rule=rule, products=form.cleaned_data.get("products"))
                 except ValidationError as exc:
-                    for field, errors in exc.message_dict.items():
-                        form.add_error(field if field in form.fields else None, errors)
+                    attach_errors(exc, form)
                 else:
                     messages.success(request, _("Prise en charge enregistrée."))
                     return redirect(request.path)
@@ -106,8 +105,7 @@ class StayBillingView(SectionMixin, TemplateView):
                 try:
                     stay_services.social_aid_decision_add(decision=decision)
                 except ValidationError as exc:
-                    for field, errors in exc.message_dict.items():
-                        form.add_error(field if field in form.fields else None, errors)
+                    attach_errors(exc, form)
                 else:
                     messages.success(request, _("Décision d'aide sociale enregistrée."))
                     return redirect(request.path)

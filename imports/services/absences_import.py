@@ -37,6 +37,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from billing.services.periods import month_label
+from core.formats import fr_date
 from residents.models import Absence, AbsenceReason, Resident, Stay
 from structures.models import Section
 
@@ -49,10 +50,6 @@ ABSENCES_HEADER = IDENTITY_COLUMNS + DAY_COLUMNS
 MAPPING_COLUMNS = ["CODEMR", "CODEEXT"]
 MAX_REF = 60
 ONE_DAY = timedelta(days=1)
-
-
-def _fmt(day: date) -> str:
-    return day.strftime("%d/%m/%Y")
 
 
 def _month_start(day: date) -> date:
@@ -476,7 +473,7 @@ def _check_row(*, row, header, positions, section, start, end, mapping, context:
         if stays and not any(s["entry_date"] <= day and (s["end_date"] is None or day <= s["end_date"])
                              for s in stays):
             err(column, value, _("Absence le %(day)s, en dehors du séjour de %(name)s (%(stays)s).") % {
-                "day": _fmt(day), "name": resident_name,
+                "day": fr_date(day), "name": resident_name,
                 "stays": ", ".join(_stay_text(s) for s in stays)})
     if len(row.cells) > len(header) and any(row.cells[len(header):]):
         err("", ";".join(row.cells[len(header):]), _("La ligne contient plus de colonnes que l'en-tête."))
@@ -489,16 +486,16 @@ def _check_row(*, row, header, positions, section, start, end, mapping, context:
 
 def _stay_text(stay: dict) -> str:
     if stay["end_date"]:
-        return _("du %(a)s au %(b)s") % {"a": _fmt(stay["entry_date"]), "b": _fmt(stay["end_date"])}
-    return _("depuis le %(a)s") % {"a": _fmt(stay["entry_date"])}
+        return _("du %(a)s au %(b)s") % {"a": fr_date(stay["entry_date"]), "b": fr_date(stay["end_date"])}
+    return _("depuis le %(a)s") % {"a": fr_date(stay["entry_date"])}
 
 
 def _describe(item: Item, reasons: dict[int, AbsenceReason]) -> str:
     reason = reasons.get(item.reason_id)
     label = reason.label if reason else "?"
     kind = _("saisie à la main") if item.source == Absence.Source.MANUAL else _("importée")
-    return _("« %(label)s du %(a)s au %(b)s » (%(kind)s)") % {"label": label, "a": _fmt(item.first),
-                                                              "b": _fmt(item.last), "kind": kind}
+    return _("« %(label)s du %(a)s au %(b)s » (%(kind)s)") % {"label": label, "a": fr_date(item.first),
+                                                              "b": fr_date(item.last), "kind": kind}
 
 
 def _plan(*, result: AbsencesValidation, context: _Context, section: Section, start: date, end: date) -> Plan:
@@ -567,7 +564,7 @@ def _plan(*, result: AbsencesValidation, context: _Context, section: Section, st
                 "column": str(clash.day), "value": seg.code, "message": _(
                     "L'absence du fichier du %(a)s au %(b)s (%(reason)s) chevauche l'absence %(other)s du même "
                     "résident : corrigez le fichier ou l'absence saisie.") % {
-                    "a": _fmt(seg.first), "b": _fmt(seg.last), "reason": reasons[seg.reason_id].label,
+                    "a": fr_date(seg.first), "b": fr_date(seg.last), "reason": reasons[seg.reason_id].label,
                     "other": _describe(other, reasons)}})
     plan = Plan()
     # 4. Joins: continue an absence ending on the previous month's last day (and, after a split,
@@ -604,9 +601,9 @@ def _plan(*, result: AbsencesValidation, context: _Context, section: Section, st
             "days": (file_last - file_first).days + 1,
             "joined_from": joined_from.isoformat() if joined_from else "",
             "text": _("%(label)s (%(code)s) du %(a)s au %(b)s, %(n)s j") % {
-                "label": reasons[seg.reason_id].label, "code": reasons[seg.reason_id].code, "a": _fmt(file_first),
-                "b": _fmt(file_last), "n": (file_last - file_first).days + 1},
-            "joined_text": _("prolonge l'absence commencée le %(day)s") % {"day": _fmt(joined_from)}
+                "label": reasons[seg.reason_id].label, "code": reasons[seg.reason_id].code, "a": fr_date(file_first),
+                "b": fr_date(file_last), "n": (file_last - file_first).days + 1},
+            "joined_text": _("prolonge l'absence commencée le %(day)s") % {"day": fr_date(joined_from)}
             if joined_from else ""})
     # 5. Differences with the database (an absence re-created identically keeps its row).
     recreated = {}

@@ -7,14 +7,17 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from core.formats import fr_date
+
 from structures.models import Section
+
+
+def fr_date_open(day) -> str:
+    """A stay or absence bound; an open end is shown as « … »."""
+    return fr_date(day, empty="…")
 
 from ..models import Absence, GirAssessment, Relative, Resident, Stay
 from ..validators import normalize_nir
-
-
-def _fmt(day: date | None) -> str:
-    return day.strftime("%d/%m/%Y") if day else "…"
 
 
 def _overlaps(a_start: date, a_end: date | None, b_start: date, b_end: date | None) -> bool:
@@ -26,7 +29,7 @@ def stay_validate(*, stay: Stay) -> None:
     errors = {}
     if stay.end_date and stay.end_date < stay.entry_date:
         errors["end_date"] = _("La date de fin (%(end)s) est antérieure à la date d'entrée (%(entry)s).") % {
-            "end": _fmt(stay.end_date), "entry": _fmt(stay.entry_date)}
+            "end": fr_date_open(stay.end_date), "entry": fr_date_open(stay.entry_date)}
     if stay.end_date and not stay.end_reason:
         errors["end_reason"] = _("Indiquez le motif de fin du séjour (départ, transfert ou décès).")
     if stay.end_reason and not stay.end_date:
@@ -38,7 +41,7 @@ def stay_validate(*, stay: Stay) -> None:
         if _overlaps(stay.entry_date, stay.end_date, other.entry_date, other.end_date):
             raise ValidationError({"entry_date": _(
                 "Ce séjour chevauche le séjour du %(start)s au %(end)s dans la section %(alias)s.") % {
-                "start": _fmt(other.entry_date), "end": _fmt(other.end_date), "alias": other.section.alias}})
+                "start": fr_date_open(other.entry_date), "end": fr_date_open(other.end_date), "alias": other.section.alias}})
     if stay.pk:
         outside = stay.absences.filter(first_day__lt=stay.entry_date)
         if stay.end_date:
@@ -135,14 +138,14 @@ def resident_transfer(*, stay: Stay, target_section: Section, transfer_date: dat
     if transfer_date <= stay.entry_date:
         raise ValidationError({"transfer_date": _(
             "La date de transfert (%(date)s) doit être postérieure à l'entrée dans la section (%(entry)s).") % {
-            "date": _fmt(transfer_date), "entry": _fmt(stay.entry_date)}})
+            "date": fr_date_open(transfer_date), "entry": fr_date_open(stay.entry_date)}})
     if stay.end_date and transfer_date > stay.end_date + timedelta(days=1):
         raise ValidationError({"transfer_date": _("Ce séjour est déjà terminé le %(end)s.") % {
-            "end": _fmt(stay.end_date)}})
+            "end": fr_date_open(stay.end_date)}})
     if stay.absences.filter(last_day__gte=transfer_date).exists():
         raise ValidationError({"transfer_date": _(
             "Des absences sont saisies à partir du %(date)s dans la section d'origine : modifiez-les d'abord.") % {
-            "date": _fmt(transfer_date)}})
+            "date": fr_date_open(transfer_date)}})
     if target_section.establishment.organisation_id != stay.section.establishment.organisation_id:
         raise ValidationError({"target_section": _("La section cible appartient à une autre association.")})
     stay.end_date = transfer_date - timedelta(days=1)
@@ -165,12 +168,12 @@ def absence_validate(*, absence: Absence) -> None:
     if absence.last_day < absence.first_day:
         raise ValidationError({"last_day": _(
             "Le dernier jour d'absence (%(last)s) précède le premier (%(first)s).") % {
-            "last": _fmt(absence.last_day), "first": _fmt(absence.first_day)}})
+            "last": fr_date_open(absence.last_day), "first": fr_date_open(absence.first_day)}})
     if absence.first_day < stay.entry_date or (stay.end_date and absence.last_day > stay.end_date):
         raise ValidationError({"first_day": _(
             "L'absence du %(first)s au %(last)s sort du séjour (du %(entry)s au %(end)s).") % {
-            "first": _fmt(absence.first_day), "last": _fmt(absence.last_day),
-            "entry": _fmt(stay.entry_date), "end": _fmt(stay.end_date)}})
+            "first": fr_date_open(absence.first_day), "last": fr_date_open(absence.last_day),
+            "entry": fr_date_open(stay.entry_date), "end": fr_date_open(stay.end_date)}})
     if absence.reason.establishment_id != stay.section.establishment_id:
         raise ValidationError({"reason": _("Ce motif n'appartient pas à l'établissement du séjour.")})
     clash = Absence.objects.filter(
