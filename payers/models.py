@@ -1,14 +1,13 @@
 """Third-party payers (départements, insurers, pension funds), their groups and coverage rules."""
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from billing.models.catalog import DEPENDENCY_KINDS, Product
+from billing.models.catalog import Product
 from residents.models import Stay
 from structures.models import AddressMixin, Organisation
 
@@ -105,18 +104,6 @@ class CoverageRule(models.Model):
 
     def __str__(self):
         return f"{self.payer.code} {self.get_mode_display()} ({self.get_scope_display()})"
-
-    def applies_on(self, day: date) -> bool:
-        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
-
-    def covers(self, product: Product, product_ids: set[int] | None = None) -> bool:
-        if self.scope == self.Scope.ALL:
-            return True
-        if self.scope == self.Scope.DEPENDENCY:
-            return product.kind in DEPENDENCY_KINDS
-        if self.scope == self.Scope.ACCOMMODATION:
-            return product.kind in (Product.Kind.ACCOMMODATION, Product.Kind.TEMPORARY, Product.Kind.DAY_CARE)
-        return product.pk in (product_ids if product_ids is not None else set(self.products.values_list("pk", flat=True)))
 
 
 class SocialAidDecision(models.Model):

@@ -61,6 +61,10 @@ class Product(models.Model):
 
 
 DEPENDENCY_KINDS = (Product.Kind.DEPENDENCY_12, Product.Kind.DEPENDENCY_34, Product.Kind.DEPENDENCY_56)
+# Hébergement proper: reduced on absences from day 4, billed after death, paid by social aid.
+LODGING_KINDS = (Product.Kind.ACCOMMODATION, Product.Kind.TEMPORARY)
+# What a coverage rule of scope « hébergement » covers (day care included, extras such as TV excluded).
+ACCOMMODATION_SCOPE_KINDS = LODGING_KINDS + (Product.Kind.DAY_CARE,)
 
 
 def dependency_kind_for_gir(gir: int) -> str:

@@ -18,14 +18,13 @@ from decimal import Decimal
 
 from core.money import ZERO, round_money
 
-from ..models.catalog import DEPENDENCY_KINDS, Product, dependency_kind_for_gir
+from ..models.catalog import (ACCOMMODATION_SCOPE_KINDS, DEPENDENCY_KINDS, LODGING_KINDS, Product,
+                              dependency_kind_for_gir)
 from .dated import Dated
 
 ONE = Decimal("1")
 HALF = Decimal("0.5")
 ABSENCE_RULES_WITH_EFFECT = ("HOSPITAL", "HOSPITAL_PSY", "CONVENIENCE")
-ACCOMMODATION_KINDS = (Product.Kind.ACCOMMODATION, Product.Kind.TEMPORARY, Product.Kind.DAY_CARE,
-                       Product.Kind.OTHER)
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,7 @@ class CoverageRuleData:
         if self.scope == "dependency":
             return product.kind in DEPENDENCY_KINDS
         if self.scope == "accommodation":
-            return product.kind in ACCOMMODATION_KINDS
+            return product.kind in ACCOMMODATION_SCOPE_KINDS
         return product.pk in self.product_ids
 
 
@@ -209,14 +208,14 @@ def day_items(*, stay: StayData, ctx: Context, start: date, end: date, warnings:
             qty = HALF if (state == "half" and product.unit == Product.Unit.HALF_DAY) else ONE
             reason = "presence"
             if post_death:
-                if product.kind not in (Product.Kind.ACCOMMODATION, Product.Kind.TEMPORARY):
+                if product.kind not in LODGING_KINDS:
                     continue
                 charges = dept.death_variable_charges if dept else ZERO
                 price, reason = max(ZERO, price - charges), "after_death"
             elif absence:
                 info, number = absence
                 if info.rule in ABSENCE_RULES_WITH_EFFECT and number >= 4 and \
-                        product.kind in (Product.Kind.ACCOMMODATION, Product.Kind.TEMPORARY):
+                        product.kind in LODGING_KINDS:
                     if info.rule == "HOSPITAL":
                         price, reason = max(ZERO, price - (ctx.hospital_charge.on(day) or ZERO)), "absence_hospital"
                     elif info.rule == "HOSPITAL_PSY":
@@ -362,7 +361,7 @@ def social_aid_contributions(*, stay: StayData, ctx: Context, shares: list[Share
         for share in shares:
             if (share.debtor.kind == "payer" and share.debtor.payer_id == decision.payer_id
                     and share.debtor.group_id == decision.group_id and decision.covers(share.item.day)
-                    and share.item.product.kind in (Product.Kind.ACCOMMODATION, Product.Kind.TEMPORARY)):
+                    and share.item.product.kind in LODGING_KINDS):
                 by_month[(share.item.day.year, share.item.day.month)].append(share)
         for (year, month), month_shares in sorted(by_month.items()):
             paid = sum((round_money(s.unit_price * s.item.quantity) for s in month_shares), ZERO)

@@ -41,12 +41,13 @@ from payers.models import Payer, PayerGroup
 from residents.models import Relative, Resident
 
 from ..models import BillingPeriod, Invoice, InvoiceLine, Product
+from ..models.catalog import LODGING_KINDS
 from . import engine
 from .catalog import tariff_add, tariff_history
 from .generation import REASON_SUFFIX, _invoice_key_of, _line_key, _vat_rate, load_context, load_stays
 from .issuing import invoices_issue
 
-HABILITATED_KINDS = (Product.Kind.ACCOMMODATION, Product.Kind.TEMPORARY)
+HABILITATED_KINDS = LODGING_KINDS
 # Monthly social-aid contributions do not depend on the tariff: a tariff rise under ASH is the
 # département's (its daily share is compared like any other).
 IGNORED_REASONS = (InvoiceLine.Reason.MANUAL, InvoiceLine.Reason.CREDIT, InvoiceLine.Reason.SOCIAL_AID_CONTRIBUTION)

@@ -223,3 +223,20 @@ def test_day_care_bills_attendance_weekdays_only(billing_setup):
     assert days == [(2, D("1")), (7, D("1")), (9, D("1")), (14, D("0.5")), (16, D("1")), (23, D("1")),
                     (28, D("1")), (30, D("1"))]
     assert _invoices(period).get().total == D("240.00")  # 7.5 × 32.00
+
+
+def test_accommodation_scope_leaves_extras_to_the_resident(billing_setup):
+    """An « hébergement » rule (e.g. social aid) pays HEB, not the television."""
+    tv = billing_setup.product("TV", "Location téléviseur", "other", "month", [(date(2025, 1, 1), "15.00")])
+    package = Package.objects.create(section=billing_setup.section, code="TV", label="TV", dependency_by_gir=False)
+    PackageItem.objects.create(package=package, product=billing_setup.products["HEB"])
+    PackageItem.objects.create(package=package, product=tv)
+    stay = billing_setup.stay(package=package, gir=None)
+    cd = billing_setup.payers["CD69"]
+    CoverageRule.objects.create(stay=stay, payer=cd, group=cd.groups.get(code="ASH"), scope="accommodation",
+                                mode="all", valid_from=date(2026, 1, 1))
+    period = billing_setup.period(*APRIL)
+    period_generate(period=period)
+    assert _invoices(period, debtor_kind="payer").get().total == D("1950.00")
+    resident = _invoices(period, debtor_kind="resident").get()
+    assert [(ln.product.code, ln.amount) for ln in resident.lines.all()] == [("TV", D("15.00"))]
