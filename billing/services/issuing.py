@@ -77,12 +77,14 @@ def _debtor_identity(invoice: Invoice, recipients: dict | None = None) -> tuple[
 def invoices_issue(*, invoice_ids: list[int], user=None, issue_date: date | None = None) -> list[Invoice]:
     """Issue drafts: lock them, number them in a stable order, copy identities, freeze them."""
     issue_date = issue_date or timezone.localdate()
-    invoices = list(Invoice.objects.select_for_update().filter(pk__in=invoice_ids, status=Invoice.Status.DRAFT)
+    # Lock the invoice rows only (``of``): PostgreSQL refuses FOR UPDATE on the nullable side of the joins.
+    invoices = list(Invoice.objects.select_for_update(of=("self",))
+                    .filter(pk__in=invoice_ids, status=Invoice.Status.DRAFT)
+                    .select_related("establishment__organisation", "resident", "relative", "payer", "payer_group",
+                                    "section")
                     .order_by("pk"))
     if not invoices:
         return []
-    invoices = list(Invoice.objects.filter(pk__in=[i.pk for i in invoices]).select_related(
-        "establishment__organisation", "resident", "relative", "payer", "payer_group", "section"))
     for inv in invoices:
         if inv.kind != Invoice.Kind.CREDIT_NOTE and inv.total < 0:
             raise ValidationError(_("La facture brouillon n° %(pk)s a un total négatif.") % {"pk": inv.pk})

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.views.generic import TemplateView
 
 from core.forms import attach_errors
+from structures import access
 from structures.access import Role
 from structures.views_mixins import SectionMixin
 
@@ -86,8 +87,6 @@ class ProductDetailView(SectionMixin, TemplateView):
         return ctx
 
     def post(self, request, *args, **kwargs):
-        from structures import access
-
         access.require_role(request.user, self.section, Role.MANAGER)
         product = self.get_product()
         form = TariffForm(request.POST)
@@ -112,8 +111,6 @@ class CalendarListView(SectionMixin, TemplateView):
         return ctx
 
     def post(self, request, *args, **kwargs):
-        from structures import access
-
         access.require_role(request.user, self.section, Role.MANAGER)
         form = CalendarCreateForm(request.POST)
         if form.is_valid():
@@ -166,15 +163,11 @@ class CalendarDetailView(SectionMixin, TemplateView):
         return ctx
 
     def post(self, request, *args, **kwargs):
-        from structures import access
-
         calendar = self.get_calendar()
         # A calendar may serve several sections: changing it needs the right on each of them.
         for other in calendar.sections.all():
             access.require_role(request.user, other, Role.CLERK)
         if request.POST.get("action") == "generate":
-            from structures import access
-
             access.require_role(request.user, self.section, Role.MANAGER)
             form = GenerateYearsForm(request.POST)
             if not form.is_valid():

@@ -8,7 +8,7 @@ from django.shortcuts import redirect
 
 from core.services.jobs import job_create, job_enqueue
 from core.tasks import run_job
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
@@ -67,24 +67,12 @@ class JournalView(JournalMixin, ListView):
     def get_queryset(self):
         return journal_services.journal_queryset(period=self.period, **self.filter_form.filters())
 
-    def _pdf_url_builder(self):
-        """``billing:invoice-pdf`` when it is routed; otherwise its planned path under the billing root."""
-        alias = self.section.alias
-        try:
-            reverse("billing:invoice-pdf", kwargs={"alias": alias, "pk": 1})
-        except NoReverseMatch:
-            journal_url = reverse("billing:journal", kwargs={"alias": alias, "period_pk": self.period.pk})
-            root = journal_url[: -len(f"periodes/{self.period.pk}/journal/")]
-            return lambda pk: f"{root}factures/{pk}/pdf/"
-        return lambda pk: reverse("billing:invoice-pdf", kwargs={"alias": alias, "pk": pk})
-
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        pdf_url = self._pdf_url_builder()
         modes = dict(PaymentMode.choices)
         rows = [{"invoice": invoice, "debtor": selectors.debtor_label(invoice),
                  "payment_mode": modes.get(invoice.effective_payment_mode, invoice.effective_payment_mode or ""),
-                 "pdf_url": pdf_url(invoice.pk) if (invoice.pdf or not invoice.is_draft) else ""}
+                 "has_pdf": bool(invoice.pdf or not invoice.is_draft)}
                 for invoice in ctx["object_list"]]
         filters = self.filter_form.filters()
         query = urlencode(filters)

@@ -14,14 +14,13 @@ from core.forms import attach_errors
 from core.models import Job
 from core.services import jobs as job_services
 from core.tasks import run_job
-from structures.access import Role
 from structures.views_mixins import SectionMixin
 
 from .. import selectors
 from ..forms import CreditNoteForm, IssueForm, PeriodCreateForm
 from ..models import Invoice
 from ..services import checks as check_services
-from ..services import issuing, periods, review
+from ..services import issuing, pdf, periods, review
 
 
 class PeriodListView(SectionMixin, TemplateView):
@@ -105,18 +104,8 @@ class PeriodDetailView(SectionMixin, TemplateView):
                 return redirect(request.path)
             messages.success(request, _("%(n)s facture(s) émise(s).") % {"n": len(issued)})
             if issued:
-                _start_pdf_rendering(period, request.user, [i.pk for i in issued])
+                pdf.period_render_pdfs_start(period, request.user)
         return redirect(request.path)
-
-
-def _start_pdf_rendering(period, user, invoice_ids):
-    """Start the PDF job once PDFs exist (billing.services.pdf); harmless if not installed."""
-    try:
-        from ..services import pdf
-    except ImportError:  # pragma: no cover
-        return None
-    starter = getattr(pdf, "period_render_pdfs_start", None)
-    return starter(period, user) if starter else None
 
 
 class InvoiceDetailView(SectionMixin, TemplateView):
@@ -159,13 +148,10 @@ class InvoiceDetailView(SectionMixin, TemplateView):
             form.add_error(None, exc.messages)
             return self.render_to_response(self.get_context_data(credit_form=form))
         messages.success(request, _("Avoir %(number)s émis.") % {"number": credit.number})
-        from ..services.pdf import invoices_render_pdfs_start
-
-        invoices_render_pdfs_start(invoice_ids=[credit.pk], section=self.section, user=request.user)
+        pdf.invoices_render_pdfs_start(invoice_ids=[credit.pk], section=self.section, user=request.user)
         return redirect("billing:invoice-detail", alias=self.section.alias, pk=credit.pk)
 
 
-PeriodListView.required_role = Role.CLERK
 urlpatterns = [
     path("periodes/", PeriodListView.as_view(), name="periods"),
     path("periodes/<int:period_pk>/", PeriodDetailView.as_view(), name="period-detail"),

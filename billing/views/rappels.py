@@ -24,6 +24,7 @@ from structures.views_mixins import SectionMixin
 from .. import selectors
 from ..forms import IssueForm
 from ..models import Invoice, InvoiceLine, Product
+from ..services import pdf
 from ..services import rappel as rappel_services
 from ..services.issuing import invoices_issue
 
@@ -215,9 +216,7 @@ class RappelIssueView(SectionMixin, View):
             return redirect(back)
         messages.success(request, _("%(n)s facture(s) de rappel émise(s).") % {"n": len(issued)})
         if issued:
-            from ..services.pdf import invoices_render_pdfs_start
-
-            invoices_render_pdfs_start(invoice_ids=[i.pk for i in issued], section=self.section, user=request.user)
+            pdf.invoices_render_pdfs_start(invoice_ids=[i.pk for i in issued], section=self.section, user=request.user)
         return redirect(back + "?" + urlencode({"ids": ",".join(str(i.pk) for i in issued)}))
 
 
