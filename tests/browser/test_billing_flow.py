@@ -56,7 +56,7 @@ def test_clerk_generates_issues_downloads_and_exports(live_server, page, eager_c
     page.get_by_role("link", name="TIL-2026-000001").click()
     expect(page.locator("h1")).to_contain_text("TIL-2026-000001")
     pdf_url = page.get_by_role("link", name="Télécharger").get_attribute("href")
-    response = page.request.get(page.url + pdf_url)  # same session cookies as the page
+    response = page.request.get(base + pdf_url)  # same session cookies as the page
     assert response.ok and response.headers["content-type"] == "application/pdf"
     assert response.body()[:5] == b"%PDF-"
 
