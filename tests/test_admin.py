@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from residents.models import Absence, PaymentMode, Resident, Stay
 from structures.models import Section, SectionAccess
-from tests.factories import AbsenceFactory, SectionAccessFactory, StayFactory, UserFactory
+from tests.factories import AbsenceFactory, SectionAccessFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from billing.models import Calendar, CalendarDay, Invoice, Package, PackageItem,
 from billing.services.calendars import calendar_day_set
 from billing.services.generation import period_generate
 from billing.services.issuing import period_issue
-from payers.models import CoverageRule, Payer
+from payers.models import CoverageRule
 from residents.models import Relative
 
 D = Decimal
@@ -184,10 +184,6 @@ def test_calendar_generation_french_and_alsace_moselle_holidays(billing_setup):
     assert states[date(2026, 4, 7)] == "open"
     # 261 weekdays − 10 holidays on weekdays (15 Aug is a Saturday, 1 Nov a Sunday, 26 Dec a Saturday)
     assert sum(1 for s in states.values() if s == "open") == 251
-
-
-def test_payer_kinds_do_not_need_departement(db):
-    assert Payer.Kind.PENSION_FUND.label
 
 
 def test_shared_unit_price_rounded_half_up_once_per_unit(billing_setup):

@@ -90,8 +90,9 @@ def test_rappel_under_social_aid_goes_to_the_departement(billing_setup, ash_stay
     period_generate(period=period)
     period_issue(period=period, issue_date=date(2026, 5, 2))
     Tariff.objects.create(product=billing_setup.products["HEB"], valid_from=date(2026, 4, 1), price=D("67.00"))
-    result = rappel_generate(section=billing_setup.section, product=billing_setup.products["HEB"],
-                             include_payants=True, include_social_aid=True)
+    rappel_generate(section=billing_setup.section, product=billing_setup.products["HEB"],
+                    include_payants=True, include_social_aid=True)
     invoices = Invoice.objects.filter(kind="rappel")
     assert [(i.debtor_kind, i.total) for i in invoices] == [("payer", D("60.00"))]  # 30 days × 2.00
-    assert result is not None
+    line = invoices.get().lines.get()
+    assert (line.quantity, line.unit_price, line.previous_unit_price) == (D("30"), D("2.00"), D("65.00"))

@@ -1,8 +1,6 @@
 """End to end in Debian's chromium: log in, pick a section, create a resident, find them, no peeking."""
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
 
 from residents.models import Resident

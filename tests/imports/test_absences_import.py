@@ -244,8 +244,8 @@ def test_resident_without_a_stay_in_the_section_that_month(til, make_stay):
     make_stay("VERGER", alias="VER-HP")
     validation = validate(til, csv_bytes([line("PARTI"), line("VERGER")]))
     assert [e["message"] for r in validation.rows for e in r["errors"]] == [
-        f"Nom-PARTI Jeanne n'a pas de séjour dans la section TIL-HP en novembre 2026.",
-        f"Nom-VERGER Jeanne n'a pas de séjour dans la section TIL-HP en novembre 2026."]
+        "Nom-PARTI Jeanne n'a pas de séjour dans la section TIL-HP en novembre 2026.",
+        "Nom-VERGER Jeanne n'a pas de séjour dans la section TIL-HP en novembre 2026."]
 
 
 @pytest.mark.django_db
