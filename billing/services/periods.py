@@ -1,6 +1,8 @@
 """Opening billing periods."""
 from __future__ import annotations
 
+import re
+
 from datetime import date
 
 from django.core.exceptions import ValidationError
@@ -18,13 +20,16 @@ def month_label(day: date) -> str:
     return f"{MONTHS[day.month - 1]} {day.year}"
 
 
+MONTH_RE = re.compile(r"^(\d{4})-(\d{1,2})$")
+
+
 def parse_month(value: str) -> tuple[int, int]:
-    try:
-        year, month = (int(x) for x in value.split("-"))
-        date(year, month, 1)
-    except (ValueError, TypeError) as exc:
-        raise ValidationError(_("Mois invalide : « %(value)s » (attendu AAAA-MM).") % {"value": value}) from exc
-    return year, month
+    """« 2026-11 » → (2026, 11); a French ValidationError otherwise (commands turn it into CommandError)."""
+    match = MONTH_RE.match((value or "").strip())
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise ValidationError(_("Mois invalide : « %(value)s » (format attendu AAAA-MM, par exemple 2026-11).") % {
+            "value": value})
+    return int(match.group(1)), int(match.group(2))
 
 
 @transaction.atomic
@@ -52,5 +57,10 @@ def period_create(*, section, start: date, end: date | None = None, accounting_d
 
 
 def period_for_month(*, section, year: int, month: int) -> BillingPeriod | None:
+    """The section's period for a month: the one starting on the 1st, else the latest one covering the
+    whole month, else the first one overlapping it (free-date periods)."""
     start, end = month_bounds(year, month)
-    return BillingPeriod.objects.filter(section=section, start__lte=end, end__gte=start).order_by("start").first()
+    periods = BillingPeriod.objects.filter(section=section).select_related("section")
+    return (periods.filter(start=start).first()
+            or periods.filter(start__lte=start, end__gte=end).order_by("-start").first()
+            or periods.filter(start__lte=end, end__gte=start).order_by("start").first())

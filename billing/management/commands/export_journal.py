@@ -1,40 +1,17 @@
 """manage.py export_journal --section TIL-HP --month 2026-11 --format csv [-o journal.csv]"""
 from __future__ import annotations
 
-import calendar
-import re
-from datetime import date
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from structures.models import Section
 
-from ...models import BillingPeriod
 from ...services import journal as journal_services
+from ...services import periods
 
 FORMATS = ("csv", "xlsx")
-MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
-
-
-def parse_month(value: str) -> tuple[date, date]:
-    """« 2026-11 » → (1 Nov 2026, 30 Nov 2026); CommandError in French otherwise."""
-    match = MONTH_RE.match(value or "")
-    if not match or not 1 <= int(match.group(2)) <= 12:
-        raise CommandError(f"Mois invalide : « {value} » (format attendu AAAA-MM, par exemple 2026-11).")
-    year, month = int(match.group(1)), int(match.group(2))
-    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
-
-
-def find_period(section: Section, first: date, last: date) -> BillingPeriod:
-    """The period starting on the 1st of the month, else the shortest one containing the whole month."""
-    periods = BillingPeriod.objects.filter(section=section).select_related("section")
-    period = (periods.filter(start=first).first()
-              or periods.filter(start__lte=first, end__gte=last).order_by("-start").first())
-    if period is None:
-        raise CommandError(f"Aucune période de facturation de la section {section.alias} "
-                           f"ne couvre le mois {first:%m/%Y}.")
-    return period
 
 
 class Command(BaseCommand):
@@ -57,8 +34,14 @@ class Command(BaseCommand):
             section_obj = Section.objects.select_related("establishment").get(alias=section)
         except Section.DoesNotExist as exc:
             raise CommandError(f"Section inconnue : « {section} ».") from exc
-        first, last = parse_month(month)
-        period = find_period(section_obj, first, last)
+        try:
+            year, number = periods.parse_month(month)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
+        period = periods.period_for_month(section=section_obj, year=year, month=number)
+        if period is None:
+            raise CommandError(f"Aucune période de facturation de la section {section_obj.alias} "
+                               f"ne couvre le mois {number:02d}/{year}.")
         export = journal_services.journal_csv if fmt == "csv" else journal_services.journal_xlsx
         content = export(period)
         if not output:

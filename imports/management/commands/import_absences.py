@@ -8,17 +8,17 @@ when one was given, regenerates the drafts of the open period(s) concerned and p
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from billing.services.periods import parse_month
 from structures.models import Section
 
 from ...services import absences_import as service
 from ...services.csvfiles import MAX_BYTES
 
-MONTH_RE = re.compile(r"^(\d{4})-(\d{1,2})$")
 
 
 def _read(path: str, what: str) -> bytes:
@@ -50,10 +50,10 @@ class Command(BaseCommand):
             section_obj = Section.objects.select_related("establishment").get(alias=section)
         except Section.DoesNotExist as exc:
             raise CommandError(f"Section inconnue : « {section} ».") from exc
-        match = MONTH_RE.match(month or "")
-        if not match or not 1 <= int(match.group(2)) <= 12:
-            raise CommandError(f"Mois invalide : « {month} » (format attendu AAAA-MM, par exemple 2026-11).")
-        year, month_number = int(match.group(1)), int(match.group(2))
+        try:
+            year, month_number = parse_month(month)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
         data = _read(absences, "Fichier des absences")
         mapping_data = _read(mapping, "Tableau de correspondance") if mapping else None
         kwargs = dict(section=section_obj, year=year, month=month_number, data=data, name=Path(absences).name,
