@@ -2,7 +2,7 @@
 
 A form here never saves: the view hands ``form.instance`` (or ``cleaned_data``) to a service of
 ``residents.services`` and attaches the service's ``ValidationError`` to the fields it names with
-``attach_errors`` — so the messages are the services' French ones, shown as « Libellé : message ».
+``core.forms.attach_errors`` — so the messages are the services' French ones, shown as « Libellé : message ».
 """
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from structures.access import Role, sections_for
 from structures.models import Section
 
 from . import selectors
-from core.forms import attach_errors  # noqa: F401 - used by residents.views
-
 from .models import Absence, GirAssessment, Relative, Resident, Stay
 
 

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import FormView, ListView, TemplateView
 
+from core.forms import attach_errors
 from structures.views_mixins import SectionMixin
 
 from . import forms, selectors
@@ -92,7 +93,7 @@ class ResidentCreateView(SectionMixin, TemplateView):
                     gir=stay_form.cleaned_data["gir"],
                 )
             except ValidationError as exc:
-                forms.attach_errors(exc, form, stay_form, relative_form)
+                attach_errors(exc, form, stay_form, relative_form)
             else:
                 messages.success(request, _("Résident %(name)s créé.") % {"name": resident})
                 return redirect(detail_url(self.section, resident))
@@ -178,7 +179,7 @@ class ResidentFormView(ResidentMixin, FormView):
         try:
             self.perform(form)
         except ValidationError as exc:
-            forms.attach_errors(exc, form, rename=self.error_rename)
+            attach_errors(exc, form, rename=self.error_rename)
             return self.form_invalid(form)
         messages.success(self.request, self.success_message)
         return redirect(self.get_success_url())
