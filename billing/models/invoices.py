@@ -127,6 +127,8 @@ class Invoice(models.Model):
                                     on_delete=models.PROTECT, related_name="invoices")
     credited_invoice = models.ForeignKey("self", verbose_name=_("facture créditée"), null=True, blank=True,
                                          on_delete=models.PROTECT, related_name="credit_notes")
+    comment = models.CharField(_("motif"), max_length=200, blank=True,
+                               help_text=_("Motif d'un avoir, imprimé sur le document."))
     date_from = models.DateField(_("du"))
     date_to = models.DateField(_("au"))
     issue_date = models.DateField(_("date d'émission"), null=True, blank=True)

@@ -154,7 +154,7 @@ def credit_note_create(*, invoice: Invoice, user=None, lines: dict[int, Decimal]
         period=invoice.period, section=invoice.section, establishment=invoice.establishment,
         kind=Invoice.Kind.CREDIT_NOTE, debtor_kind=invoice.debtor_kind, resident=invoice.resident,
         relative=invoice.relative, payer=invoice.payer, payer_group=invoice.payer_group, credited_invoice=invoice,
-        date_from=invoice.date_from, date_to=invoice.date_to)
+        date_from=invoice.date_from, date_to=invoice.date_to, comment=reason[:200])
     credit.save()
     rows, total = [], Decimal("0.00")
     source_lines = {ln.pk: ln for ln in invoice.lines.all()}

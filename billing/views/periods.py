@@ -1,6 +1,5 @@
 """Periods: open, check, generate (Celery job), review, issue; invoice detail and credit notes."""
 from datetime import date
-from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -125,24 +124,11 @@ class InvoiceDetailView(SectionMixin, TemplateView):
 
     def post(self, request, *args, **kwargs):
         invoice = self.get_invoice()
-        form = CreditNoteForm(request.POST)
+        form = CreditNoteForm(request.POST, lines=invoice.lines.all())
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(credit_form=form))
-        lines = None
-        if not form.cleaned_data["full"]:
-            lines = {}
-            for line in invoice.lines.all():
-                raw = request.POST.get(f"credit_{line.pk}", "").strip().replace(",", ".")
-                if not raw:
-                    continue
-                try:
-                    lines[line.pk] = Decimal(raw)
-                except InvalidOperation:
-                    form.add_error(None, _("Montant invalide pour « %(label)s » : « %(value)s ».") % {
-                        "label": line.label, "value": raw})
-                    return self.render_to_response(self.get_context_data(credit_form=form))
         try:
-            credit = issuing.credit_note_create(invoice=invoice, user=request.user, lines=lines,
+            credit = issuing.credit_note_create(invoice=invoice, user=request.user, lines=form.cleaned_data["amounts"],
                                                 reason=form.cleaned_data["reason"])
         except ValidationError as exc:
             form.add_error(None, exc.messages)

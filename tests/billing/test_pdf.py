@@ -114,11 +114,12 @@ def test_commercial_establishment_shows_vat_per_rate(billing_setup):
 
 def test_credit_note_title_and_credited_number(billing_setup):
     _, [invoice] = _issued(billing_setup)
-    credit = credit_note_create(invoice=invoice, issue_date=date(2026, 5, 10))
+    credit = credit_note_create(invoice=invoice, issue_date=date(2026, 5, 10), reason="Départ anticipé")
     credit = pdf_services.invoices_for_render().get(pk=credit.pk)
     text = text_of(pdf_services.invoice_render_pdf(credit))
     assert "AVOIR" in text and credit.number in text
     assert f"Avoir sur la facture n° {invoice.number} du 02/05/2026" in text
+    assert "Motif : Départ anticipé" in text
     assert "Montant de l'avoir 2 130,00 €" in text
     assert "-1 950,00 €" in text
 

@@ -103,7 +103,11 @@ def test_invoice_detail_and_credit_note_through_the_view(clerk):
     response = clerk.post(url, {"reason": "erreur de chambre", "credit_%d" % line.pk: "10,00"})
     credit = Invoice.objects.get(kind="credit_note")
     assert response.status_code == 302 and credit.total == Decimal("-10.00")
+    assert credit.comment == "erreur de chambre"
     assert credit.number == "TIL-AV-2026-000001"
+    page = clerk.post(url, {"reason": "erreur", f"credit_{line.pk}": "dix euros"}).content.decode()
+    assert f"Montant invalide pour « {line.label} » : « dix euros »" in page
+    assert Invoice.objects.filter(kind="credit_note").count() == 1
     other = reverse("billing:invoice-detail", kwargs={"alias": "VER-HP", "pk": invoice.pk})
     assert clerk.get(other).status_code == 404
 
