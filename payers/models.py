@@ -7,7 +7,6 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from billing.models.catalog import Product
 from residents.models import Stay
 from structures.models import AddressMixin, Organisation
 
@@ -81,7 +80,7 @@ class CoverageRule(models.Model):
     group = models.ForeignKey(PayerGroup, verbose_name=_("groupe"), null=True, blank=True, on_delete=models.PROTECT,
                               related_name="rules")
     scope = models.CharField(_("produits couverts"), max_length=14, choices=Scope.choices, default=Scope.ALL)
-    products = models.ManyToManyField(Product, verbose_name=_("produits"), blank=True, related_name="+")
+    products = models.ManyToManyField("billing.Product", verbose_name=_("produits"), blank=True, related_name="+")
     mode = models.CharField(_("prise en charge"), max_length=22, choices=Mode.choices, default=Mode.ALL)
     value = models.DecimalField(_("valeur"), max_digits=10, decimal_places=2, default=Decimal("0"),
                                 help_text=_("Pourcentage, montant par unité ou part résident selon le mode."))
