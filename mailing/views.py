@@ -2,7 +2,7 @@
 (live progress, printable, XLSX), one message's log with the manual decisions, and the SMTP test.
 
 Every object is looked up through the section of the URL (``SectionMixin``): another section's
-campaign or message is a 404; changes need the *facturation* role, the SMTP test *responsable*."""
+campaign or message is a 404; changes need the *facturation* role, the SMTP test an administrator of the association."""
 from __future__ import annotations
 
 from django import forms
@@ -168,11 +168,13 @@ class SmtpTestForm(forms.Form):
 
 
 class SmtpTestView(SectionMixin, TemplateView):
-    """Managers: connect, authenticate and send a test message with the association's settings."""
+    """Administrators of the association: connect, authenticate and send a test message with its
+    settings (a section manager gets 403: the test would hand the password to any server)."""
 
     template_name = "mailing/smtp_test.html"
-    required_role = Role.MANAGER
+    required_role = Role.READER
     write_view = True
+    organisation_admin_required = True
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)

@@ -65,6 +65,10 @@ class EstablishmentSettingsView(_ManagerUpdateView):
 
 
 class OrganisationSettingsView(_ManagerUpdateView):
+    """The association and its SMTP account: its administrators only (a section manager gets 403)."""
+
+    required_role = access.Role.READER
+    organisation_admin_required = True
     form_class = OrganisationForm
     title = _("Paramètres de l'association (serveur d'envoi)")
 

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from django.conf import settings as django_settings
+from django.utils.translation import gettext as _
+
+from structures.models import is_local_host
 
 from .explain import SendError, error_from_exception, explain_reply, is_temporary
 
@@ -80,6 +83,16 @@ class SmtpConnection:
         if not s.host:
             raise SendError("connect", "Aucun serveur SMTP n'est renseigné dans les paramètres de l'association.",
                             False)
+        if s.username and s.security == "none" and not is_local_host(s.host):
+            # Refused before connecting: AUTH PLAIN/LOGIN without TLS hands the password to anyone on the way
+            # (or to a server someone typed in the settings).
+            error = SendError("auth", _(
+                "Identification refusée par Séjour : sans chiffrement, le mot de passe circulerait en clair vers "
+                "« %(host)s ». Choisissez la sécurité STARTTLS (port 587) ou SSL/TLS (port 465) ; la sécurité "
+                "« Aucune » avec un identifiant n'est permise que vers un serveur local (localhost, 127.0.0.1).") % {
+                "host": s.host}, False)
+            self._step("auth", False, error.explanation)
+            raise error
         step = "connect"
         try:
             if s.security == "ssl":

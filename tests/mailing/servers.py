@@ -111,10 +111,15 @@ class Handler:
 
 
 class Authenticator:
+    """Accepts one login/password; ``calls`` keeps every (mechanism, login, password) received."""
+
     def __init__(self, login: str, password: str):
         self.login, self.password = login.encode(), password.encode()
+        self.calls: list[tuple] = []
 
     def __call__(self, server, session, envelope, mechanism, auth_data):
+        if isinstance(auth_data, LoginPassword):
+            self.calls.append((mechanism, auth_data.login.decode(), auth_data.password.decode()))
         ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (self.login,
                                                                                                 self.password)
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
@@ -128,8 +133,9 @@ class SmtpServer:
         kwargs = {}
         if starttls:
             kwargs.update(tls_context=server_tls_context(*starttls), require_starttls=True)
+        self.authenticator = Authenticator(*auth) if auth else None
         if auth:
-            kwargs.update(authenticator=Authenticator(*auth), auth_required=True, auth_require_tls=bool(starttls))
+            kwargs.update(authenticator=self.authenticator, auth_required=True, auth_require_tls=bool(starttls))
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
                                      ssl_context=server_tls_context(*implicit_tls) if implicit_tls else None,
                                      **kwargs)
