@@ -18,6 +18,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from structures.access import Role
+from structures.selectors import smtp_blocked_notices
 from structures.views_mixins import SectionMixin
 
 from .models import MailCampaign, OutgoingMessage
@@ -75,6 +76,7 @@ class CampaignDetailView(CampaignMixin, TemplateView):
         ctx.update(self.campaign_context())
         ctx["messages_list"] = self.campaign.messages.order_by("related_label", "pk")
         ctx["no_address"] = (self.campaign.context or {}).get("no_address", [])
+        ctx["smtp_blocked"] = smtp_blocked_notices(self.request.user, [self.section])
         return ctx
 
 
@@ -180,6 +182,7 @@ class SmtpTestView(SectionMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         establishment = self.section.establishment
         ctx.update(organisation=establishment.organisation, establishment=establishment,
+                   smtp_blocked=smtp_blocked_notices(self.request.user, [self.section]),
                    form=kwargs.get("form") or SmtpTestForm(initial={"to": self.request.user.email}))
         return ctx
 
@@ -197,6 +200,7 @@ class SmtpTestView(SectionMixin, TemplateView):
         report = smtp_test(organisation=organisation, sender_email=sender,
                            sender_name=establishment.sender_name or establishment.name, to=form.cleaned_data["to"],
                            section=self.section, user=request.user)
+        organisation.refresh_from_db(fields=["smtp_blocked_at", "smtp_blocked_reason"])  # a success lifts the block
         return self.render_to_response(self.get_context_data(form=form, report=report, sender=sender))
 
 

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
-CONNECTION_STEPS = ("connect", "tls", "auth")
+CONNECTION_STEPS = ("token", "connect", "tls", "auth")
 STEP_LABELS = {
-    "connect": "connexion", "tls": "chiffrement", "auth": "authentification", "mail": "expéditeur",
+    "token": "jeton OAuth2", "connect": "connexion", "tls": "chiffrement", "auth": "authentification", "mail": "expéditeur",
     "rcpt": "destinataire", "data": "transmission du message", "prepare": "préparation",
 }
 
@@ -52,6 +52,8 @@ class SendError(Exception):
     code: int | None = None
     reply: str = ""
     refused: dict | None = None
+    # Set by the outbox when this error blocked the association's sending (credentials refused).
+    blocked: bool = False
 
     def __post_init__(self):
         super().__init__(self.explanation)

@@ -112,12 +112,25 @@ class SmtpConnection:
                 self._step("tls", True, "SSL/TLS")
             if s.username:
                 step = "auth"
-                self.smtp.login(s.username, s.password)
-                self._step("auth", True, s.username)
+                self._login()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a SendError
             self.close()
             raise self._fail(exc, step) from exc
         return self
+
+    def _login(self) -> None:
+        """ONE AUTH command (``smtplib.login`` tries every advertised mechanism in turn: each refusal
+        counts as a failed login towards the account's lockout)."""
+        s, smtp = self.settings, self.smtp
+        if not smtp.has_extn("auth"):
+            raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+        advertised = smtp.esmtp_features["auth"].upper().split()
+        mechanism = next((m for m in ("PLAIN", "LOGIN") if m in advertised), None)
+        if mechanism is None:
+            raise smtplib.SMTPException(f"No suitable authentication method found (auth: {' '.join(advertised)}).")
+        smtp.user, smtp.password = s.username, s.password
+        smtp.auth(mechanism, getattr(smtp, "auth_" + mechanism.lower()))
+        self._step("auth", True, f"{s.username} ({mechanism})")
 
     def close(self) -> None:
         if self.smtp is None:

@@ -142,3 +142,32 @@ def test_form_refuses_a_login_without_encryption_to_a_remote_server(client, demo
                                              ("localhost.pirate.example", False), ("", False)])
 def test_is_local_host(host, local):
     assert is_local_host(host) is local
+
+
+def test_blocked_sending_is_shown_on_the_home_page_and_the_campaign(client, demo, account):
+    from django.utils import timezone
+
+    from mailing.models import MailCampaign
+    from mailing.services.outbox import message_queue
+
+    Organisation.objects.filter(pk=account.pk).update(
+        smtp_blocked_at=timezone.now(), smtp_blocked_reason="Identifiants refusés : Authentification refusée (535).")
+    clerk = demo["users"]["tilleuls"]  # two sections: the home page lists them
+    client.force_login(clerk)
+    html = client.get(reverse("home")).content.decode()
+    assert "Envoi des courriels suspendu pour Les Quatre Saisons : identifiants refusés" in html
+    assert "Authentification refusée (535)" in html and "Prévenez un administrateur" in html
+    assert reverse("organisation-settings", kwargs={"alias": "TIL-HP"}) not in html
+
+    campaign = MailCampaign.objects.create(organisation=account, section=demo["sections"]["TIL-HP"], label="Nov.")
+    message_queue(organisation=account, campaign=campaign, section=campaign.section, sender_email="f@t.example",
+                  recipients=["famille@example.org"], subject="Facture", body="Bonjour")
+    page = client.get(reverse("mailing:campaign-detail", kwargs={"alias": "TIL-HP", "pk": campaign.pk}))
+    assert "identifiants refusés" in page.content.decode()
+
+    client.force_login(demo["users"]["admin"])
+    html = client.get(reverse("home")).content.decode()
+    assert "/parametres/association/" in html and "Corriger les paramètres SMTP" in html
+
+    Organisation.objects.filter(pk=account.pk).update(smtp_blocked_at=None, smtp_blocked_reason="")
+    assert "suspendu" not in client.get(reverse("home")).content.decode()
