@@ -16,7 +16,7 @@ from .smtp import SmtpConnection, SmtpSettings
 from .throttle import throttle_wait
 
 STEP_TITLES = {
-    "connect": "Connexion au serveur", "tls": "Chiffrement", "auth": "Authentification",
+    "token": "Jeton OAuth2 (Microsoft Entra ID)", "connect": "Connexion au serveur", "tls": "Chiffrement", "auth": "Authentification",
     "data": "Envoi du message de test",
 }
 

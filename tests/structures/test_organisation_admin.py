@@ -171,3 +171,24 @@ def test_blocked_sending_is_shown_on_the_home_page_and_the_campaign(client, demo
 
     Organisation.objects.filter(pk=account.pk).update(smtp_blocked_at=None, smtp_blocked_reason="")
     assert "suspendu" not in client.get(reverse("home")).content.decode()
+
+
+def test_org_admin_sets_up_office365_oauth2(client, demo, org_admin, account):
+    client.force_login(org_admin)
+    url = reverse("organisation-settings", kwargs={"alias": "TIL-HP"})
+    response = client.post(url, form_data(OrganisationForm, account, smtp_auth_method="oauth2"))
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert errors["smtp_oauth_tenant_id"] == errors["smtp_oauth_client_id"] == ["Obligatoire avec OAuth2 (Office 365)."]
+
+    response = client.post(url, form_data(OrganisationForm, account, smtp_auth_method="oauth2",
+                                          smtp_oauth_tenant_id="0f1e2d3c-tenant", smtp_oauth_client_id="a1b2-client",
+                                          smtp_oauth_client_secret="secret~valeur-entra"))
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert account.smtp_auth_method == "oauth2"
+    assert account.smtp_oauth_client_secret == "secret~valeur-entra"
+    assert "secret~valeur-entra" not in account.smtp_oauth_client_secret_encrypted
+    assert account.smtp_password_encrypted == ""  # the method changed: the old password is gone
+    html = client.get(url).content.decode()
+    assert "secret~valeur-entra" not in html and 'name="smtp_oauth_client_secret"' in html
