@@ -130,6 +130,11 @@ class Organisation(AddressMixin):
                     self.smtp_oauth_client_secret_encrypted = ""
             if changed or typed:
                 self.smtp_blocked_at, self.smtp_blocked_reason = None, ""
+            elif self.pk and not self._state.adding and not kwargs.get("force_insert"):
+                # The block is set by the outbox with an UPDATE while this instance may be stale:
+                # an unrelated change (the pace, the address) must not lift it.
+                kwargs["update_fields"] = [f.name for f in self._meta.concrete_fields if not f.primary_key
+                                           and f.name not in ("smtp_blocked_at", "smtp_blocked_reason")]
         super().save(*args, **kwargs)
         self._remember_smtp()
 

@@ -112,3 +112,15 @@ def test_the_block_is_per_association(organisation, clock, refusing):
         outbox_run(OutgoingMessage.objects.all(), clock=clock)  # …does not stop the other one
     assert len(other_server.received) == 1
     assert len(refusing.authenticator.calls) == 1
+
+
+def test_an_unrelated_change_saved_from_a_stale_copy_keeps_the_block(organisation, clock, refusing):
+    stale = Organisation.objects.get(pk=organisation.pk)  # e.g. the settings page opened before the failure
+    _queue_campaign(organisation, n=1)
+    outbox_run(OutgoingMessage.objects.all(), clock=clock)
+    stale.mail_pause_every, stale.name = 5, "Nouveau nom"
+    stale.save()
+    stale.refresh_from_db()
+    assert stale.name == "Nouveau nom" and stale.smtp_blocked_at is not None
+    outbox_run(OutgoingMessage.objects.all(), clock=clock)
+    assert len(refusing.authenticator.calls) == 1
