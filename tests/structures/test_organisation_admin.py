@@ -155,15 +155,15 @@ def test_blocked_sending_is_shown_on_the_home_page_and_the_campaign(client, demo
     clerk = demo["users"]["tilleuls"]  # two sections: the home page lists them
     client.force_login(clerk)
     html = client.get(reverse("home")).content.decode()
-    assert "Envoi des courriels suspendu pour Les Quatre Saisons : identifiants refusés" in html
-    assert "Authentification refusée (535)" in html and "Prévenez un administrateur" in html
+    assert "Envoi des courriels suspendu pour Les Quatre Saisons." in html
+    assert "Identifiants refusés : Authentification refusée (535)." in html and "Prévenez un administrateur" in html
     assert reverse("organisation-settings", kwargs={"alias": "TIL-HP"}) not in html
 
     campaign = MailCampaign.objects.create(organisation=account, section=demo["sections"]["TIL-HP"], label="Nov.")
     message_queue(organisation=account, campaign=campaign, section=campaign.section, sender_email="f@t.example",
                   recipients=["famille@example.org"], subject="Facture", body="Bonjour")
     page = client.get(reverse("mailing:campaign-detail", kwargs={"alias": "TIL-HP", "pk": campaign.pk}))
-    assert "identifiants refusés" in page.content.decode()
+    assert "Identifiants refusés" in page.content.decode()
 
     client.force_login(demo["users"]["admin"])
     html = client.get(reverse("home")).content.decode()
