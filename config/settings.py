@@ -190,6 +190,8 @@ MAIL_SENDING_LEASE_SECONDS = env.int("MAIL_SENDING_LEASE_SECONDS", default=900)
 MAIL_SMTP_TIMEOUT = env.int("MAIL_SMTP_TIMEOUT", default=30)
 MAIL_MESSAGES_PER_CONNECTION = env.int("MAIL_MESSAGES_PER_CONNECTION", default=100)
 MAIL_SMTP_CAFILE = env("MAIL_SMTP_CAFILE", default="") or None
+# Who asks Microsoft Entra ID for the OAuth2 token of Office 365 SMTP (tests put a fake one here).
+MAIL_OAUTH_TOKEN_PROVIDER = "mailing.services.oauth.msal_token"
 
 LOGGING = {
     "version": 1,

@@ -2,7 +2,7 @@
 (live progress, printable, XLSX), one message's log with the manual decisions, and the SMTP test.
 
 Every object is looked up through the section of the URL (``SectionMixin``): another section's
-campaign or message is a 404; changes need the *facturation* role, the SMTP test *responsable*."""
+campaign or message is a 404; changes need the *facturation* role, the SMTP test an administrator of the association."""
 from __future__ import annotations
 
 from django import forms
@@ -18,6 +18,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from structures.access import Role
+from structures.selectors import smtp_blocked_notices
 from structures.views_mixins import SectionMixin
 
 from .models import MailCampaign, OutgoingMessage
@@ -75,6 +76,7 @@ class CampaignDetailView(CampaignMixin, TemplateView):
         ctx.update(self.campaign_context())
         ctx["messages_list"] = self.campaign.messages.order_by("related_label", "pk")
         ctx["no_address"] = (self.campaign.context or {}).get("no_address", [])
+        ctx["smtp_blocked"] = smtp_blocked_notices(self.request.user, [self.section])
         return ctx
 
 
@@ -168,16 +170,19 @@ class SmtpTestForm(forms.Form):
 
 
 class SmtpTestView(SectionMixin, TemplateView):
-    """Managers: connect, authenticate and send a test message with the association's settings."""
+    """Administrators of the association: connect, authenticate and send a test message with its
+    settings (a section manager gets 403: the test would hand the password to any server)."""
 
     template_name = "mailing/smtp_test.html"
-    required_role = Role.MANAGER
+    required_role = Role.READER
     write_view = True
+    organisation_admin_required = True
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         establishment = self.section.establishment
         ctx.update(organisation=establishment.organisation, establishment=establishment,
+                   smtp_blocked=smtp_blocked_notices(self.request.user, [self.section]),
                    form=kwargs.get("form") or SmtpTestForm(initial={"to": self.request.user.email}))
         return ctx
 
@@ -195,6 +200,7 @@ class SmtpTestView(SectionMixin, TemplateView):
         report = smtp_test(organisation=organisation, sender_email=sender,
                            sender_name=establishment.sender_name or establishment.name, to=form.cleaned_data["to"],
                            section=self.section, user=request.user)
+        organisation.refresh_from_db(fields=["smtp_blocked_at", "smtp_blocked_reason"])  # a success lifts the block
         return self.render_to_response(self.get_context_data(form=form, report=report, sender=sender))
 
 

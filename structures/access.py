@@ -2,6 +2,8 @@
 
 Every view, admin and selector that shows section-bound data goes through ``sections_for``.
 Roles are ordered: reader < clerk < manager. Superusers act as managers everywhere.
+Above the sections, an *administrateur de l'association* (``OrganisationAdministrator``) alone may
+see and change the association's settings and SMTP account, and run the SMTP test.
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from .models import Section, SectionAccess
+from .models import Organisation, OrganisationAdministrator, Section, SectionAccess
 
 Role = SectionAccess.Role
 ROLE_RANK = {Role.READER: 1, Role.CLERK: 2, Role.MANAGER: 3}
@@ -53,3 +55,25 @@ def section_for_user_or_404(user, alias: str) -> Section:
 def require_role(user, section: Section, role: str) -> None:
     if not has_role(user, section, role):
         raise PermissionDenied("Vos droits sur cette section ne permettent pas cette action.")
+
+
+def organisations_administered(user) -> QuerySet[Organisation]:
+    """Associations whose settings (SMTP account) ``user`` may see and change."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return Organisation.objects.none()
+    if user.is_superuser:
+        return Organisation.objects.all()
+    return Organisation.objects.filter(administrators__user=user)
+
+
+def is_organisation_admin(user, organisation: Organisation) -> bool:
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or OrganisationAdministrator.objects.filter(user=user,
+                                                                         organisation=organisation).exists()
+
+
+def require_organisation_admin(user, organisation: Organisation) -> None:
+    if not is_organisation_admin(user, organisation):
+        raise PermissionDenied("Seuls les administrateurs de l'association peuvent voir et modifier ses paramètres "
+                               "et son serveur d'envoi (SMTP).")

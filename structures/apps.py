@@ -11,7 +11,9 @@ class StructuresConfig(AppConfig):
 
         from . import models
 
-        auditlog.register(models.Organisation, exclude_fields=["smtp_password_encrypted"])
+        auditlog.register(models.Organisation, exclude_fields=["smtp_password_encrypted",
+                                                             "smtp_oauth_client_secret_encrypted"])
+        auditlog.register(models.OrganisationAdministrator)
         auditlog.register(models.Establishment)
         auditlog.register(models.Section)
         auditlog.register(models.SectionAccess)

@@ -1,4 +1,6 @@
 """Association → establishments → billing sections, and who may work in which section."""
+import ipaddress
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -22,6 +24,18 @@ def validate_finess(value):
         raise ValidationError(_("FINESS invalide : « %(value)s » (9 caractères)."), params={"value": value})
 
 
+def is_local_host(host: str) -> bool:
+    """Whether ``host`` names this machine (localhost, 127.0.0.0/8, ::1): the only servers to which
+    Séjour sends a login without encryption. The name itself is checked, never its DNS answer."""
+    name = (host or "").strip().rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class AddressMixin(models.Model):
     address = models.CharField(_("adresse"), max_length=200, blank=True)
     postal_code = models.CharField(_("code postal"), max_length=10, blank=True)
@@ -43,6 +57,16 @@ class Organisation(AddressMixin):
         STARTTLS = "starttls", _("STARTTLS")
         SSL = "ssl", _("SSL/TLS")
 
+    class SmtpAuthMethod(models.TextChoices):
+        PASSWORD = "password", _("Identifiant et mot de passe")
+        OAUTH2 = "oauth2", _("Office 365 : OAuth2 (application Entra ID)")
+
+    # Changing one of these sends the stored secrets elsewhere or differently: they are erased and
+    # must be typed again (a section manager could otherwise read them with a server of his own).
+    SMTP_ENDPOINT_FIELDS = ("smtp_host", "smtp_port", "smtp_security", "smtp_auth_method")
+    # Changing one of these (or typing a secret) lifts a sending block due to refused credentials.
+    SMTP_ACCOUNT_FIELDS = SMTP_ENDPOINT_FIELDS + ("smtp_username", "smtp_oauth_tenant_id", "smtp_oauth_client_id")
+
     name = models.CharField(_("nom"), max_length=200)
     siret = models.CharField(_("SIRET"), max_length=14, blank=True, validators=[validate_siret])
     phone = models.CharField(_("téléphone"), max_length=30, blank=True)
@@ -53,8 +77,19 @@ class Organisation(AddressMixin):
     smtp_port = models.PositiveIntegerField(_("port SMTP"), default=587)
     smtp_security = models.CharField(_("sécurité"), max_length=10, choices=SmtpSecurity.choices,
                                      default=SmtpSecurity.STARTTLS)
-    smtp_username = models.CharField(_("identifiant SMTP"), max_length=200, blank=True)
+    smtp_auth_method = models.CharField(_("méthode d'identification"), max_length=10, choices=SmtpAuthMethod.choices,
+                                        default=SmtpAuthMethod.PASSWORD)
+    smtp_username = models.CharField(_("identifiant SMTP (boîte d'envoi)"), max_length=200, blank=True,
+                                     help_text=_("Avec OAuth2 : l'adresse de la boîte aux lettres qui envoie."))
     smtp_password_encrypted = models.TextField(_("mot de passe SMTP (chiffré)"), blank=True, editable=False)
+    smtp_oauth_tenant_id = models.CharField(_("ID de l'annuaire (tenant)"), max_length=100, blank=True)
+    smtp_oauth_client_id = models.CharField(_("ID de l'application (client)"), max_length=100, blank=True)
+    smtp_oauth_client_secret_encrypted = models.TextField(_("secret client OAuth2 (chiffré)"), blank=True,
+                                                          editable=False)
+    # Set by the outbox when the server refused the credentials: nothing is sent (messages stay
+    # queued) until the SMTP settings change or the SMTP test succeeds.
+    smtp_blocked_at = models.DateTimeField(_("envoi bloqué depuis"), null=True, blank=True, editable=False)
+    smtp_blocked_reason = models.TextField(_("motif du blocage de l'envoi"), blank=True, editable=False)
     # Throttle shared by every worker using this SMTP account.
     mail_delay_seconds = models.DecimalField(_("secondes entre deux messages"), max_digits=5, decimal_places=1, default=2)
     mail_pause_every = models.PositiveIntegerField(_("pause tous les N messages"), default=10)
@@ -68,6 +103,41 @@ class Organisation(AddressMixin):
     def __str__(self):
         return self.name
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._remember_smtp()
+        return instance
+
+    def _remember_smtp(self) -> None:
+        self._loaded_smtp = {f: getattr(self, f) for f in self.SMTP_ACCOUNT_FIELDS if f in self.__dict__}
+        self._secrets_typed = set()
+
+    def smtp_changed_fields(self) -> list[str]:
+        loaded = getattr(self, "_loaded_smtp", None)
+        if not self.pk or loaded is None:
+            return []
+        return [f for f, value in loaded.items() if getattr(self, f) != value]
+
+    def save(self, *args, **kwargs):
+        changed = self.smtp_changed_fields()
+        typed = getattr(self, "_secrets_typed", set())
+        if kwargs.get("update_fields") is None:
+            if set(changed) & set(self.SMTP_ENDPOINT_FIELDS):
+                if "password" not in typed:
+                    self.smtp_password_encrypted = ""
+                if "client_secret" not in typed:
+                    self.smtp_oauth_client_secret_encrypted = ""
+            if changed or typed:
+                self.smtp_blocked_at, self.smtp_blocked_reason = None, ""
+            elif self.pk and not self._state.adding and not kwargs.get("force_insert"):
+                # The block is set by the outbox with an UPDATE while this instance may be stale:
+                # an unrelated change (the pace, the address) must not lift it.
+                kwargs["update_fields"] = [f.name for f in self._meta.concrete_fields if not f.primary_key
+                                           and f.name not in ("smtp_blocked_at", "smtp_blocked_reason")]
+        super().save(*args, **kwargs)
+        self._remember_smtp()
+
     @property
     def smtp_password(self) -> str:
         return crypto.decrypt(self.smtp_password_encrypted)
@@ -75,6 +145,22 @@ class Organisation(AddressMixin):
     @smtp_password.setter
     def smtp_password(self, value: str) -> None:
         self.smtp_password_encrypted = crypto.encrypt(value)
+        self.__dict__.setdefault("_secrets_typed", set()).add("password")
+
+    @property
+    def smtp_oauth_client_secret(self) -> str:
+        return crypto.decrypt(self.smtp_oauth_client_secret_encrypted)
+
+    @smtp_oauth_client_secret.setter
+    def smtp_oauth_client_secret(self, value: str) -> None:
+        self.smtp_oauth_client_secret_encrypted = crypto.encrypt(value)
+        self.__dict__.setdefault("_secrets_typed", set()).add("client_secret")
+
+    @property
+    def smtp_plain_login_refused(self) -> bool:
+        """A login (password or token) would travel unencrypted to a server that is not this machine."""
+        return (self.smtp_security == self.SmtpSecurity.NONE and bool(self.smtp_username)
+                and not is_local_host(self.smtp_host))
 
 
 class Establishment(AddressMixin):
@@ -192,3 +278,22 @@ class SectionAccess(models.Model):
 
     def __str__(self):
         return f"{self.user} — {self.section.alias} ({self.get_role_display()})"
+
+
+class OrganisationAdministrator(models.Model):
+    """An *administrateur de l'association*: may change the association's settings, its SMTP
+    account above all (above the sections: a section *responsable* may not). Superusers are
+    administrators of every association."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("utilisateur"), on_delete=models.CASCADE,
+                             related_name="organisation_administrations")
+    organisation = models.ForeignKey(Organisation, verbose_name=_("association"), on_delete=models.CASCADE,
+                                     related_name="administrators")
+
+    class Meta:
+        verbose_name = _("administrateur de l'association")
+        verbose_name_plural = _("administrateurs des associations")
+        constraints = [models.UniqueConstraint(fields=["user", "organisation"], name="unique_admin_per_organisation")]
+
+    def __str__(self):
+        return f"{self.user} — {self.organisation}"

@@ -5,6 +5,7 @@ from django.utils.translation import gettext as _
 from django.views.generic import UpdateView
 
 from . import access
+from .selectors import smtp_blocked_notices
 from .forms import EstablishmentForm, OrganisationForm, SectionForm
 from .views_mixins import SectionMixin
 
@@ -19,7 +20,8 @@ def home(request):
     for section in sections:
         establishment = section.establishment
         tree.setdefault(establishment.organisation, {}).setdefault(establishment, []).append(section)
-    return render(request, "structures/home.html", {"tree": tree})
+    return render(request, "structures/home.html",
+                  {"tree": tree, "smtp_blocked": smtp_blocked_notices(request.user, sections)})
 
 
 @login_required
@@ -65,6 +67,10 @@ class EstablishmentSettingsView(_ManagerUpdateView):
 
 
 class OrganisationSettingsView(_ManagerUpdateView):
+    """The association and its SMTP account: its administrators only (a section manager gets 403)."""
+
+    required_role = access.Role.READER
+    organisation_admin_required = True
     form_class = OrganisationForm
     title = _("Paramètres de l'association (serveur d'envoi)")
 

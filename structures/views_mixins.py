@@ -14,6 +14,8 @@ class SectionMixin(LoginRequiredMixin):
 
     required_role = SectionAccess.Role.CLERK
     write_view = False
+    # Association settings and SMTP account: only its administrators (403 for anyone else).
+    organisation_admin_required = False
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
@@ -23,6 +25,8 @@ class SectionMixin(LoginRequiredMixin):
         request.session["section_alias"] = self.section.alias
         if self.write_view or request.method not in ("GET", "HEAD", "OPTIONS"):
             access.require_role(request.user, self.section, self.required_role)
+        if self.organisation_admin_required:
+            access.require_organisation_admin(request.user, self.section.establishment.organisation)
         return super().dispatch(request, *args, **kwargs)
 
     @property
@@ -33,7 +37,12 @@ class SectionMixin(LoginRequiredMixin):
     def can_manage(self) -> bool:
         return access.has_role(self.request.user, self.section, access.Role.MANAGER)
 
+    @property
+    def can_admin_organisation(self) -> bool:
+        return access.is_organisation_admin(self.request.user, self.section.establishment.organisation)
+
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        ctx.update(section=self.section, role=self.role, can_write=self.can_write, can_manage=self.can_manage)
+        ctx.update(section=self.section, role=self.role, can_write=self.can_write, can_manage=self.can_manage,
+                   can_admin_organisation=self.can_admin_organisation)
         return ctx

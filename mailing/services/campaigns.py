@@ -12,6 +12,8 @@ import time
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from structures.models import Organisation
+
 from ..models import MailCampaign, OutgoingMessage
 from .outbox import campaign_counts, outbox_run
 
@@ -69,6 +71,11 @@ def campaign_send_job(*, job, progress) -> dict:
     result = outbox_run(messages, progress=report)
     report(force=True)
     counts = campaign_counts(campaign)
+    blocked = Organisation.objects.filter(pk=campaign.organisation_id).values_list("smtp_blocked_reason",
+                                                                                 flat=True).first()
+    if counts["remaining"] and blocked and (result.aborted is None or result.aborted.blocked):
+        raise JobError(_("Envoi suspendu : %(reason)s %(remaining)s message(s) restent en file.") % {
+            "reason": blocked, "remaining": counts["remaining"]})
     if result.aborted is not None:
         raise JobError(_("Envoi interrompu : %(explanation)s %(remaining)s message(s) restent en file : corrigez "
                          "les paramètres si besoin puis relancez.") % {

@@ -16,7 +16,9 @@ code       meaning                                                              
 454        TLS / authentication temporarily unavailable                         retry later
 530        authentication required                                              permanent
 534        authentication mechanism refused (Office 365: SMTP AUTH disabled)    permanent
-535        wrong login or password                                              permanent
+535        wrong login or password (5.7.3 Office 365: OAuth2 app not allowed     permanent
+           on the mailbox; 5.7.139: SMTP AUTH disabled)
+550 5.7.30 Office 365: basic authentication not supported (use OAuth2)        permanent
 550        MAIL FROM: the account may not send as this sender (seed 000);       permanent
            RCPT TO: no such mailbox
 552        message too big / mailbox full                                       permanent
@@ -33,9 +35,9 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
-CONNECTION_STEPS = ("connect", "tls", "auth")
+CONNECTION_STEPS = ("token", "connect", "tls", "auth")
 STEP_LABELS = {
-    "connect": "connexion", "tls": "chiffrement", "auth": "authentification", "mail": "expéditeur",
+    "token": "jeton OAuth2", "connect": "connexion", "tls": "chiffrement", "auth": "authentification", "mail": "expéditeur",
     "rcpt": "destinataire", "data": "transmission du message", "prepare": "préparation",
 }
 
@@ -52,6 +54,8 @@ class SendError(Exception):
     code: int | None = None
     reply: str = ""
     refused: dict | None = None
+    # Set by the outbox when this error blocked the association's sending (credentials refused).
+    blocked: bool = False
 
     def __post_init__(self):
         super().__init__(self.explanation)
@@ -101,9 +105,23 @@ def explain_reply(code: int | None, reply: str = "", *, step: str = "", sender: 
         return _("Le serveur refuse ce mode d'authentification (534). Chez Office 365, l'« authentification "
                  "SMTP » doit être activée pour cette boîte ; chez Gmail, il faut un mot de passe d'application.")
     if code == 535 and ("5.7.139" in text or "basic authentication is disabled" in text):
-        return _("Office 365 refuse l'authentification par mot de passe (535 5.7.139) : l'administrateur Microsoft "
-                 "365 doit autoriser l'« authentification SMTP » (SMTP AUTH) pour cette boîte, désactivée par "
-                 "défaut depuis fin 2026.")
+        return _("Office 365 refuse l'authentification par mot de passe (535 5.7.139) : l'« authentification SMTP » "
+                 "(SMTP AUTH) est désactivée pour cette boîte ou pour tout le tenant — c'est le réglage par défaut "
+                 "de Microsoft depuis fin décembre 2026. Passez à la méthode « Office 365 : OAuth2 » dans les "
+                 "paramètres de l'association (voir la documentation), ou faites réactiver SMTP AUTH pour cette "
+                 "boîte par l'administrateur Microsoft 365.")
+    if code == 535 and "5.7.3" in text:
+        return _("Office 365 refuse l'identification (535 5.7.3, « Authentication unsuccessful »). Avec OAuth2 : "
+                 "l'application n'a pas accès à cette boîte — le principal de service doit être enregistré dans "
+                 "Exchange Online (New-ServicePrincipal) et autorisé sur la boîte (Add-MailboxPermission), la "
+                 "permission SMTP.SendAsApp doit avoir reçu le consentement administrateur, et la boîte saisie doit "
+                 "être la bonne. Avec un mot de passe : identifiant ou mot de passe incorrect, ou authentification "
+                 "multifacteur exigée pour ce compte.")
+    if code == 550 and ("5.7.30" in text or "basic authentication is not supported" in text):
+        return _("Office 365 n'accepte plus l'identification par mot de passe pour l'envoi SMTP (550 5.7.30, "
+                 "« Basic authentication is not supported for Client Submission ») : passez à la méthode "
+                 "« Office 365 : OAuth2 » dans les paramètres de l'association (voir la documentation), ou faites "
+                 "réactiver SMTP AUTH par l'administrateur Microsoft 365.")
     if code == 535:
         return _("Authentification refusée (535) : l'identifiant ou le mot de passe SMTP est incorrect, ou le "
                  "compte n'autorise pas l'envoi par SMTP. Vérifiez-les dans les paramètres de l'association.")

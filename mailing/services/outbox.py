@@ -23,6 +23,12 @@ Recovery (``outbox_recover``) of a message left ``sending`` by a dead worker:
 Errors at connect / TLS / AUTH concern the account, not the message: the run stops (the message
 goes back to the queue with the explanation logged); ``outbox_run`` retries the connection with
 back-off and then gives up with the explanation, leaving the rest queued for a re-run.
+
+Credentials refused (AUTH 530/534/535, Office 365 550 5.7.30, OAuth2 token refused — every
+permanent error at the AUTH or token step) *block* the association's sending
+(``Organisation.smtp_blocked_at``): its messages stay queued, no worker tries them again — a
+failed login every minute gets the mailbox locked — until an administrator changes the SMTP
+settings or the SMTP test succeeds.
 """
 from __future__ import annotations
 
@@ -47,6 +53,8 @@ from django.db import transaction
 from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from structures.models import Organisation
 
 from ..models import MailCampaign, MessageAttempt, OutgoingMessage
 from ..signals import message_failed, message_sent
@@ -230,7 +238,34 @@ class RunResult:
 
 
 def _due(queryset: QuerySet, now: datetime) -> QuerySet:
-    return queryset.filter(status__in=OutgoingMessage.CLAIMABLE, next_attempt_at__lte=now)
+    return queryset.filter(status__in=OutgoingMessage.CLAIMABLE, next_attempt_at__lte=now,
+                           organisation__smtp_blocked_at__isnull=True)
+
+
+# --- Credentials refused: the association's sending is blocked --------------------------------------
+def is_credentials_refusal(error: SendError) -> bool:
+    """A permanent failure to log in: trying again with the same settings cannot succeed (and
+    repeated failed logins get the account locked)."""
+    return error.step in ("auth", "token") and not error.temporary
+
+
+def smtp_block(*, organisation_id: int, error: SendError, now: datetime | None = None) -> str:
+    """Stop every sending of the association until its SMTP settings change or the test succeeds.
+    Returns the reason shown on the campaign, the home page and the messages."""
+    if error.code in (530, 534, 535, 550) or error.step == "token":
+        reason = _("Identifiants refusés : %(explanation)s") % {"explanation": error.explanation}
+    else:
+        reason = error.explanation
+    reason = _("%(reason)s L'envoi est suspendu pour toute l'association (les messages restent en file) jusqu'à "
+               "ce qu'un administrateur de l'association corrige les paramètres SMTP ou réussisse le test du "
+               "serveur.") % {"reason": reason}
+    Organisation.objects.filter(pk=organisation_id).update(smtp_blocked_at=now or timezone.now(),
+                                                          smtp_blocked_reason=reason)
+    return reason
+
+
+def smtp_unblock(*, organisation_id: int) -> None:
+    Organisation.objects.filter(pk=organisation_id).update(smtp_blocked_at=None, smtp_blocked_reason="")
 
 
 def _claim(queryset: QuerySet, *, organisation_id: int, worker: str, clock) -> OutgoingMessage | None:
@@ -304,6 +339,9 @@ def message_deliver(message: OutgoingMessage, *, pool: ConnectionPool, worker: s
     try:
         conn = pool.get(message.organisation)
     except SendError as error:
+        if is_credentials_refusal(error):
+            error.blocked = True
+            error.explanation = smtp_block(organisation_id=message.organisation_id, error=error, now=clock.now())
         _record(message, worker=worker, started=started, finished=clock.now(), outcome=Outcome.CONNECTION,
                 status=Status.QUEUED, step=error.step, code=error.code, reply=error.reply,
                 explanation=error.explanation, count_attempt=False)
@@ -466,7 +504,9 @@ def outbox_run(queryset: QuerySet, *, clock=None, wait: bool = True, recover_now
                     result.aborted = None
                     continue
                 break
-            pending = queryset.filter(status__in=OutgoingMessage.PENDING)
+            # Messages of a blocked association wait for a person, not for this run.
+            pending = queryset.filter(status__in=OutgoingMessage.PENDING).exclude(
+                status__in=OutgoingMessage.CLAIMABLE, organisation__smtp_blocked_at__isnull=False)
             if not wait or not pending.exists():
                 break
             if pending.filter(status=Status.SENDING).exists():  # held by another worker
@@ -538,5 +578,6 @@ def messages_cancel(queryset: QuerySet, *, user=None) -> int:
 __all__ = [
     "ConnectionPool", "RunResult", "message_build", "message_queue", "messages_queue", "message_bytes",
     "message_mime", "outbox_process", "outbox_recover", "outbox_run", "messages_counts", "campaign_counts",
-    "message_requeue", "message_mark_sent", "messages_cancel", "attachment_store",
+    "message_requeue", "message_mark_sent", "messages_cancel", "attachment_store", "smtp_block", "smtp_unblock",
+    "is_credentials_refusal",
 ]

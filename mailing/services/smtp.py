@@ -21,8 +21,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from django.conf import settings as django_settings
+from django.utils.translation import gettext as _
+
+from structures.models import is_local_host
 
 from .explain import SendError, error_from_exception, explain_reply, is_temporary
+from .oauth import OAuthCredentials, oauth_token, oauth_token_forget, xoauth2_string
 
 DEFAULT_TIMEOUT = 30
 NON_ASCII_REPLY = "address with non-ASCII characters and no SMTPUTF8 support (refused by Sejour)"
@@ -33,21 +37,40 @@ class SmtpSettings:
     host: str
     port: int
     security: str = "starttls"  # "none" | "starttls" | "ssl"
-    username: str = ""
+    username: str = ""  # with OAuth2: the mailbox
     password: str = field(default="", repr=False)
     timeout: float = DEFAULT_TIMEOUT
+    auth_method: str = "password"  # "password" | "oauth2"
+    oauth_tenant_id: str = ""
+    oauth_client_id: str = ""
+    oauth_client_secret: str = field(default="", repr=False)
 
     @classmethod
     def from_organisation(cls, organisation, *, timeout: float | None = None) -> "SmtpSettings":
+        oauth2 = organisation.smtp_auth_method == "oauth2"
         return cls(host=organisation.smtp_host, port=int(organisation.smtp_port), security=organisation.smtp_security,
                    username=organisation.smtp_username, password=organisation.smtp_password if
-                   organisation.smtp_password_encrypted else "",
-                   timeout=timeout or getattr(django_settings, "MAIL_SMTP_TIMEOUT", DEFAULT_TIMEOUT))
+                   (organisation.smtp_password_encrypted and not oauth2) else "",
+                   timeout=timeout or getattr(django_settings, "MAIL_SMTP_TIMEOUT", DEFAULT_TIMEOUT),
+                   auth_method=organisation.smtp_auth_method,
+                   oauth_tenant_id=organisation.smtp_oauth_tenant_id if oauth2 else "",
+                   oauth_client_id=organisation.smtp_oauth_client_id if oauth2 else "",
+                   oauth_client_secret=organisation.smtp_oauth_client_secret if
+                   (oauth2 and organisation.smtp_oauth_client_secret_encrypted) else "")
+
+    @property
+    def oauth2(self) -> bool:
+        return self.auth_method == "oauth2"
+
+    @property
+    def oauth_credentials(self) -> OAuthCredentials:
+        return OAuthCredentials(self.oauth_tenant_id, self.oauth_client_id, self.oauth_client_secret)
 
     @property
     def account(self) -> tuple:
         """What identifies one SMTP account (for reusing a connection)."""
-        return (self.host, self.port, self.security, self.username, self.password)
+        return (self.host, self.port, self.security, self.username, self.password, self.auth_method,
+                self.oauth_tenant_id, self.oauth_client_id, self.oauth_client_secret)
 
 
 def ssl_context() -> ssl.SSLContext:
@@ -80,6 +103,30 @@ class SmtpConnection:
         if not s.host:
             raise SendError("connect", "Aucun serveur SMTP n'est renseigné dans les paramètres de l'association.",
                             False)
+        if s.username and s.security == "none" and not is_local_host(s.host):
+            # Refused before connecting: AUTH PLAIN/LOGIN without TLS hands the password to anyone on the way
+            # (or to a server someone typed in the settings).
+            error = SendError("auth", _(
+                "Identification refusée par Séjour : sans chiffrement, le mot de passe circulerait en clair vers "
+                "« %(host)s ». Choisissez la sécurité STARTTLS (port 587) ou SSL/TLS (port 465) ; la sécurité "
+                "« Aucune » avec un identifiant n'est permise que vers un serveur local (localhost, 127.0.0.1).") % {
+                "host": s.host}, False)
+            self._step("auth", False, error.explanation)
+            raise error
+        token = None
+        if s.oauth2:
+            if not s.username:
+                raise self._fail(SendError("auth", _("OAuth2 : renseignez l'adresse de la boîte aux lettres qui envoie "
+                                                     "(identifiant SMTP) dans les paramètres de l'association."),
+                                           False), "auth")
+            try:
+                token = oauth_token(s.oauth_credentials, timeout=s.timeout)
+            except SendError as error:
+                self._step("token", False, error.explanation)
+                raise
+            self._step("token", True, (_("jeton OAuth2 repris du cache, valable jusqu'à %(time)s") if token.from_cache
+                                       else _("jeton OAuth2 obtenu auprès de Microsoft, valable jusqu'à %(time)s"))
+                       % {"time": token.expires_at_display})
         step = "connect"
         try:
             if s.security == "ssl":
@@ -99,12 +146,44 @@ class SmtpConnection:
                 self._step("tls", True, "SSL/TLS")
             if s.username:
                 step = "auth"
-                self.smtp.login(s.username, s.password)
-                self._step("auth", True, s.username)
+                if token is not None:
+                    self._xoauth2(token.access_token)
+                else:
+                    self._login()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a SendError
             self.close()
+            if token is not None and step == "auth":
+                oauth_token_forget(s.oauth_credentials)  # the next attempt asks Microsoft for a fresh token
             raise self._fail(exc, step) from exc
         return self
+
+    def _xoauth2(self, access_token: str) -> None:
+        """``AUTH XOAUTH2`` with the token as initial response. On refusal Office 365 first sends a
+        334 challenge (a JSON error): the empty answer then gets the final 535."""
+        s, smtp = self.settings, self.smtp
+        if not smtp.has_extn("auth"):
+            raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+        if "XOAUTH2" not in smtp.esmtp_features["auth"].upper().split():
+            raise SendError("auth", _("Le serveur %(host)s ne propose pas l'authentification OAuth2 (XOAUTH2) : "
+                                      "cette méthode est prévue pour smtp.office365.com, port 587, STARTTLS.") % {
+                "host": s.host}, False)
+        initial = xoauth2_string(s.username, access_token)
+        smtp.auth("XOAUTH2", lambda challenge=None: initial if challenge is None else "", initial_response_ok=True)
+        self._step("auth", True, _("XOAUTH2 accepté pour %(mailbox)s") % {"mailbox": s.username})
+
+    def _login(self) -> None:
+        """ONE AUTH command (``smtplib.login`` tries every advertised mechanism in turn: each refusal
+        counts as a failed login towards the account's lockout)."""
+        s, smtp = self.settings, self.smtp
+        if not smtp.has_extn("auth"):
+            raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+        advertised = smtp.esmtp_features["auth"].upper().split()
+        mechanism = next((m for m in ("PLAIN", "LOGIN") if m in advertised), None)
+        if mechanism is None:
+            raise smtplib.SMTPException(f"No suitable authentication method found (auth: {' '.join(advertised)}).")
+        smtp.user, smtp.password = s.username, s.password
+        smtp.auth(mechanism, getattr(smtp, "auth_" + mechanism.lower()))
+        self._step("auth", True, f"{s.username} ({mechanism})")
 
     def close(self) -> None:
         if self.smtp is None:

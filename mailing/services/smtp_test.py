@@ -11,12 +11,12 @@ from django.utils.translation import gettext as _
 from ..models import MailCampaign, MessageAttempt, OutgoingMessage
 from .campaigns import campaign_create
 from .explain import SendError
-from .outbox import message_bytes, message_queue
+from .outbox import message_bytes, message_queue, smtp_unblock
 from .smtp import SmtpConnection, SmtpSettings
 from .throttle import throttle_wait
 
 STEP_TITLES = {
-    "connect": "Connexion au serveur", "tls": "Chiffrement", "auth": "Authentification",
+    "token": "Jeton OAuth2 (Microsoft Entra ID)", "connect": "Connexion au serveur", "tls": "Chiffrement", "auth": "Authentification",
     "data": "Envoi du message de test",
 }
 
@@ -69,6 +69,7 @@ def smtp_test(*, organisation, sender_email: str, sender_name: str, to: str, sec
         status, outcome, step = OutgoingMessage.Status.SENT, MessageAttempt.Outcome.SENT, "data"
         explanation = _("Accepté par le serveur SMTP.")
         report.ok = True
+        smtp_unblock(organisation_id=organisation.pk)  # credentials accepted: blocked sendings resume
         report.summary = _("Le serveur a accepté le message de test pour %(to)s. Vérifiez sa bonne arrivée dans la "
                            "boîte de réception (et les courriers indésirables).") % {"to": to}
     except SendError as error:

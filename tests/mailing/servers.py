@@ -111,25 +111,75 @@ class Handler:
 
 
 class Authenticator:
+    """Accepts one login/password; ``calls`` keeps every (mechanism, login, password) received."""
+
     def __init__(self, login: str, password: str):
         self.login, self.password = login.encode(), password.encode()
+        self.calls: list[tuple] = []
 
     def __call__(self, server, session, envelope, mechanism, auth_data):
+        if isinstance(auth_data, LoginPassword):
+            self.calls.append((mechanism, auth_data.login.decode(), auth_data.password.decode()))
         ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (self.login,
                                                                                                 self.password)
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 
+@dataclass
+class XOAuth2Handler(Handler):
+    """Office 365-like XOAUTH2 (``auth_XOAUTH2`` hook of aiosmtpd): accepts ``tokens`` {mailbox: token};
+    on refusal sends the 334 JSON challenge, then ``refusal`` once the client answers.
+    ``auth_calls`` keeps every (mailbox, token) received."""
+
+    tokens: dict = field(default_factory=dict)
+    refusal: str = "535 5.7.3 Authentication unsuccessful [SN4PR0501CA0001.namprd05.prod.outlook.com]"
+    auth_calls: list = field(default_factory=list)
+
+    async def auth_XOAUTH2(self, server, args):
+        import base64
+
+        if len(args) > 1:
+            blob = base64.b64decode(args[1])
+        else:
+            blob = await server.challenge_auth("", encode_to_b64=False)
+        fields = dict(part.split("=", 1) for part in blob.decode().split("\x01") if "=" in part)
+        mailbox, token = fields.get("user", ""), fields.get("auth", "").removeprefix("Bearer ")
+        self.auth_calls.append((mailbox, token))
+        if self.tokens.get(mailbox) == token:
+            return AuthResult(success=True, auth_data=LoginPassword(mailbox.encode(), b""))
+        await server.challenge_auth('{"status":"401","schemes":"bearer","scope":"https://outlook.office.com/SMTP.Send"}')
+        return AuthResult(success=False, handled=False, message=self.refusal)
+
+
+class FakeTokenProvider:
+    """In place of msal (``settings.MAIL_OAUTH_TOKEN_PROVIDER``): hands out "jeton-1", "jeton-2"… or
+    ``error`` (msal's error dict); ``calls`` keeps the credentials it was asked with."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+        self.error: dict | None = None
+        self.expires_in = 3599
+
+    def __call__(self, **kwargs):
+        self.calls.append(kwargs)
+        if self.error:
+            return dict(self.error)
+        return {"access_token": f"jeton-{len(self.calls)}", "token_type": "Bearer", "expires_in": self.expires_in}
+
+
 class SmtpServer:
     def __init__(self, handler: Handler | None = None, *, starttls: tuple | None = None, implicit_tls: tuple | None = None,
-                 auth: tuple[str, str] | None = None):
+                 auth: tuple[str, str] | None = None, auth_required: bool = False):
         self.handler = handler or Handler()
         self.port = free_port()
         kwargs = {}
         if starttls:
             kwargs.update(tls_context=server_tls_context(*starttls), require_starttls=True)
+        self.authenticator = Authenticator(*auth) if auth else None
         if auth:
-            kwargs.update(authenticator=Authenticator(*auth), auth_required=True, auth_require_tls=bool(starttls))
+            kwargs.update(authenticator=self.authenticator, auth_required=True, auth_require_tls=bool(starttls))
+        elif auth_required:  # mechanisms of the handler only (auth_XOAUTH2)
+            kwargs.update(auth_required=True, auth_require_tls=bool(starttls), auth_exclude_mechanism=["PLAIN"])
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
                                      ssl_context=server_tls_context(*implicit_tls) if implicit_tls else None,
                                      **kwargs)
