@@ -44,6 +44,7 @@ class DayItem:
     unit_price: Decimal
     reason: str
     monthly: bool = False
+    prorata: tuple[int, int] | None = None  # (days of presence, days in the month) for prorata monthly products
 
 
 @dataclass
@@ -187,13 +188,16 @@ def day_items(*, stay: StayData, ctx: Context, start: date, end: date, warnings:
                 if price is None:
                     warnings.append(f"{product.code} : aucun tarif le {day:%d/%m/%Y}")
                     continue
-                qty = ONE
+                qty, prorata = ONE, None
                 if product.monthly_mode == Product.MonthlyMode.PRORATA:
-                    month_last = date(day.year, day.month, pycal.monthrange(day.year, day.month)[1])
-                    span_end = min(month_last, last)
-                    qty = Decimal((span_end - day).days + 1) / Decimal(pycal.monthrange(day.year, day.month)[1])
-                    qty = qty.quantize(Decimal("0.01"))
-                items.append(DayItem(day, product, qty, price, "monthly", monthly=True))
+                    # §1: presence days of the month (days after a death are not presence days);
+                    # the fraction is kept exact, the amount is rounded once (Line.amount).
+                    month_days = pycal.monthrange(day.year, day.month)[1]
+                    span_end = min(date(day.year, day.month, month_days), end, last_presence)
+                    presence = (span_end - day).days + 1
+                    prorata = (presence, month_days)
+                    qty = Decimal(presence) / Decimal(month_days)
+                items.append(DayItem(day, product, qty, price, "monthly", monthly=True, prorata=prorata))
                 continue
             if product.unit == Product.Unit.UNIT:
                 continue  # unit products are billed by hand
@@ -309,9 +313,12 @@ class Line:
     date_to: date
     quantity: Decimal
     note: str = ""
+    prorata: tuple[int, int] | None = None
 
     @property
     def amount(self) -> Decimal:
+        if self.prorata:  # round_half_up(monthly price × presence days / days in month, 2)
+            return round_money(self.unit_price * self.prorata[0] / Decimal(self.prorata[1]))
         return round_money(self.quantity * self.unit_price)
 
 
@@ -330,7 +337,7 @@ def aggregate(*, stay: StayData, shares: list[Share]) -> list[Line]:
             current.quantity += item.quantity
             continue
         line = Line(share.debtor, stay.resident_id, stay.stay_id, item.product, item.reason, share.unit_price,
-                    item.day, item.day, item.quantity, share.note)
+                    item.day, item.day, item.quantity, share.note, prorata=item.prorata)
         if item.monthly:
             month_last = date(item.day.year, item.day.month, pycal.monthrange(item.day.year, item.day.month)[1])
             line.date_to = min(month_last, stay.end_date or month_last)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -153,6 +153,8 @@ def line_label(line: engine.Line, *, resident_name: str, for_payer: bool, payer_
     label = line.product.label
     if line.reason in REASON_SUFFIX:
         label = f"{label} – {REASON_SUFFIX[line.reason]}"
+    if line.prorata:
+        label = f"{label} – {_('prorata %(days)s/%(month)s jours') % {'days': line.prorata[0], 'month': line.prorata[1]}}"
     if payer_note and for_payer:
         label = f"{label} ({payer_note})"
     elif payer_note:
@@ -203,7 +205,8 @@ def period_generate(*, period: BillingPeriod, progress=None) -> dict:
                 invoice=invoice, resident_id=line.resident_id, stay_id=line.stay_id, product=line.product,
                 label=line_label(line, resident_name=names.get(line.resident_id, ""), for_payer=kind == "payer",
                                  payer_note=line.note),
-                reason=line.reason, date_from=line.date_from, date_to=line.date_to, quantity=line.quantity,
+                reason=line.reason, date_from=line.date_from, date_to=line.date_to,
+                quantity=line.quantity.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),  # shown; amount is exact
                 unit_price=line.unit_price, amount=amount, vat_rate=_vat_rate(line.product, establishment),
                 position=position))
         invoice.total = round_money(total)
