@@ -216,6 +216,18 @@ class TestRelatives:
         other.refresh_from_db()
         assert other.receives_invoices is False
 
+    def test_a_second_paying_relative_is_refused_in_french(self, tilleuls, tilleuls_objects):
+        from django.db import IntegrityError, transaction
+
+        first = RelativeFactory(resident=tilleuls_objects["resident"], last_name="Payeuse", is_payer=True)
+        before = counts()
+        response = tilleuls.post(url("relative-add", tilleuls_objects), {"last_name": "Second", "is_payer": "on"})
+        message = f"{first} règle déjà la part du résident : un seul proche peut être payeur."
+        assert response.context["form"].errors["is_payer"] == [message]
+        assert counts() == before
+        with pytest.raises(IntegrityError), transaction.atomic():  # the database refuses it too
+            RelativeFactory(resident=tilleuls_objects["resident"], last_name="Tiers", is_payer=True)
+
     def test_invalid_email(self, tilleuls, tilleuls_objects):
         before = counts()
         response = tilleuls.post(url("relative-add", tilleuls_objects), {"last_name": "X", "email": "x@@y"})
