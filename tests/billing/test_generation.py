@@ -137,7 +137,7 @@ def test_paying_relative_receives_the_resident_share(billing_setup):
 
 
 def test_gir_change_mid_month_switches_dependency_product(billing_setup):
-    stay = billing_setup.stay(gir=4)
+    stay = billing_setup.stay(gir=4, domicile="01")  # no dotation globale, no APA decision: full GIR tariffs
     stay.resident.gir_assessments.create(gir=2, valid_from=date(2026, 4, 11))
     period = billing_setup.period(*APRIL)
     period_generate(period=period)
