@@ -155,3 +155,15 @@ def test_credit_note_view_refusals(client, demo_with_residents):
     client.login(username="verger", password="demo")
     assert client.post(url, {"reason": "x", "full": "on", "confirm": "1"}).status_code == 404
     assert not Invoice.objects.filter(kind="credit_note").exists()
+
+
+def test_credit_note_mail_page_offers_the_avoir_text(clerk):
+    invoice = _demo_invoice()
+    credit = credit_note_create(invoice=invoice, lines={invoice.lines.first().pk: D("1")}, reason="x",
+                                issue_date=date(2026, 12, 1))
+    response = clerk.get(reverse("billing:invoice-mail", kwargs={"alias": "TIL-HP", "pk": credit.pk}))
+    form = response.context["form"]
+    assert form.initial["subject"].startswith("Avoir {numero}")
+    page = response.content.decode()
+    assert "Envoyer l&#x27;avoir" in page or "Envoyer l'avoir" in page
+    assert "Envoyer la facture" not in page
