@@ -26,30 +26,46 @@ class IssueForm(forms.Form):
 
 
 class CreditNoteForm(forms.Form):
-    """Reason, full or partial; a partial credit reads the amounts typed per invoice line
-    (inputs ``credit_<line id>`` in the lines table) into ``cleaned_data["amounts"]``."""
+    """Reason, then either amounts typed per invoice line (inputs ``credit_<line id>`` in the lines table,
+    read into ``cleaned_data["amounts"]``) or the full credit, which is never pre-selected and is
+    confirmed on a second page showing its total (``confirm``)."""
 
     reason = forms.CharField(label=_("motif"), max_length=200)
-    full = forms.BooleanField(label=_("avoir total (annule la facture)"), required=False, initial=True)
+    full = forms.BooleanField(label=_("avoir total (annule la facture)"), required=False, initial=False,
+                              help_text=_("Une page de confirmation montre le montant total avant l'émission."))
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, lines=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.invoice_lines = list(lines)
 
+    def typed(self) -> dict[int, str]:
+        """The raw values typed per line, shown again in the table after an error."""
+        return {line.pk: (self.data.get(f"credit_{line.pk}") or "").strip() for line in self.invoice_lines}
+
     def clean(self):
         data = super().clean()
         data["amounts"] = None
+        typed = {pk: raw for pk, raw in self.typed().items() if raw}
         if data.get("full"):
+            if typed:
+                raise forms.ValidationError(_(
+                    "Cochez « avoir total » ou saisissez des montants par ligne, pas les deux."))
             return data
         amounts = {}
-        for line in self.invoice_lines:
-            raw = (self.data.get(f"credit_{line.pk}") or "").strip()
-            if not raw:
-                continue
+        labels = {line.pk: line.label for line in self.invoice_lines}
+        for pk, raw in typed.items():
             try:
-                amounts[line.pk] = to_decimal(raw)
+                value = to_decimal(raw.replace("€", ""))
             except ValueError:
+                value = None
+            if value is None or not value.is_finite() or value.as_tuple().exponent < -2:
                 self.add_error(None, _("Montant invalide pour « %(label)s » : « %(value)s ».") % {
-                    "label": line.label, "value": raw})
+                    "label": labels[pk], "value": raw})
+                continue
+            amounts[pk] = value
+        if not typed:
+            raise forms.ValidationError(_(
+                "Saisissez le montant à créditer sur au moins une ligne, ou cochez « avoir total »."))
         data["amounts"] = amounts
         return data

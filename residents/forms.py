@@ -61,7 +61,7 @@ class ResidentForm(ServiceModelForm):
 
     class Meta:
         model = Resident
-        fields = [*IDENTITY_FIELDS, "payment_mode"]
+        fields = [*IDENTITY_FIELDS, "payment_mode", "domicile_secours"]
         widgets = {"birth_date": DateInput()}
 
 
@@ -75,7 +75,7 @@ class ResidentEditForm(ServiceModelForm):
 class BillingForm(ServiceModelForm):
     class Meta:
         model = Resident
-        fields = ["payment_mode"]
+        fields = ["payment_mode", "domicile_secours"]
 
 
 GIR_CHOICES = [(i, f"GIR {i}") for i in range(1, 7)]

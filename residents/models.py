@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from structures.models import AddressMixin, Establishment, Organisation, Section
+from structures.models import DEPARTEMENT_VALIDATOR, AddressMixin, Establishment, Organisation, Section
 
 from .validators import validate_nir, validate_not_future
 
@@ -52,6 +52,10 @@ class Resident(AddressMixin):
                                     help_text=_("Identifiant dans un autre logiciel (soins, planning)."))
     payment_mode = models.CharField(_("mode de règlement"), max_length=14, choices=PaymentMode.choices,
                                     default=PaymentMode.CHEQUE)
+    domicile_secours = models.CharField(
+        _("domicile de secours"), max_length=3, blank=True, validators=[DEPARTEMENT_VALIDATOR],
+        help_text=_("Département qui verse l'APA et l'aide sociale (69, 2A, 974…). Vide : celui de "
+                    "l'établissement."))
     notes = models.TextField(_("notes"), blank=True)
     created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
     updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
@@ -108,6 +112,8 @@ class Relative(AddressMixin):
         constraints = [
             models.UniqueConstraint(fields=["resident"], condition=Q(receives_invoices=True),
                                     name="one_invoice_recipient_per_resident"),
+            models.UniqueConstraint(fields=["resident"], condition=Q(is_payer=True),
+                                    name="one_paying_relative_per_resident"),
         ]
 
     def __str__(self):

@@ -213,8 +213,9 @@ class ResidentUpdateView(ResidentFormView):
 class BillingUpdateView(ResidentFormView):
     form_class = forms.BillingForm
     tab = "billing"
-    title = gettext_lazy("Mode de règlement")
-    intro = gettext_lazy("Les coordonnées bancaires (IBAN, BIC, mandat) seront saisies avec le module SEPA.")
+    title = gettext_lazy("Mode de règlement et domicile de secours")
+    intro = gettext_lazy("Les coordonnées bancaires (IBAN, BIC, mandat) seront saisies avec le module SEPA. "
+                         "Le domicile de secours est le département qui verse l'APA et l'aide sociale.")
 
     def get_instance(self):
         return self.fresh_resident()

@@ -163,6 +163,10 @@ class Organisation(AddressMixin):
                 and not is_local_host(self.smtp_host))
 
 
+# A French département code: 01–95 (Corsica 2A/2B), overseas 971–976.
+DEPARTEMENT_VALIDATOR = RegexValidator(r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$", _("Code de département invalide."))
+
+
 class Establishment(AddressMixin):
     class LegalStatus(models.TextChoices):
         PUBLIC = "public", _("Public")
@@ -181,7 +185,7 @@ class Establishment(AddressMixin):
     siret = models.CharField(_("SIRET"), max_length=14, blank=True, validators=[validate_siret])
     departement = models.CharField(
         _("département"), max_length=3,
-        validators=[RegexValidator(r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$", _("Code de département invalide."))],
+        validators=[DEPARTEMENT_VALIDATOR],
     )
     legal_status = models.CharField(_("statut juridique"), max_length=12, choices=LegalStatus.choices)
     phone = models.CharField(_("téléphone"), max_length=30, blank=True)

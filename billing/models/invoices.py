@@ -139,6 +139,7 @@ class Invoice(models.Model):
     debtor_name = models.CharField(_("nom du débiteur"), max_length=250, blank=True)
     debtor_address = models.TextField(_("adresse du débiteur"), blank=True)
     debtor_email = models.CharField(_("e-mail du débiteur"), max_length=250, blank=True)
+    resident_name = models.CharField(_("nom du résident"), max_length=250, blank=True)
     establishment_snapshot = models.JSONField(_("identité de l'établissement"), default=dict, blank=True)
     payment_mode = models.CharField(_("mode de règlement"), max_length=14, blank=True)
     pdf = models.FileField(_("PDF"), upload_to="invoices/%Y/%m/", blank=True)
@@ -227,6 +228,9 @@ class InvoiceLine(models.Model):
     unit_price = models.DecimalField(_("prix unitaire"), max_digits=10, decimal_places=2)
     amount = models.DecimalField(_("montant"), max_digits=12, decimal_places=2)
     vat_rate = models.DecimalField(_("TVA (%)"), max_digits=5, decimal_places=2, default=Decimal("0"))
+    # For credit notes: the line of the credited invoice this line corrects (per-line limits, §6).
+    credited_line = models.ForeignKey("self", verbose_name=_("ligne créditée"), null=True, blank=True,
+                                      on_delete=models.PROTECT, related_name="credits")
     # For rappels: the unit price that was invoiced before.
     previous_unit_price = models.DecimalField(_("ancien prix"), max_digits=10, decimal_places=2, null=True, blank=True)
     position = models.PositiveIntegerField(default=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -15,7 +16,7 @@ from core.formats import fr_date
 from ..models import BillingPeriod, Product, StayPackage, Tariff
 from ..models.catalog import DEPENDENCY_KINDS
 from . import calendars as calendar_services
-from .generation import period_stays
+from .generation import apa_dotation_payers, period_stays
 
 
 @dataclass
@@ -67,8 +68,11 @@ def period_checks(*, period: BillingPeriod) -> list[Check]:
     girs: dict[int, list] = {}
     for g in GirAssessment.objects.filter(resident_id__in={s.resident_id for s in stays}):
         girs.setdefault(g.resident_id, []).append(g)
-    apa_stays = set(CoverageRule.objects.filter(stay_id__in=stay_ids, mode=CoverageRule.Mode.ABOVE_TALON)
-                    .values_list("stay_id", flat=True))
+    # An individual APA decision: any coverage rule of the stay that takes a share of the dependency.
+    apa_stays = set(CoverageRule.objects.filter(stay_id__in=stay_ids).filter(
+        Q(mode=CoverageRule.Mode.ABOVE_TALON) | Q(scope__in=[CoverageRule.Scope.DEPENDENCY, CoverageRule.Scope.ALL])
+        | Q(products__kind__in=DEPENDENCY_KINDS)).values_list("stay_id", flat=True))
+    dotation = apa_dotation_payers(organisation_id=section.establishment.organisation_id)
     used_products: set[int] = set()
     dependency_needed = False
     for stay in stays:
@@ -91,10 +95,15 @@ def period_checks(*, period: BillingPeriod) -> list[Check]:
                     "name": stay.resident.full_name, "day": fr_date(first)}, resident_url + "?tab=stays",
                     _("Saisir le GIR")))
             elif history[-1].gir <= 4 and stay.pk not in apa_stays and stay.resident.age_on(first) >= 60:
-                checks.append(Check("warning", _(
-                    "%(name)s : GIR %(gir)s sans payeur APA — la totalité du tarif dépendance sera facturée au "
-                    "résident.") % {"name": stay.resident.full_name, "gir": history[-1].gir},
-                    resident_url + "?tab=stays", _("Voir le séjour")))
+                # §3: the départements under dotation globale need no per-resident rule; the others
+                # need an individual APA decision, without which the resident pays the full GIR tariff.
+                domicile = stay.resident.domicile_secours or section.establishment.departement
+                if domicile not in dotation:
+                    checks.append(Check("warning", _(
+                        "%(name)s : domicile de secours %(dept)s (hors dotation globale), GIR %(gir)s sans décision "
+                        "APA individuelle — la totalité du tarif dépendance sera facturée au résident.") % {
+                        "name": stay.resident.full_name, "dept": domicile, "gir": history[-1].gir},
+                        resident_url + "?tab=stays", _("Saisir la décision APA")))
     products = list(Product.objects.filter(establishment=section.establishment))
     wanted = [p for p in products if p.pk in used_products or (dependency_needed and p.kind in DEPENDENCY_KINDS)]
     tariffs: dict[int, list[date]] = {}

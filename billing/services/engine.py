@@ -44,6 +44,7 @@ class DayItem:
     unit_price: Decimal
     reason: str
     monthly: bool = False
+    prorata: tuple[int, int] | None = None  # (days of presence, days in the month) for prorata monthly products
 
 
 @dataclass
@@ -82,6 +83,7 @@ class StayData:
     birth_date: date | None = None
     attendance: frozenset | None = None  # day care: weekdays of attendance (None = every open day)
     social_aid: list = field(default_factory=list)  # social_aid.DecisionData, ASH "net" model
+    domicile_secours: str = ""  # département of domicile de secours ("" = the establishment's)
 
 
 @dataclass
@@ -98,6 +100,7 @@ class CoverageRuleData:
     valid_to: date | None
     invoiced: bool
     label: str
+    default_apa: bool = False  # the implicit APA of a dotation-globale département (§3), never typed
 
     def applies(self, day: date, product: Product) -> bool:
         if day < self.valid_from or (self.valid_to and day > self.valid_to):
@@ -122,6 +125,9 @@ class Context:
     psychiatric_charge: Dated
     departement: Dated  # -> DepartementParameter-like object
     pocket_money_minimum: Dated = field(default_factory=lambda: Dated([]))
+    establishment_departement: str = ""
+    # département code -> (payer id, APA group id, label) of the départements paying APA under dotation globale
+    apa_dotation: dict = field(default_factory=dict)
 
     def price(self, product: Product, day: date) -> Decimal | None:
         table = self.tariffs.get(product.pk)
@@ -187,13 +193,16 @@ def day_items(*, stay: StayData, ctx: Context, start: date, end: date, warnings:
                 if price is None:
                     warnings.append(f"{product.code} : aucun tarif le {day:%d/%m/%Y}")
                     continue
-                qty = ONE
+                qty, prorata = ONE, None
                 if product.monthly_mode == Product.MonthlyMode.PRORATA:
-                    month_last = date(day.year, day.month, pycal.monthrange(day.year, day.month)[1])
-                    span_end = min(month_last, last)
-                    qty = Decimal((span_end - day).days + 1) / Decimal(pycal.monthrange(day.year, day.month)[1])
-                    qty = qty.quantize(Decimal("0.01"))
-                items.append(DayItem(day, product, qty, price, "monthly", monthly=True))
+                    # §1: presence days of the month (days after a death are not presence days);
+                    # the fraction is kept exact, the amount is rounded once (Line.amount).
+                    month_days = pycal.monthrange(day.year, day.month)[1]
+                    span_end = min(date(day.year, day.month, month_days), end, last_presence)
+                    presence = (span_end - day).days + 1
+                    prorata = (presence, month_days)
+                    qty = Decimal(presence) / Decimal(month_days)
+                items.append(DayItem(day, product, qty, price, "monthly", monthly=True, prorata=prorata))
                 continue
             if product.unit == Product.Unit.UNIT:
                 continue  # unit products are billed by hand
@@ -259,11 +268,18 @@ def share_items(*, stay: StayData, ctx: Context, items: list[DayItem]) -> list[S
     remainder_debtor = (Debtor("relative", resident_id=stay.resident_id, relative_id=stay.paying_relative_id)
                         if stay.paying_relative_id else Debtor("resident", resident_id=stay.resident_id))
     cap_used: dict[tuple[int, int, int], Decimal] = defaultdict(lambda: ZERO)
+    rules = list(stay.rules)
+    default_rule = default_apa_rule(stay=stay, ctx=ctx)
+    if default_rule is not None:
+        rules.append(default_rule)
     for item in items:
         remaining = item.unit_price
-        for rule in stay.rules:
+        explicit = any(r.applies(item.day, item.product) for r in stay.rules)
+        for rule in rules:
             if remaining <= 0 or not rule.applies(item.day, item.product):
                 continue
+            if rule.default_apa and explicit:
+                continue  # an explicit coverage rule always wins over the default
             if rule.monthly_cap_units is not None:
                 key = (rule.rule_id, item.day.year, item.day.month)
                 if cap_used[key] + item.quantity > rule.monthly_cap_units:
@@ -309,9 +325,12 @@ class Line:
     date_to: date
     quantity: Decimal
     note: str = ""
+    prorata: tuple[int, int] | None = None
 
     @property
     def amount(self) -> Decimal:
+        if self.prorata:  # round_half_up(monthly price × presence days / days in month, 2)
+            return round_money(self.unit_price * self.prorata[0] / Decimal(self.prorata[1]))
         return round_money(self.quantity * self.unit_price)
 
 
@@ -330,7 +349,7 @@ def aggregate(*, stay: StayData, shares: list[Share]) -> list[Line]:
             current.quantity += item.quantity
             continue
         line = Line(share.debtor, stay.resident_id, stay.stay_id, item.product, item.reason, share.unit_price,
-                    item.day, item.day, item.quantity, share.note)
+                    item.day, item.day, item.quantity, share.note, prorata=item.prorata)
         if item.monthly:
             month_last = date(item.day.year, item.day.month, pycal.monthrange(item.day.year, item.day.month)[1])
             line.date_to = min(month_last, stay.end_date or month_last)
@@ -381,6 +400,31 @@ def social_aid_contributions(*, stay: StayData, ctx: Context, shares: list[Share
             lines.append(Line(payer, stay.resident_id, stay.stay_id, product, "ash_contribution", -contribution,
                               first, last, Decimal("1"), decision.label))
     return lines
+
+
+def sixtieth_birthday(birth: date) -> date:
+    try:
+        return birth.replace(year=birth.year + 60)
+    except ValueError:  # born on 29 February
+        return date(birth.year + 60, 3, 1)
+
+
+def domicile_of(stay: StayData, ctx: Context) -> str:
+    return stay.domicile_secours or ctx.establishment_departement
+
+
+def default_apa_rule(*, stay: StayData, ctx: Context) -> CoverageRuleData | None:
+    """§3: a département paying APA under dotation globale needs no per-resident rule: from the
+    resident's 60th birthday, the GIR 1-4 tariff above the talon is its share, not invoiced, and
+    the resident pays the talon. GIR 5-6 items are untouched (nothing above the talon)."""
+    payer = ctx.apa_dotation.get(domicile_of(stay, ctx))
+    if payer is None or stay.birth_date is None:
+        return None
+    payer_id, group_id, label = payer
+    return CoverageRuleData(rule_id=0, payer_id=payer_id, group_id=group_id, scope="dependency",
+                            product_ids=frozenset(), mode="above_talon", value=Decimal("0"), monthly_cap_units=None,
+                            valid_from=sixtieth_birthday(stay.birth_date), valid_to=None, invoiced=False,
+                            label=label, default_apa=True)
 
 
 def compute_stay(*, stay: StayData, ctx: Context, start: date, end: date, warnings: list[str]) -> list[Line]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from core.money import round_money
 from core.formats import fr_date
-from payers.models import CoverageRule, SocialAidDecision
+from payers.models import CoverageRule, Payer, SocialAidDecision
 from residents.models import Absence, GirAssessment, Relative, Stay
 
 from ..models import (BillingPeriod, CalendarDay, DepartementParameter, Invoice, InvoiceLine, NationalParameter,
@@ -61,6 +61,8 @@ def load_context(*, section, start: date, end: date) -> engine.Context:
         national[p["kind"]].append((p["valid_from"], p["amount"]))
     dept_rows = [(p.valid_from, p) for p in DepartementParameter.objects.filter(departement=establishment.departement)]
     return engine.Context(
+        establishment_departement=establishment.departement,
+        apa_dotation=apa_dotation_payers(organisation_id=establishment.organisation_id),
         tariffs={pid: Dated(rows) for pid, rows in tariffs.items()},
         calendar=days,
         products_by_kind={p.kind: p for p in products if p.kind in DEPENDENCY_KINDS},
@@ -70,6 +72,19 @@ def load_context(*, section, start: date, end: date) -> engine.Context:
         departement=Dated(dept_rows) if dept_rows else Dated([(date(2000, 1, 1),
                                                               DepartementParameter.default(establishment.departement))]),
     )
+
+
+def apa_dotation_payers(*, organisation_id: int) -> dict[str, tuple]:
+    """département code -> (payer id, APA group id, label) for the départements that pay APA to the
+    establishment under dotation globale (payer setting « APA en dotation globale »)."""
+    result = {}
+    for payer in (Payer.objects.filter(organisation_id=organisation_id, kind=Payer.Kind.DEPARTEMENT,
+                                       apa_dotation_globale=True).exclude(departement="")
+                  .prefetch_related("groups").order_by("pk")):
+        group = next((g for g in payer.groups.all() if g.code == "APA"), None)
+        result.setdefault(payer.departement, (payer.pk, group.pk if group else None,
+                                              group.label if group else payer.name))
+    return result
 
 
 def period_stays(*, section, start: date, end: date):
@@ -133,7 +148,8 @@ def load_stays(*, section, start: date, end: date) -> list[engine.StayData]:
             packages=Dated(packages[s.pk]), gir=Dated(girs[s.resident_id]), absences=absences[s.resident_id],
             convenience_days_by_year=convenience[s.resident_id], rules=rules[s.pk],
             paying_relative_id=paying.get(s.resident_id), birth_date=s.resident.birth_date,
-            attendance=s.attendance_weekday_set, social_aid=decisions[s.pk]))
+            attendance=s.attendance_weekday_set, social_aid=decisions[s.pk],
+            domicile_secours=s.resident.domicile_secours))
     return result
 
 
@@ -153,6 +169,8 @@ def line_label(line: engine.Line, *, resident_name: str, for_payer: bool, payer_
     label = line.product.label
     if line.reason in REASON_SUFFIX:
         label = f"{label} – {REASON_SUFFIX[line.reason]}"
+    if line.prorata:
+        label = f"{label} – {_('prorata %(days)s/%(month)s jours') % {'days': line.prorata[0], 'month': line.prorata[1]}}"
     if payer_note and for_payer:
         label = f"{label} ({payer_note})"
     elif payer_note:
@@ -203,7 +221,8 @@ def period_generate(*, period: BillingPeriod, progress=None) -> dict:
                 invoice=invoice, resident_id=line.resident_id, stay_id=line.stay_id, product=line.product,
                 label=line_label(line, resident_name=names.get(line.resident_id, ""), for_payer=kind == "payer",
                                  payer_note=line.note),
-                reason=line.reason, date_from=line.date_from, date_to=line.date_to, quantity=line.quantity,
+                reason=line.reason, date_from=line.date_from, date_to=line.date_to,
+                quantity=line.quantity.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),  # shown; amount is exact
                 unit_price=line.unit_price, amount=amount, vat_rate=_vat_rate(line.product, establishment),
                 position=position))
         invoice.total = round_money(total)

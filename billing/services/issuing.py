@@ -7,10 +7,12 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.money import round_money
+from core.formats import fr_date, name_sort_key
+from core.money import format_euros, round_money
 from residents.models import Relative
 
 from ..models import Invoice, InvoiceLine, NumberSequence
@@ -73,9 +75,42 @@ def _debtor_identity(invoice: Invoice, recipients: dict | None = None) -> tuple[
     return name, address, resident.email, resident.payment_mode
 
 
+def _sort_name(invoice: Invoice) -> str:
+    """The debtor's name without civility, for the numbering order (billing-rules §6)."""
+    if invoice.debtor_kind == Invoice.DebtorKind.PAYER and invoice.payer_id:
+        return invoice.payer.name + (f" {invoice.payer_group.label}" if invoice.payer_group_id else "")
+    if invoice.debtor_kind == Invoice.DebtorKind.RELATIVE and invoice.relative_id:
+        rel = invoice.relative
+        return f"{rel.last_name} {getattr(rel, 'first_name', '')}"
+    if invoice.resident_id:
+        return f"{invoice.resident.last_name} {invoice.resident.first_name}"
+    return invoice.debtor_name
+
+
+def _resident_label(resident) -> str:
+    if resident is None:
+        return ""
+    return f"{resident.get_civility_display()} {resident.full_name}".strip()
+
+
+def _check_chronology(*, establishment, series: str, kinds: list[str], issue_date: date) -> None:
+    """An issue date is never earlier than the last one of its series (checked under the series lock)."""
+    last = (Invoice.objects.filter(establishment=establishment, kind__in=kinds, issue_date__year=issue_date.year)
+            .exclude(status=Invoice.Status.DRAFT).order_by("-issue_date").values_list("issue_date", flat=True)
+            .first())
+    if last and issue_date < last:
+        label = _("des avoirs") if series == "credit_note" else _("des factures")
+        raise ValidationError(_(
+            "Date d'émission du %(date)s refusée : la série %(series)s %(year)s de %(code)s a déjà une émission "
+            "au %(last)s. Les numéros suivent l'ordre chronologique : choisissez le %(last)s ou une date "
+            "postérieure.") % {"date": fr_date(issue_date), "series": label, "year": issue_date.year,
+                                "code": establishment.code, "last": fr_date(last)})
+
+
 @transaction.atomic
 def invoices_issue(*, invoice_ids: list[int], user=None, issue_date: date | None = None) -> list[Invoice]:
-    """Issue drafts: lock them, number them in a stable order, copy identities, freeze them."""
+    """Issue drafts: lock them, number them in a stable order (debtor name, accent-insensitive, then
+    draft id), copy identities, freeze them."""
     issue_date = issue_date or timezone.localdate()
     # Lock the invoice rows only (``of``): PostgreSQL refuses FOR UPDATE on the nullable side of the joins.
     invoices = list(Invoice.objects.select_for_update(of=("self",))
@@ -94,21 +129,26 @@ def invoices_issue(*, invoice_ids: list[int], user=None, issue_date: date | None
     for inv in invoices:
         name, address, email, mode = _debtor_identity(inv, recipients)
         inv.debtor_name, inv.debtor_address, inv.debtor_email, inv.payment_mode = name[:250], address, email, mode
-    invoices.sort(key=lambda i: (i.establishment_id, SERIES_OF_KIND[i.kind], i.debtor_kind != "resident",
-                                 i.debtor_name.upper(), i.pk))
+        inv.resident_name = _resident_label(inv.resident)[:250]
+    invoices.sort(key=lambda i: (i.establishment_id, SERIES_OF_KIND[i.kind], name_sort_key(_sort_name(i)), i.pk))
     by_series: dict[tuple, list[Invoice]] = {}
     for inv in invoices:
         by_series.setdefault((inv.establishment_id, SERIES_OF_KIND[inv.kind]), []).append(inv)
     for (_establishment_id, series), group in by_series.items():
         establishment = group[0].establishment
         numbers = next_numbers(establishment=establishment, series=series, year=issue_date.year, count=len(group))
+        _check_chronology(establishment=establishment, series=series, issue_date=issue_date,
+                          kinds=[k for k, v in SERIES_OF_KIND.items() if v == series])
         if establishment.pk not in snapshots:
             snapshots[establishment.pk] = establishment_snapshot(establishment)
         for inv, number in zip(group, numbers):
             inv.number = number
             inv.status = Invoice.Status.ISSUED
             inv.issue_date = issue_date
-            inv.due_date = issue_date + timedelta(days=inv.section.payment_due_days)
+            # §6: issue date + the section's payment delay (0 = au comptant, due on receipt);
+            # a credit note is owed to the debtor: no due date.
+            inv.due_date = (None if inv.kind == Invoice.Kind.CREDIT_NOTE
+                            else issue_date + timedelta(days=inv.section.payment_due_days))
             inv.establishment_snapshot = snapshots[establishment.pk]
             inv.issued_by = user if (user and user.is_authenticated) else None
     _write_issued(invoices)
@@ -120,12 +160,12 @@ def _write_issued(invoices: list[Invoice]) -> None:
     one executemany for the per-invoice values, then one UPDATE per establishment for the shared ones."""
     table = connection.ops.quote_name(Invoice._meta.db_table)
     now = timezone.now()
-    rows = [(inv.number, inv.debtor_name, inv.debtor_address, inv.debtor_email, inv.payment_mode, inv.issue_date,
-             inv.due_date, inv.pk) for inv in invoices]
+    rows = [(inv.number, inv.debtor_name, inv.debtor_address, inv.debtor_email, inv.resident_name, inv.payment_mode,
+             inv.issue_date, inv.due_date, inv.pk) for inv in invoices]
     with connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE {table} SET number = %s, debtor_name = %s, debtor_address = %s, debtor_email = %s, "
-            f"payment_mode = %s, issue_date = %s, due_date = %s WHERE id = %s", rows)
+            f"resident_name = %s, payment_mode = %s, issue_date = %s, due_date = %s WHERE id = %s", rows)
     by_establishment: dict[int, list[Invoice]] = {}
     for inv in invoices:
         by_establishment.setdefault(inv.establishment_id, []).append(inv)
@@ -141,51 +181,81 @@ def period_issue(*, period, user=None, issue_date: date | None = None) -> list[I
     return invoices_issue(invoice_ids=ids, user=user, issue_date=issue_date)
 
 
+def credit_left_by_line(invoice: Invoice) -> dict[int, Decimal]:
+    """What is left to credit on each line of ``invoice``, signed like the line: its amount plus the
+    (opposite-signed) credit lines of the credit notes already issued on it."""
+    credited = dict(InvoiceLine.objects.filter(credited_line__invoice=invoice)
+                    .exclude(invoice__status=Invoice.Status.DRAFT)
+                    .values("credited_line_id").annotate(total=Sum("amount")).values_list("credited_line_id", "total"))
+    return {ln.pk: ln.amount + credited.get(ln.pk, Decimal("0.00")) for ln in invoice.lines.all()}
+
+
+def full_credit_total(invoice: Invoice) -> Decimal:
+    """The total of the credit note that would cancel what is left of ``invoice`` (negative or zero)."""
+    return -sum(credit_left_by_line(invoice).values(), Decimal("0.00"))
+
+
 @transaction.atomic
 def credit_note_create(*, invoice: Invoice, user=None, lines: dict[int, Decimal] | None = None,
                        reason: str = "", issue_date: date | None = None) -> Invoice:
-    """Issue a credit note cancelling ``invoice`` in full (``lines=None``) or in part
-    (``lines`` = {line id: amount to credit, positive}). A full credit cancels the invoice."""
+    """Issue a credit note cancelling what is left of ``invoice`` (``lines=None``) or part of it
+    (``lines`` = {line id: amount to credit, positive}). Each line is credited at most what earlier
+    credit notes left of it; a negative line (social-aid deduction) is credited with the opposite
+    sign. When nothing is left on any line, the invoice is cancelled."""
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.status != Invoice.Status.ISSUED or invoice.kind == Invoice.Kind.CREDIT_NOTE:
         raise ValidationError(_("Seule une facture émise peut faire l'objet d'un avoir."))
-    already = sum((cn.total for cn in invoice.credit_notes.exclude(status=Invoice.Status.DRAFT)), Decimal("0"))
-    credit = Invoice(
+    source_lines = {ln.pk: ln for ln in invoice.lines.all()}
+    left = credit_left_by_line(invoice)
+    if lines is None:  # full credit: every line's remainder, zero lines included for the record
+        selection = {pk: -left[pk] for pk, ln in source_lines.items() if left[pk] != 0 or ln.amount == 0}
+        if not any(left.values()) and all(ln.amount != 0 for ln in source_lines.values()):
+            raise ValidationError(_("La facture %(number)s est déjà entièrement créditée.") % {
+                "number": invoice.number})
+    else:
+        selection = {}
+        for line_id, amount in lines.items():
+            source = source_lines.get(line_id)
+            if source is None:
+                raise ValidationError(_("La ligne %(id)s n'appartient pas à la facture %(number)s.") % {
+                    "id": line_id, "number": invoice.number})
+            amount = round_money(amount)
+            maximum = abs(left[line_id])
+            if amount <= 0 or amount > maximum:
+                raise ValidationError(_(
+                    "Montant à créditer invalide pour « %(label)s » : %(amount)s (maximum %(max)s).") % {
+                    "label": source.label, "amount": format_euros(amount), "max": format_euros(maximum)})
+            selection[line_id] = amount if source.amount < 0 else -amount
+    if not selection:
+        raise ValidationError(_("Choisissez au moins une ligne à créditer."))
+    total = sum(selection.values(), Decimal("0.00"))
+    if lines is not None and total > 0:
+        raise ValidationError(_(
+            "Cet avoir augmenterait la somme due (%(amount)s) : créditez aussi les lignes positives, ou "
+            "établissez une facture complémentaire.") % {"amount": format_euros(total)})
+    already = sum((cn.total for cn in invoice.credit_notes.exclude(status=Invoice.Status.DRAFT)), Decimal("0.00"))
+    if -(total + already) > invoice.total:
+        raise ValidationError(_(
+            "Le total des avoirs (%(credited)s) dépasserait le montant de la facture %(number)s (%(total)s) : "
+            "créditez aussi les lignes négatives (déductions).") % {
+            "credited": format_euros(-(total + already)), "number": invoice.number,
+            "total": format_euros(invoice.total)})
+    credit = Invoice.objects.create(
         period=invoice.period, section=invoice.section, establishment=invoice.establishment,
         kind=Invoice.Kind.CREDIT_NOTE, debtor_kind=invoice.debtor_kind, resident=invoice.resident,
         relative=invoice.relative, payer=invoice.payer, payer_group=invoice.payer_group, credited_invoice=invoice,
-        date_from=invoice.date_from, date_to=invoice.date_to, comment=reason[:200])
-    credit.save()
-    rows, total = [], Decimal("0.00")
-    source_lines = {ln.pk: ln for ln in invoice.lines.all()}
-    selection = lines if lines is not None else {pk: ln.amount for pk, ln in source_lines.items()}
-    for position, (line_id, amount) in enumerate(selection.items()):
-        source = source_lines.get(line_id)
-        if source is None:
-            raise ValidationError(_("La ligne %(id)s n'appartient pas à la facture %(number)s.") % {
-                "id": line_id, "number": invoice.number})
-        amount = round_money(amount)
-        if amount <= 0 or amount > source.amount:
-            raise ValidationError(_("Montant à créditer invalide pour « %(label)s » : %(amount)s (maximum %(max)s).") % {
-                "label": source.label, "amount": amount, "max": source.amount})
-        rows.append(InvoiceLine(invoice=credit, resident=source.resident, stay=source.stay, product=source.product,
-                                label=_("Avoir sur %(number)s : %(label)s") % {"number": invoice.number,
-                                                                              "label": source.label},
-                                reason=InvoiceLine.Reason.CREDIT, date_from=source.date_from, date_to=source.date_to,
-                                quantity=Decimal("1"), unit_price=-amount, amount=-amount, vat_rate=source.vat_rate,
-                                position=position))
-        total -= amount
-    if not rows:
-        raise ValidationError(_("Choisissez au moins une ligne à créditer."))
-    if -(total + already) > invoice.total:
-        raise ValidationError(_("Le total des avoirs dépasserait le montant de la facture %(number)s.") % {
-            "number": invoice.number})
-    InvoiceLine.objects.bulk_create(rows)
-    credit.total = total
-    credit.save(update_fields=["total"])
+        date_from=invoice.date_from, date_to=invoice.date_to, comment=reason[:200], total=total)
+    InvoiceLine.objects.bulk_create([
+        InvoiceLine(invoice=credit, resident=source.resident, stay=source.stay, product=source.product,
+                    label=(_("Avoir sur %(number)s : %(label)s") % {"number": invoice.number,
+                                                                   "label": source.label})[:250],
+                    reason=InvoiceLine.Reason.CREDIT, date_from=source.date_from, date_to=source.date_to,
+                    quantity=Decimal("1"), unit_price=amount, amount=amount, vat_rate=source.vat_rate,
+                    position=position, credited_line=source)
+        for position, (source, amount) in enumerate((source_lines[pk], amount) for pk, amount in selection.items())])
     invoices_issue(invoice_ids=[credit.pk], user=user, issue_date=issue_date)
     credit.refresh_from_db()
-    if -(total + already) == invoice.total:
+    if not any(credit_left_by_line(invoice).values()):
         invoice.status = Invoice.Status.CANCELLED
         invoice.save(update_fields=["status", "updated_at"])
     return credit

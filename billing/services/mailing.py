@@ -47,6 +47,23 @@ placeholders.register_placeholder("periode", label="période facturée", sample=
 placeholders.register_placeholder("numero", label="numéro de la facture", sample="TIL-2022-000123")
 placeholders.register_placeholder("montant", label="montant de la facture", sample="1 234,56\u00a0€")
 placeholders.register_placeholder("etablissement", label="nom de l'établissement", sample="EHPAD Les Tilleuls")
+placeholders.register_placeholder("document", label="« facture » ou « avoir »", sample="facture")
+placeholders.register_placeholder("facture_creditee", label="numéro de la facture corrigée par un avoir",
+                                  sample="TIL-2022-000099")
+
+# A credit note is sent with its own text: it says *avoir*, never *facture* (billing-rules §6).
+CREDIT_NOTE_SUBJECT = "Avoir {numero} — {periode}"
+CREDIT_NOTE_BODY = ("Bonjour,\n\nVeuillez trouver ci-joint l'avoir n° {numero} de {montant} en faveur de &personne, "
+                    "qui corrige la facture n° {facture_creditee} (période de &periode). Ce montant sera déduit "
+                    "de votre prochaine échéance ou remboursé.\n\nCordialement,\n{etablissement}")
+
+
+def default_text(*, establishment, invoice: Invoice | None = None) -> dict[str, str]:
+    """The subject and text offered for ``invoice``: the establishment's invoice text, or the
+    credit-note text for a credit note."""
+    if invoice is not None and invoice.kind == Invoice.Kind.CREDIT_NOTE:
+        return {"subject": CREDIT_NOTE_SUBJECT, "body": CREDIT_NOTE_BODY}
+    return {"subject": establishment.mail_subject, "body": establishment.mail_body}
 
 
 def period_text(invoice: Invoice) -> str:
@@ -66,11 +83,14 @@ def invoice_person(invoice: Invoice) -> str:
 
 def invoice_values(invoice: Invoice) -> dict[str, str]:
     snapshot = invoice.establishment_snapshot or {}
+    credit = invoice.kind == Invoice.Kind.CREDIT_NOTE
     return {
         "personne": invoice_person(invoice),
         "periode": period_text(invoice),
         "numero": invoice.number,
-        "montant": format_euros(invoice.total),
+        "montant": format_euros(abs(invoice.total) if credit else invoice.total),
+        "document": "avoir" if credit else "facture",
+        "facture_creditee": invoice.credited_invoice.number if credit and invoice.credited_invoice_id else "",
         "etablissement": snapshot.get("name") or invoice.establishment.name,
     }
 
@@ -312,7 +332,8 @@ def invoice_send(*, invoice: Invoice, recipients: list[str], subject: str, body:
     sender = _sender(invoice.establishment)
     campaign = campaign_create(
         organisation=invoice.establishment.organisation, section=invoice.section, kind=MailCampaign.Kind.SINGLE,
-        label=_("Facture %(number)s") % {"number": invoice.number}, subject=subject, body=body,
+        label=(_("Avoir %(number)s") if invoice.kind == Invoice.Kind.CREDIT_NOTE else _("Facture %(number)s")) % {
+            "number": invoice.number}, subject=subject, body=body,
         read_receipt=read_receipt, attachments=list(attachments or []), user=user,
         context={"invoice_id": invoice.pk})
     messages_queue([_invoice_message(invoice=invoice, recipients=clean, subject=subject, body=body,

@@ -199,7 +199,11 @@ def invoice_context(invoice: Invoice) -> dict:
         "commercial": commercial,
         "debtor_name": debtor_name or _debtor_fallback(invoice),
         "debtor_address_lines": [ln for ln in (debtor_address or "").splitlines() if ln.strip()],
-        "resident_name": _resident_name(invoice.resident),
+        # Issued: the name copied at issue (snapshot), never the live record.
+        "resident_name": (invoice.resident_name or _resident_name(invoice.resident)) if not is_draft
+        else _resident_name(invoice.resident),
+        "on_receipt": invoice.section.payment_due_days == 0 if is_draft else (
+            due is not None and due == invoice.issue_date),
         "is_rappel": is_rappel,
         "is_credit": is_credit,
         "rows": rows,

@@ -183,7 +183,7 @@ class InvoiceMailView(SectionMixin, TemplateView):
 
     def get_form(self, data=None, files=None):
         candidates = mail_services.invoice_candidate_addresses(self.invoice)
-        initial = {**_initial_text(self.section.establishment),
+        initial = {**mail_services.default_text(establishment=self.section.establishment, invoice=self.invoice),
                    "addresses": [r.email for r in mail_services.invoice_recipients(self.invoice)]}
         return InvoiceMailForm(data, files, candidates=candidates, initial=initial)
 
@@ -212,7 +212,9 @@ class InvoiceMailView(SectionMixin, TemplateView):
         except ValidationError as exc:
             form.add_error(None, exc.messages)
             return self.render_to_response(self.get_context_data(form=form))
-        messages.success(request, _("Facture %(number)s mise en file d'envoi.") % {"number": self.invoice.number})
+        done = (_("Avoir %(number)s mis en file d'envoi.") if self.invoice.kind == Invoice.Kind.CREDIT_NOTE
+                else _("Facture %(number)s mise en file d'envoi."))
+        messages.success(request, done % {"number": self.invoice.number})
         return redirect("mailing:campaign-detail", alias=self.section.alias, pk=campaign.pk)
 
 

@@ -4,6 +4,7 @@ from datetime import date
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -116,10 +117,17 @@ class InvoiceDetailView(SectionMixin, TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         invoice = self.get_invoice()
-        ctx.update(invoice=invoice, debtor=selectors.debtor_label(invoice),
-                   lines=invoice.lines.select_related("product", "resident"),
-                   credit_form=kwargs.get("credit_form") or CreditNoteForm(),
-                   credit_notes=invoice.credit_notes.all())
+        form = kwargs.get("credit_form") or CreditNoteForm()
+        lines = list(invoice.lines.select_related("product", "resident"))
+        creditable = invoice.status == Invoice.Status.ISSUED and invoice.kind != Invoice.Kind.CREDIT_NOTE
+        if creditable:
+            left = issuing.credit_left_by_line(invoice)
+            typed = form.typed() if form.is_bound else {}
+            for line in lines:
+                line.credit_left = abs(left.get(line.pk, line.amount))
+                line.credit_typed = typed.get(line.pk, "")
+        ctx.update(invoice=invoice, debtor=selectors.debtor_label(invoice), lines=lines, creditable=creditable,
+                   credit_form=form, credit_notes=invoice.credit_notes.all())
         return ctx
 
     def post(self, request, *args, **kwargs):
@@ -127,8 +135,15 @@ class InvoiceDetailView(SectionMixin, TemplateView):
         form = CreditNoteForm(request.POST, lines=invoice.lines.all())
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(credit_form=form))
+        full = form.cleaned_data["full"]
+        if full and not form.cleaned_data["confirm"]:
+            # The full credit is confirmed on its own page, showing what it cancels.
+            return TemplateResponse(request, "billing/credit_note_confirm.html", {
+                **super().get_context_data(**kwargs), "invoice": invoice, "debtor": selectors.debtor_label(invoice),
+                "reason": form.cleaned_data["reason"], "credit_total": -issuing.full_credit_total(invoice)})
         try:
-            credit = issuing.credit_note_create(invoice=invoice, user=request.user, lines=form.cleaned_data["amounts"],
+            credit = issuing.credit_note_create(invoice=invoice, user=request.user,
+                                                lines=None if full else form.cleaned_data["amounts"],
                                                 reason=form.cleaned_data["reason"])
         except ValidationError as exc:
             form.add_error(None, exc.messages)

@@ -44,6 +44,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from structures.models import DEPARTEMENT_VALIDATOR
+
 from .xlsx import CellError, Column, Report, Row, Table, read_xlsx_table, strip_accents, to_bool, to_date, to_int, \
     to_text
 
@@ -95,6 +97,9 @@ RESIDENT_COLUMNS = [
     _c("HEBERGEMENT", True, "Code d'un forfait d'hébergement de la SECTION.", "STD"),
     _c("CHAMBRE", False, "Chambre (20 caractères au plus).", "104"),
     _c("GIR", False, "Niveau de dépendance : 1 à 6.", 3),
+    _c("DOMICILE_SECOURS", False, "Code du département du domicile de secours, qui verse l'APA et l'aide sociale "
+                                  "(69, 2A, 974…). Vide : le département de l'établissement. Un autre département "
+                                  "demande une décision APA individuelle (PAYEUR).", "69"),
     _c("PAYEUR", False, "Code d'un payeur existant (par exemple le département pour l'APA ou l'aide sociale).",
        "CD69"),
     _c("AIDE_SOCIALE", False, "0 ou 1 : résident à l'aide sociale à l'hébergement (ASH) ; demande un PAYEUR ayant un "
@@ -166,6 +171,7 @@ class ResidentLine:
     package: Any = None
     room: str = ""
     gir: int | None = None
+    domicile_secours: str = ""
     payer: Any = None
     social_aid: bool = False
     payment_mode: str = "cheque"
@@ -541,6 +547,18 @@ def _parse_residents(table: Table, report: Report, lookups: Lookups) -> list[Res
                     "code": code, "alias": section.alias, "known": ", ".join(known) or _("aucun")})
         line.room = cells.text("CHAMBRE", 20)
         line.gir = cells.convert("GIR", lambda v: to_int(v, minimum=1, maximum=6))
+        domicile = cells.text("DOMICILE_SECOURS", 10).upper()
+        if domicile.isdigit() and len(domicile) == 1:
+            domicile = "0" + domicile  # a number cell: 1 → 01
+        if domicile:
+            try:
+                DEPARTEMENT_VALIDATOR(domicile)
+            except ValidationError:
+                cells.error("DOMICILE_SECOURS", _("Code de département invalide : 01 à 95, 2A, 2B ou 971 à 976."))
+            else:
+                line.domicile_secours = domicile
+        elif section:
+            line.domicile_secours = section.establishment.departement
         payer_code = cells.text("PAYEUR", 20)
         line.social_aid = cells.bool("AIDE_SOCIALE")
         if payer_code and org_id:
@@ -612,8 +630,8 @@ def _parse_relatives(table: Table, report: Report, lookups: Lookups,
         line.is_payer = cells.bool("PAYEUR")
         if line.is_payer and line.numero:
             if line.numero in payers:
-                cells.warning("PAYEUR", _("Le résident %(numero)s a déjà un proche payeur (ligne %(row)s) : seul le "
-                                          "premier réglera la part du résident.") % {
+                cells.error("PAYEUR", _("Le résident %(numero)s a déjà un proche payeur (ligne %(row)s) : un seul "
+                                        "proche peut être payeur.") % {
                     "numero": line.numero, "row": payers[line.numero]})
             else:
                 payers[line.numero] = row.number
@@ -739,7 +757,8 @@ def _create(plan: Plan, *, progress: Callable | None = None) -> dict:
         last_name=line.last_name, birth_name=line.birth_name, first_name=line.first_name,
         birth_date=line.birth_date, birth_place=line.birth_place, nir=line.nir, address=line.address,
         postal_code=line.postal_code, city=line.city, phone=line.phone, email=line.email,
-        external_ref=line.external_ref, payment_mode=line.payment_mode) for line in plan.residents]
+        external_ref=line.external_ref, payment_mode=line.payment_mode,
+        domicile_secours=line.domicile_secours or line.section.establishment.departement) for line in plan.residents]
     bulk(Resident, residents)
     step(total // 4, _("Création des séjours"))
     stays = [Stay(resident=resident, section=line.section, entry_date=line.entry_date, room=line.room)

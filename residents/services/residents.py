@@ -68,6 +68,12 @@ def relative_validate(*, relative: Relative) -> None:
         if other:
             raise ValidationError({"receives_invoices": _(
                 "%(name)s est déjà destinataire des factures : un seul proche peut l'être.") % {"name": other}})
+    if relative.is_payer:
+        other = Relative.objects.filter(resident_id=relative.resident_id, is_payer=True).exclude(
+            pk=relative.pk).first()
+        if other:
+            raise ValidationError({"is_payer": _(
+                "%(name)s règle déjà la part du résident : un seul proche peut être payeur.") % {"name": other}})
 
 
 @transaction.atomic
@@ -75,6 +81,7 @@ def resident_create(*, resident: Resident, section: Section, entry_date: date, r
                     gir: int | None = None, relatives: list[Relative] | None = None) -> Resident:
     """A new resident with their first stay in ``section`` (and optional GIR and relatives)."""
     resident.organisation = section.establishment.organisation
+    resident.domicile_secours = (resident.domicile_secours or section.establishment.departement).upper()
     resident.nir = normalize_nir(resident.nir)
     resident_validate(resident=resident)
     resident.full_clean()

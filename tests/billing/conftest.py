@@ -27,8 +27,9 @@ class Setup:
     payers: dict
 
     def stay(self, *, entry=date(2026, 1, 1), end=None, end_reason="", gir=2, room_emptied_on=None,
-             package=None, birth=date(1935, 1, 1)):
-        resident = ResidentFactory(organisation=self.establishment.organisation, birth_date=birth)
+             package=None, birth=date(1935, 1, 1), domicile=""):
+        resident = ResidentFactory(organisation=self.establishment.organisation, birth_date=birth,
+                                   domicile_secours=domicile)
         stay = Stay.objects.create(resident=resident, section=self.section, entry_date=entry, end_date=end,
                                    end_reason=end_reason, room_emptied_on=room_emptied_on)
         StayPackage.objects.create(stay=stay, package=package or self.package, valid_from=entry)

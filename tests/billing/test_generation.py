@@ -31,8 +31,43 @@ def test_monthly_product_billed_once_full_or_prorata(billing_setup):
     period_generate(period=period)
     lines = {ln.product.code: ln for ln in _invoices(period, resident=stay.resident).get().lines.all()}
     assert (lines["TV"].quantity, lines["TV"].amount) == (D("1"), D("15.00"))
-    assert (lines["LINGE"].quantity, lines["LINGE"].amount) == (D("0.33"), D("9.90"))  # 10/30 of the month
+    # 30 € × 10/30: the fraction is never rounded before multiplying (0.33 × 30 would give 9.90).
+    assert (lines["LINGE"].quantity, lines["LINGE"].amount) == (D("0.33"), D("10.00"))
+    assert "prorata 10/30 jours" in lines["LINGE"].label
     assert lines["HEB"].quantity == D("10")
+
+
+def _prorata_package(setup, price):
+    linge = setup.product("LINGE", "Linge", "other", "month", [(date(2025, 1, 1), price)])
+    linge.monthly_mode = Product.MonthlyMode.PRORATA
+    linge.save()
+    package = Package.objects.create(section=setup.section, code="LG", label="Linge", dependency_by_gir=False)
+    for product in (setup.products["HEB"], linge):
+        PackageItem.objects.create(package=package, product=product)
+    return package
+
+
+def test_monthly_prorata_amount_uses_the_exact_fraction(billing_setup):
+    """billing-rules §1: 10 days of May at 45 €/month = round(45 × 10 / 31) = 14,52 € (not 0.32 × 45 = 14,40 €)."""
+    package = _prorata_package(billing_setup, "45.00")
+    stay = billing_setup.stay(entry=date(2026, 5, 22), package=package, gir=None)
+    period = billing_setup.period(date(2026, 5, 1), date(2026, 5, 31))
+    period_generate(period=period)
+    line = _invoices(period, resident=stay.resident).get().lines.get(product__code="LINGE")
+    assert (line.quantity, line.amount) == (D("0.32"), D("14.52"))
+
+
+def test_monthly_prorata_stops_at_death(billing_setup):
+    """Days after a death (belongings still in the room) are not presence days for monthly products."""
+    package = _prorata_package(billing_setup, "30.00")
+    stay = billing_setup.stay(entry=date(2026, 1, 1), end=date(2026, 4, 10), end_reason="death",
+                              room_emptied_on=date(2026, 4, 14), package=package, gir=None)
+    period = billing_setup.period(*APRIL)
+    period_generate(period=period)
+    invoice = _invoices(period, resident=stay.resident).get()
+    line = invoice.lines.get(product__code="LINGE")
+    assert line.amount == D("10.00")  # 10/30, not 14/30
+    assert invoice.lines.filter(reason="after_death").exists()  # hébergement still billed after death
 
 
 def test_closed_and_half_days_for_day_care(billing_setup):
@@ -102,7 +137,7 @@ def test_paying_relative_receives_the_resident_share(billing_setup):
 
 
 def test_gir_change_mid_month_switches_dependency_product(billing_setup):
-    stay = billing_setup.stay(gir=4)
+    stay = billing_setup.stay(gir=4, domicile="01")  # no dotation globale, no APA decision: full GIR tariffs
     stay.resident.gir_assessments.create(gir=2, valid_from=date(2026, 4, 11))
     period = billing_setup.period(*APRIL)
     period_generate(period=period)

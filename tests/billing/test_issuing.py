@@ -131,3 +131,85 @@ def test_concurrent_issue_on_postgresql_has_no_gap_and_no_duplicate(billing_setu
     assert not errors
     numbers = sorted(Invoice.objects.filter(period=period).values_list("number", flat=True))
     assert numbers == [f"EXA-2026-{n:06d}" for n in range(1, 41)]
+
+
+def _rename(stay, civility, last_name):
+    stay.resident.civility, stay.resident.last_name = civility, last_name
+    stay.resident.save()
+
+
+def test_numbers_follow_the_debtor_name_accent_insensitive_not_the_civility(billing_setup):
+    stays = [billing_setup.stay(gir=6) for _ in range(5)]
+    for stay, (civility, name) in zip(stays, [("M", "Zola"), ("M", "Éclair"), ("MME", "Arnaud"), ("M", "Bernard"),
+                                              ("MME", "Dupont")]):
+        _rename(stay, civility, name)
+    period = billing_setup.period(*APRIL)
+    period_generate(period=period)
+    issued = period_issue(period=period, issue_date=date(2026, 5, 2))
+    by_number = [i.resident.last_name for i in sorted(issued, key=lambda i: i.number)]
+    assert by_number == ["Arnaud", "Bernard", "Dupont", "Éclair", "Zola"]
+
+
+def test_issue_dates_are_chronological_per_series(billing_setup):
+    period, _ = _generated(billing_setup, residents=1)
+    invoice = period_issue(period=period, issue_date=date(2026, 5, 10))[0]
+    later = billing_setup.period(date(2026, 5, 1), date(2026, 5, 31))
+    period_generate(period=later)
+    with pytest.raises(ValidationError) as exc:
+        period_issue(period=later, issue_date=date(2026, 5, 9))
+    assert "09/05/2026" in exc.value.messages[0] and "10/05/2026" in exc.value.messages[0]
+    assert NumberSequence.objects.get(kind="invoice", year=2026).last_number == 1  # nothing consumed
+    assert later.invoices.filter(status="draft").count() == 1
+    # The same day is fine; the credit-note series has its own chronology.
+    assert period_issue(period=later, issue_date=date(2026, 5, 10))[0].number == "EXA-2026-000002"
+    credit = credit_note_create(invoice=invoice, issue_date=date(2026, 5, 10))
+    with pytest.raises(ValidationError, match="série des avoirs"):
+        credit_note_create(invoice=Invoice.objects.get(number="EXA-2026-000002"), issue_date=date(2026, 5, 9))
+    assert credit.number == "EXA-AV-2026-000001"
+
+
+@pytest.mark.parametrize("delay,due,text", [(30, date(2026, 6, 1), "à payer au plus tard le 01/06/2026"),
+                                            (0, date(2026, 5, 2), "au comptant, à payer à réception")])
+def test_due_date_is_issue_date_plus_the_section_delay(billing_setup, delay, due, text):
+    from billing.services import pdf as pdf_services
+    from tests.billing.test_pdf import text_of
+
+    billing_setup.section.payment_due_days = delay
+    billing_setup.section.save()
+    period, _ = _generated(billing_setup, residents=1)
+    invoice = period_issue(period=period, issue_date=date(2026, 5, 2))[0]
+    assert invoice.due_date == due
+    rendered = text_of(pdf_services.invoice_render_pdf(pdf_services.invoices_for_render().get(pk=invoice.pk)))
+    assert text in rendered
+
+
+def test_reissued_pdf_uses_the_snapshot_not_the_live_names_and_addresses(billing_setup):
+    """An issued invoice re-rendered after the resident's name and the relative's address changed
+    comes out with the same text (billing-rules §6: issued invoices never change)."""
+    from billing.services import pdf as pdf_services
+    from residents.models import Relative
+    from tests.billing.test_pdf import text_of
+
+    stay = billing_setup.stay(gir=6)
+    resident = stay.resident
+    resident.address, resident.postal_code, resident.city = "7 place Bellecour", "69002", "Lyon"
+    resident.save()
+    relative = Relative.objects.create(resident=resident, civility="M", last_name="Martin", first_name="Paul",
+                                       address="1 rue Neuve", postal_code="75001", city="Paris",
+                                       receives_invoices=True)
+    period = billing_setup.period(*APRIL)
+    period_generate(period=period)
+    invoice = period_issue(period=period, issue_date=date(2026, 5, 2))[0]
+
+    def render():
+        return text_of(pdf_services.invoice_render_pdf(pdf_services.invoices_for_render().get(pk=invoice.pk)))
+
+    before = render()
+    assert resident.last_name.upper() in before and "1 rue Neuve" in before
+    resident.last_name, resident.first_name, resident.address = "Nouveaunom", "Louise", "9 quai Perrache"
+    resident.save()
+    relative.address, relative.city = "5 avenue Foch", "Marseille"
+    relative.save()
+    after = render()
+    assert "NOUVEAUNOM" not in after and "5 avenue Foch" not in after
+    assert after == before

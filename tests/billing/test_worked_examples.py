@@ -57,9 +57,63 @@ def test_example1_other_departement_is_billed_gir_tariff_minus_talon(billing_set
 
 
 def test_gir_5_6_or_no_apa_pays_own_gir_tariff(billing_setup):
-    stay = billing_setup.stay(gir=3)  # no APA rule: pays GIR 3-4 tariff itself
+    stay = billing_setup.stay(gir=3, domicile="01")  # other département, no APA decision: pays GIR 3-4 itself
     period, _ = generate(billing_setup, *APRIL)
     assert amounts_by_product(resident_invoice(period, stay)) == {"HEB": D("1950.00"), "DEP34": D("420.00")}
+
+
+def _dependency(invoice):
+    return sorted((ln.product.code, ln.quantity, ln.unit_price) for ln in invoice.lines.exclude(product__code="HEB"))
+
+
+def test_dotation_globale_needs_no_per_resident_rule(billing_setup):
+    """§3: domicile de secours = the establishment's département (69, dotation globale): GIR 1-4 aged 60+
+    pays the talon per day, nothing else is invoiced for dependency, without any coverage rule."""
+    own = billing_setup.stay(gir=2)  # domicile empty = the establishment's
+    explicit_69 = billing_setup.stay(gir=3, domicile="69")
+    gir5 = billing_setup.stay(gir=5)
+    young = billing_setup.stay(gir=2, birth=date(1970, 6, 1))  # 55 years old: pays the GIR tariff
+    turns_60 = billing_setup.stay(gir=2, birth=date(1966, 4, 21))  # 60 on 21 April 2026
+    period, _ = generate(billing_setup, *APRIL)
+    assert _dependency(resident_invoice(period, own)) == [("DEP12", D("30"), D("6.00"))]
+    assert "part à votre charge" in resident_invoice(period, own).lines.get(product__code="DEP12").label
+    assert _dependency(resident_invoice(period, explicit_69)) == [("DEP34", D("30"), D("6.00"))]
+    assert _dependency(resident_invoice(period, gir5)) == [("DEP56", D("30"), D("6.00"))]
+    assert _dependency(resident_invoice(period, young)) == [("DEP12", D("30"), D("22.00"))]
+    assert _dependency(resident_invoice(period, turns_60)) == [("DEP12", D("10"), D("6.00")),
+                                                               ("DEP12", D("20"), D("22.00"))]
+    assert not Invoice.objects.filter(period=period, debtor_kind="payer").exists()
+
+
+def test_other_departement_needs_a_decision_and_an_explicit_rule_wins(billing_setup):
+    from payers.models import CoverageRule
+
+    without = billing_setup.stay(gir=2, domicile="01")
+    with_decision = billing_setup.stay(gir=2, domicile="01")
+    billing_setup.apa(with_decision, "CD01")
+    own_with_rule = billing_setup.stay(gir=2)  # own département, but an explicit rule: the rule wins
+    CoverageRule.objects.create(stay=own_with_rule, payer=billing_setup.payers["CD01"], scope="dependency",
+                                mode="percent", value=D("50"), valid_from=own_with_rule.entry_date)
+    period, _ = generate(billing_setup, *APRIL)
+    assert _dependency(resident_invoice(period, without)) == [("DEP12", D("30"), D("22.00"))]
+    assert _dependency(resident_invoice(period, with_decision)) == [("DEP12", D("30"), D("6.00"))]
+    assert _dependency(resident_invoice(period, own_with_rule)) == [("DEP12", D("30"), D("11.00"))]
+    cd01 = Invoice.objects.filter(period=period, debtor_kind="payer", payer=billing_setup.payers["CD01"])
+    assert sum(i.total for i in cd01) == D("810.00")  # 30 × 16.00 (APA decision) + 30 × 11.00 (50 %)
+
+
+def test_preflight_check_names_only_other_departements_without_decision(billing_setup):
+    from billing.services.checks import period_checks
+
+    billing_setup.stay(gir=2)  # own département under dotation: no warning
+    lacking = billing_setup.stay(gir=2, domicile="01")
+    decided = billing_setup.stay(gir=2, domicile="01")
+    billing_setup.apa(decided, "CD01")
+    period = billing_setup.period(*APRIL)
+    warnings = [c.message for c in period_checks(period=period) if c.level == "warning"]
+    apa = [w for w in warnings if "APA" in w]
+    assert apa == [f"{lacking.resident.full_name} : domicile de secours 01 (hors dotation globale), GIR 2 sans "
+                   "décision APA individuelle — la totalité du tarif dépendance sera facturée au résident."]
 
 
 def test_example3_ten_day_hospitalisation_april(billing_setup):

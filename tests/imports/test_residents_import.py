@@ -186,6 +186,8 @@ RULES = [
     ({"HEBERGEMENT": "HT"}, "HEBERGEMENT", "HT",
      "Aucun forfait d'hébergement « HT » dans la section TIL-HP (forfaits : M60, STD, STD-TV, STD-TVL)."),
     ({"PAYEUR": "CD99"}, "PAYEUR", "CD99", "Payeur inconnu : aucun payeur n'a le code « CD99 »."),
+    ({"DOMICILE_SECOURS": "99"}, "DOMICILE_SECOURS", "99",
+     "Code de département invalide : 01 à 95, 2A, 2B ou 971 à 976."),
     ({"PAYEUR": "CD01", "AIDE_SOCIALE": 1}, "PAYEUR", "CD01",
      "Le payeur CD01 n'a pas de groupe ASH (aide sociale à l'hébergement) : AIDE_SOCIALE = 1 impossible avec ce "
      "payeur."),
@@ -373,7 +375,7 @@ def test_unused_iban_and_unknown_columns_are_warnings(demo, files):
                                   "COMMENTAIRE": "à voir"}], headers=headers)
     code, out, err = run(residents)
     assert code == 0, err
-    assert ("Avertissement : residents.xlsx › Résidents › 1 › COMMENTAIRE › COMMENTAIRE › Colonne inconnue en AB, "
+    assert ("Avertissement : residents.xlsx › Résidents › 1 › COMMENTAIRE › COMMENTAIRE › Colonne inconnue en AC, "
             "ignorée.") in out
     assert ("Avertissement : " + line(2, "IBAN", VALID_IBAN, "IBAN non utilisé : ni RUM ni mode de règlement "
                                       "PRELEVEMENT, aucun mandat n'est créé.")) in out
@@ -854,3 +856,24 @@ def test_browser_template_download(client, demo, which, header):
         assert book.worksheets[0]["B2"].value == "VER-HP" and book.worksheets[0]["T2"].value == "CD57"
     assert client.get(reverse("imports:residents-template", kwargs={"alias": "VER-HP", "which": "autre"})
                       ).status_code == 404
+
+
+# -------------------------------------------------------------------------------- domicile de secours
+def test_domicile_secours_column_and_its_default(demo, files):
+    residents = files.residents([resident_row(1, DOMICILE_SECOURS="2a"), resident_row(2, DOMICILE_SECOURS=1),
+                                 resident_row(3, DOMICILE_SECOURS="")])
+    code, _out, err = run(residents)
+    assert code == 0, err
+    by_number = {r.external_ref: r.domicile_secours for r in Resident.objects.all()}
+    establishment_dept = Stay.objects.get(resident__external_ref="EXT-0003").section.establishment.departement
+    assert by_number == {"EXT-0001": "2A", "EXT-0002": "01", "EXT-0003": establishment_dept}
+
+
+def test_at_most_one_paying_relative_per_resident(demo, files):
+    residents = files.residents([resident_row(1)])
+    relatives = files.relatives([relative_row(1, PAYEUR=1), relative_row(1, PRENOM="Paul", PAYEUR=1)])
+    code, _out, err = run(residents, "--relatives", relatives)
+    assert code == 1
+    assert line(3, "PAYEUR", "1", "Le résident 1 a déjà un proche payeur (ligne 2) : un seul proche peut être "
+                "payeur.", file="proches.xlsx", sheet="Proches") in err
+    assert not Relative.objects.exists() and not Resident.objects.exists()

@@ -216,6 +216,18 @@ class TestRelatives:
         other.refresh_from_db()
         assert other.receives_invoices is False
 
+    def test_a_second_paying_relative_is_refused_in_french(self, tilleuls, tilleuls_objects):
+        from django.db import IntegrityError, transaction
+
+        first = RelativeFactory(resident=tilleuls_objects["resident"], last_name="Payeuse", is_payer=True)
+        before = counts()
+        response = tilleuls.post(url("relative-add", tilleuls_objects), {"last_name": "Second", "is_payer": "on"})
+        message = f"{first} règle déjà la part du résident : un seul proche peut être payeur."
+        assert response.context["form"].errors["is_payer"] == [message]
+        assert counts() == before
+        with pytest.raises(IntegrityError), transaction.atomic():  # the database refuses it too
+            RelativeFactory(resident=tilleuls_objects["resident"], last_name="Tiers", is_payer=True)
+
     def test_invalid_email(self, tilleuls, tilleuls_objects):
         before = counts()
         response = tilleuls.post(url("relative-add", tilleuls_objects), {"last_name": "X", "email": "x@@y"})
@@ -289,3 +301,30 @@ class TestAbsences:
                                  self.data(tilleuls_objects, reason=verger_reason.pk))
         assert "reason" in response.context["form"].errors
         assert counts() == before
+
+
+# --- Domicile de secours (billing-rules §3) ----------------------------------------------------------
+
+@pytest.mark.django_db
+class TestDomicileSecours:
+    def test_creation_defaults_to_the_establishment_departement(self, tilleuls):
+        response = tilleuls.post(url("create"), CREATE)
+        assert response.status_code == 302
+        resident = Resident.objects.get(last_name="Lambert")
+        stay = resident.stays.get()
+        assert resident.domicile_secours == stay.section.establishment.departement != ""
+
+    def test_edited_in_the_billing_tab_and_checked(self, tilleuls, tilleuls_objects):
+        resident = tilleuls_objects["resident"]
+        response = tilleuls.post(url("billing-edit", tilleuls_objects), {"payment_mode": "cheque",
+                                                                         "domicile_secours": "99"})
+        assert response.context["form"].errors["domicile_secours"] == ["Code de département invalide."]
+        resident.refresh_from_db()
+        assert resident.domicile_secours != "99"
+        response = tilleuls.post(url("billing-edit", tilleuls_objects), {"payment_mode": "cheque",
+                                                                         "domicile_secours": "2A"})
+        assert response.status_code == 302
+        resident.refresh_from_db()
+        assert resident.domicile_secours == "2A"
+        page = tilleuls.get(url("detail", tilleuls_objects) + "?tab=billing").content.decode()
+        assert "2A" in page and "APA sur décision individuelle" in page
