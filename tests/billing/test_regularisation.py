@@ -195,3 +195,49 @@ def test_generate_period_command_regularise(billing_setup, capsys):
     assert "Aucune régularisation" in capsys.readouterr().out
     with pytest.raises(CommandError, match="Section inconnue"):
         call_command("generate_period", section="NOPE", month="2026-04", regularise=True)
+
+
+def test_review_page_lists_regularisations_and_the_job_issues_them(client, billing_setup,
+                                                                    django_capture_on_commit_callbacks):
+    import html
+
+    from django.urls import reverse
+
+    from config.celery import app
+    from core.models import Job
+    from structures.models import SectionAccess
+    from tests.factories import UserFactory
+
+    stay = billing_setup.stay(gir=6)
+    period = billing_setup.period(*APRIL)
+    settle(period)
+    url = reverse("billing:period-detail", kwargs={"alias": "EXA-HP", "period_pk": period.pk})
+    reader, clerk, stranger = (UserFactory(username=n) for n in ("lect-exa", "fact-exa", "autre"))
+    SectionAccess.objects.create(user=reader, section=billing_setup.section, role="reader")
+    SectionAccess.objects.create(user=clerk, section=billing_setup.section, role="clerk")
+    client.force_login(clerk)
+    assert "Aucune régularisation" in html.unescape(client.get(url).content.decode())
+    hosting_rule(billing_setup, stay)
+    page = html.unescape(client.get(url).content.decode())
+    assert "règle de prise en charge ajoutée (Département 69 — Aide sociale hébergement)" in page
+    assert "Émettre les régularisations" in page and "-1\u202f950,00\xa0€" in page
+    # Refusals: a reader may look but not issue; someone without the section gets a 404.
+    client.force_login(reader)
+    assert "Émettre les régularisations" not in client.get(url).content.decode()
+    assert client.post(url, {"action": "regularise", "issue_date": "2026-05-03"}).status_code == 403
+    client.force_login(stranger)
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"action": "regularise", "issue_date": "2026-05-03"}).status_code == 404
+    assert not Job.objects.exists()
+    client.force_login(clerk)
+    app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(url, {"action": "regularise", "issue_date": "2026-05-03"})
+    finally:
+        app.conf.task_always_eager = False
+    job = Job.objects.get(kind="billing.regularise")
+    assert job.status == "succeeded", job.error
+    credit = Invoice.objects.get(kind="credit_note")
+    assert credit.issue_date == date(2026, 5, 3) and credit.total == D("-1950.00")
+    assert job.result["credit_notes"] == [credit.number]
