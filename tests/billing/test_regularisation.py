@@ -241,3 +241,30 @@ def test_review_page_lists_regularisations_and_the_job_issues_them(client, billi
     credit = Invoice.objects.get(kind="credit_note")
     assert credit.issue_date == date(2026, 5, 3) and credit.total == D("-1950.00")
     assert job.result["credit_notes"] == [credit.number]
+
+
+def test_rappel_after_a_regularised_tariff_change_bills_nothing_twice(billing_setup):
+    from billing.services.rappel import rappel_detect
+
+    billing_setup.stay(gir=6)
+    period = billing_setup.period(*APRIL)
+    settle(period)
+    Tariff.objects.create(product=billing_setup.products["HEB"], valid_from=date(2026, 4, 1), price=D("70.00"))
+    assert rappel_detect(section=billing_setup.section, product=billing_setup.products["HEB"]).found
+    period_regularise(period=period, issue_date=date(2026, 5, 3))
+    assert not rappel_detect(section=billing_setup.section, product=billing_setup.products["HEB"]).found
+    assert issued_totals(period) == engine_totals(period)
+
+
+def test_an_issued_rappel_counts_as_issued_no_regularisation_left(billing_setup):
+    from billing.services.rappel import rappel_generate
+
+    billing_setup.stay(gir=6)
+    period = billing_setup.period(*APRIL)
+    settle(period)
+    Tariff.objects.create(product=billing_setup.products["HEB"], valid_from=date(2026, 4, 1), price=D("70.00"))
+    result = rappel_generate(section=billing_setup.section, product=billing_setup.products["HEB"], issue=True,
+                             issue_date=date(2026, 5, 3))
+    assert result["total"] == D("150.00")
+    assert period_regularisations(period=period) == []
+    assert issued_totals(period) == engine_totals(period)
