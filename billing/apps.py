@@ -10,7 +10,9 @@ class BillingConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from . import jobs  # noqa: F401 - registers the billing job runners
-        from . import models
+        from . import models, signals
+
+        signals.connect()
 
         for model in (models.Product, models.Tariff, models.Package, models.NationalParameter,
                       models.DepartementParameter, models.StayPackage, models.BillingPeriod):

@@ -46,6 +46,9 @@ class BillingPeriod(models.Model):
     label = models.CharField(_("libellé"), max_length=60)
     status = models.CharField(_("état"), max_length=8, choices=Status.choices, default=Status.OPEN)
     generated_at = models.DateTimeField(_("générée le"), null=True, blank=True)
+    drafts_stale_since = models.DateTimeField(
+        _("brouillons à régénérer depuis"), null=True, blank=True,
+        help_text=_("Une donnée de facturation a changé après la génération : régénérez avant d'émettre."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -213,6 +216,7 @@ class InvoiceLine(models.Model):
         RAPPEL = "rappel", _("Rappel de tarif")
         CREDIT = "credit", _("Avoir")
         MANUAL = "manual", _("Saisie manuelle")
+        REGULARISATION = "regularisation", _("Régularisation")
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     resident = models.ForeignKey(Resident, verbose_name=_("résident"), null=True, blank=True,

@@ -55,6 +55,11 @@ def calendar_generate(*, calendar: Calendar, years: list[int], overwrite: bool =
     CalendarDay.objects.bulk_create(to_create, batch_size=500)
     for day, state, note in to_update:
         CalendarDay.objects.filter(calendar=calendar, day=day).update(state=state, note=note)
+    if to_update:  # rewritten days may change drafts (new days cannot: generation needed them all)
+        from .stale import periods_mark_stale
+
+        periods_mark_stale(section_ids=calendar.sections.values_list("pk", flat=True),
+                           start=min(d for d, _s, _n in to_update), end=max(d for d, _s, _n in to_update))
     return len(to_create) + len(to_update)
 
 

@@ -182,8 +182,12 @@ def line_label(line: engine.Line, *, resident_name: str, for_payer: bool, payer_
 
 @transaction.atomic
 def period_generate(*, period: BillingPeriod, progress=None) -> dict:
-    """Replace the period's draft invoices with freshly computed ones. Issued invoices are kept;
-    a debtor that already has an issued invoice for the period gets no new draft."""
+    """Replace the period's draft invoices with freshly computed ones. Issued invoices are kept; a
+    (debtor, stay) pair that already has issued lines in the period gets no draft line — what changed
+    for it since is a régularisation (``regularisation.period_regularisations``), so a day is never
+    billed twice to the same debtor and a new share is never dropped."""
+    from .regularisation import issued_pairs
+
     period = BillingPeriod.objects.select_for_update().select_related("section__establishment").get(pk=period.pk)
     if period.status != BillingPeriod.Status.OPEN:
         raise ValidationError(_("La période %(label)s est clôturée.") % {"label": period.label})
@@ -194,18 +198,19 @@ def period_generate(*, period: BillingPeriod, progress=None) -> dict:
     drafts = Invoice.objects.filter(period=period, status=Invoice.Status.DRAFT, kind=Invoice.Kind.INVOICE)
     InvoiceLine.objects.filter(invoice__in=drafts).delete()
     drafts.delete()
-    issued_keys = set()
-    for inv in Invoice.objects.filter(period=period, kind=Invoice.Kind.INVOICE).exclude(status=Invoice.Status.DRAFT):
-        issued_keys.add(_invoice_key_of(inv))
+    already = issued_pairs(period=period)
     grouped: dict[tuple, list[engine.Line]] = defaultdict(list)
+    skipped_pairs = set()
     for line in lines:
-        grouped[_line_key(line.debtor)].append(line)
+        pair = (_line_key(line.debtor), line.stay_id)
+        if pair in already:
+            skipped_pairs.add(pair)
+            continue
+        grouped[pair[0]].append(line)
     establishment = section.establishment
-    invoices, skipped = [], 0
-    keys = [k for k in grouped if k not in issued_keys]
-    skipped = len(grouped) - len(keys)
+    invoices, skipped = [], len(skipped_pairs)
     line_rows = []
-    for key in keys:
+    for key in grouped:
         kind, resident_id, relative_id, payer_id, group_id = key
         invoice = Invoice(
             period=period, section=section, establishment=establishment, kind=Invoice.Kind.INVOICE,
@@ -232,7 +237,8 @@ def period_generate(*, period: BillingPeriod, progress=None) -> dict:
         row.invoice_id = row.invoice.pk  # set after the invoices got their primary keys
     InvoiceLine.objects.bulk_create(line_rows, batch_size=2000)
     period.generated_at = timezone.now()
-    period.save(update_fields=["generated_at"])
+    period.drafts_stale_since = None
+    period.save(update_fields=["generated_at", "drafts_stale_since"])
     if progress:
         progress(3, 3, _("%(n)s facture(s) brouillon") % {"n": len(invoices)})
     return {"drafts": len(invoices), "lines": len(line_rows), "skipped_issued": skipped,

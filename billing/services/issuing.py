@@ -176,7 +176,18 @@ def _write_issued(invoices: list[Invoice]) -> None:
             issued_by=first.issued_by, updated_at=now)
 
 
+@transaction.atomic
 def period_issue(*, period, user=None, issue_date: date | None = None) -> list[Invoice]:
+    """Issue the period's drafts under the period's row lock, as generation takes it: a generation
+    running at the same time waits (and then keeps what was issued) instead of deleting drafts that
+    are being numbered. Stale drafts (data changed after generation) are refused."""
+    from ..models import BillingPeriod
+
+    period = BillingPeriod.objects.select_for_update().get(pk=period.pk)
+    if period.drafts_stale_since and period.invoices.filter(status=Invoice.Status.DRAFT).exists():
+        raise ValidationError(_(
+            "Les brouillons de la période %(label)s sont à régénérer : des données de facturation ont changé "
+            "depuis la génération. Régénérez la période avant d'émettre.") % {"label": period.label})
     ids = list(period.invoices.filter(status=Invoice.Status.DRAFT).values_list("pk", flat=True))
     return invoices_issue(invoice_ids=ids, user=user, issue_date=issue_date)
 

@@ -159,13 +159,22 @@ def _invoiced_days(*, section, product: Product):
     for line in lines:
         key = _invoice_key_of(line.invoice)
         days = [line.date_from] if monthly else _days(line.date_from, line.date_to)
+        settled: set = invoiced.setdefault("settled", set())
         for day in days:
+            if line.reason == InvoiceLine.Reason.REGULARISATION:
+                # The day's debtor/product was settled by a régularisation (the whole period recomputed
+                # with today's tariffs): a rappel would bill the difference a second time.
+                settled.add((key, line.resident_id, day))
+                continue
             entry = invoiced.setdefault((key, line.resident_id, day), [ZERO, None, None, line.date_to])
             entry[0] += line.unit_price
             if line.reason != InvoiceLine.Reason.RAPPEL:
                 entry[1] = line.reason
                 entry[2] = line.invoice.period_id
                 entry[3] = line.date_to if monthly else day
+    for k in invoiced.pop("settled", set()):
+        if k in invoiced:
+            invoiced[k][1] = None  # skipped by rappel_detect, like days with only rappel lines
     return invoiced
 
 

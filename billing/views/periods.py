@@ -20,7 +20,7 @@ from .. import selectors
 from ..forms import CreditNoteForm, IssueForm, PeriodCreateForm
 from ..models import Invoice
 from ..services import checks as check_services
-from ..services import issuing, pdf, periods, review
+from ..services import issuing, pdf, periods, regularisation, review
 
 
 class PeriodListView(SectionMixin, TemplateView):
@@ -69,13 +69,20 @@ class PeriodDetailView(SectionMixin, TemplateView):
             period=period, checks=checks, blocking=check_services.period_blocking(checks),
             invoices=invoices, summary=review.period_summary(period), movements=review.period_movements(period),
             previous=review.previous_period(period),
-            job=Job.objects.filter(section=self.section, kind__in=["billing.generate", "billing.render_pdfs"],
+            job=Job.objects.filter(section=self.section,
+                                   kind__in=["billing.generate", "billing.render_pdfs", "billing.regularise"],
                                    params__period_id=period.pk).order_by("-created_at").first(),
             issue_form=kwargs.get("issue_form") or IssueForm(initial={"issue_date": timezone.localdate()}),
             drafts=invoices.filter(status=Invoice.Status.DRAFT).count(),
         )
         for invoice in invoices:
             invoice.debtor_display = selectors.debtor_label(invoice)
+        ctx["regularisations"] = []
+        if invoices.exclude(status=Invoice.Status.DRAFT).exists():
+            try:
+                ctx["regularisations"] = regularisation.period_regularisations(period=period)
+            except ValidationError as exc:
+                ctx["regularisation_error"] = " ".join(exc.messages)
         return ctx
 
     def post(self, request, *args, **kwargs):
@@ -92,6 +99,17 @@ class PeriodDetailView(SectionMixin, TemplateView):
                                           params={"period_id": period.pk})
             job_services.job_enqueue(job=job, task=run_job)
             messages.info(request, _("Génération lancée."))
+        elif action == "regularise":
+            form = IssueForm(request.POST)
+            if not form.is_valid():
+                return self.render_to_response(self.get_context_data(issue_form=form))
+            job = job_services.job_create(kind="billing.regularise", user=request.user, section=self.section,
+                                          label=_("Régularisations %(alias)s %(label)s") % {
+                                              "alias": self.section.alias, "label": period.label},
+                                          params={"period_id": period.pk,
+                                                  "issue_date": form.cleaned_data["issue_date"].isoformat()})
+            job_services.job_enqueue(job=job, task=run_job)
+            messages.info(request, _("Émission des régularisations lancée."))
         elif action == "issue":
             form = IssueForm(request.POST)
             if not form.is_valid():

@@ -707,6 +707,13 @@ def absences_import_apply(*, section: Section, year: int, month: int, data: byte
                                               mapping_data=mapping_data, mapping_name=mapping_name)
         if validation.ok:
             _execute(validation.plan)
+            # bulk writes send no signal: mark the drafts concerned stale (regeneration below clears it).
+            from billing.services.stale import periods_mark_stale
+
+            start = validation.start
+            periods_mark_stale(section_ids=[section.pk], start=start, end=max(
+                validation.plan.last_touched or start,
+                date(start.year, start.month, pycal.monthrange(start.year, start.month)[1])))
             if validation.mapping.source == "file":
                 absence_mapping_save(establishment=section.establishment, codes=validation.mapping.codes)
             run = absences_import_record(validation=validation, user=user, status=ImportRun.Status.IMPORTED,

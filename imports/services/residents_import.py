@@ -830,6 +830,14 @@ def _create(plan: Plan, *, progress: Callable | None = None) -> dict:
             resident_line, resident = by_numero[rel.numero]
             mandate(rel, resident_line, resident, relative)
     bulk(Mandate, mandates)
+    # bulk_create sends no signal: mark the periods already generated that these stays now concern.
+    from billing.services.stale import periods_mark_stale
+
+    first_entry: dict[int, date] = {}
+    for line in plan.residents:
+        first_entry[line.section.pk] = min(line.entry_date, first_entry.get(line.section.pk, line.entry_date))
+    for section_id, entry in first_entry.items():
+        periods_mark_stale(section_ids=[section_id], start=entry)
     step(total, _("Import terminé"))
     return {"residents": len(residents), "stays": len(stays),
             "gir": sum(1 for line in plan.residents if line.gir), "coverage_rules": len(rules),

@@ -18,6 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--section", required=True, help="Alias de la section (ex. TIL-HP).")
         parser.add_argument("--month", required=True, help="Mois AAAA-MM.")
         parser.add_argument("--issue", action="store_true", help="Émettre les brouillons après la génération.")
+        parser.add_argument("--regularise", action="store_true",
+                            help="Lister et émettre les régularisations (avoirs et factures) des factures déjà émises "
+                                 "de la période, sans régénérer.")
         parser.add_argument("--issue-date", help="Date d'émission AAAA-MM-JJ (défaut : aujourd'hui).")
 
     def handle(self, *args, **options):
@@ -34,6 +37,8 @@ class Command(BaseCommand):
                 issue_date = date.fromisoformat(options["issue_date"])
             except ValueError as exc:
                 raise CommandError(f"Date d'émission invalide : « {options['issue_date']} » (AAAA-MM-JJ).") from exc
+        if options["regularise"]:
+            return self._regularise(section=section, year=year, month=month, issue_date=issue_date)
         # Opening the period and checking it is one transaction: a refused run leaves nothing behind.
         with transaction.atomic():
             period = periods.period_for_month(section=section, year=year, month=month)
@@ -65,3 +70,33 @@ class Command(BaseCommand):
             numbers = sorted(i.number for i in issued)
             span = f" ({numbers[0]} à {numbers[-1]})" if numbers else ""
             self.stdout.write(self.style.SUCCESS(f"{len(issued)} facture(s) émise(s){span}."))
+
+    def _regularise(self, *, section, year, month, issue_date):
+        from billing.services.regularisation import period_regularisations, period_regularise
+
+        period = periods.period_for_month(section=section, year=year, month=month)
+        if period is None:
+            raise CommandError(f"Aucune période de {section.alias} pour le mois {year}-{month:02d}.")
+        try:
+            regs = period_regularisations(period=period)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
+        if not regs:
+            self.stdout.write(f"Aucune régularisation pour {section.alias} {period.label}.")
+            return
+        self.stdout.write(f"Régularisations de {section.alias} {period.label} :")
+        for reg in regs:
+            self.stdout.write(
+                f"- {reg.debtor_label} ({reg.resident_name}) : émis {format_euros(reg.issued)}, "
+                f"dû {format_euros(reg.due)}, écart {format_euros(reg.difference)} — {reg.reason}")
+            for detail in reg.details:
+                self.stdout.write(f"    {detail}")
+        try:
+            result = period_regularise(period=period, issue_date=issue_date)
+        except ValidationError as exc:
+            raise CommandError("Régularisation impossible : " + " ".join(exc.messages)) from exc
+        self.stdout.write(self.style.SUCCESS(
+            f"{len(result['credit_notes'])} avoir(s) émis ({format_euros(result['credited'])})"
+            + (f" : {', '.join(result['credit_notes'])}" if result["credit_notes"] else "")
+            + f" ; {len(result['invoices'])} facture(s) de régularisation émise(s) ({format_euros(result['invoiced'])})"
+            + (f" : {', '.join(result['invoices'])}" if result["invoices"] else "") + "."))
