@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0005_invoice_comment'),
+        ('billing', '0006_credit_lines_and_resident_snapshot'),
     ]
 
     operations = [
