@@ -2,7 +2,7 @@
 import calendar
 import random
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -40,10 +40,11 @@ def engine_totals(period) -> dict:
     return {k: v for k, v in totals.items() if v}
 
 
-def settle(period):
+def settle(period, issue_date=date(2026, 5, 2)):
+    """Generate, issue and settle the régularisations; issue dates stay chronological per series."""
     period_generate(period=period)
-    period_issue(period=period, issue_date=date(2026, 5, 2))
-    period_regularise(period=period, issue_date=date(2026, 5, 3))
+    period_issue(period=period, issue_date=issue_date)
+    period_regularise(period=period, issue_date=issue_date + timedelta(days=1))
 
 
 def hosting_rule(setup, stay, payer_code="CD69", group="ASH", **kwargs):
@@ -136,6 +137,7 @@ def test_random_changes_keep_issued_equal_to_engine(billing_setup):
     setup = billing_setup
     heb = setup.products["HEB"]
     corrections = 0
+    issue_day = date(2026, 10, 1)  # issue dates only move forward (chronological numbering)
     for seed in range(6):
         rng = random.Random(seed)
         start = date(2026, 4 + seed, 1)  # same set-up, a new period (and new stays) per seed
@@ -153,9 +155,11 @@ def test_random_changes_keep_issued_equal_to_engine(billing_setup):
                                           valid_from=start.replace(day=rng.randint(1, 20))))
             elif op == "unrule" and rules:
                 rules.pop(rng.randrange(len(rules))).delete()
-            elif op == "tariff":
-                Tariff.objects.update_or_create(product=heb, valid_from=start.replace(day=rng.randint(1, 28)),
-                                                defaults={"price": D(rng.choice(["60.00", "66.50", "71.25"]))})
+            elif op == "tariff":  # a new dated row (rows used by issued invoices cannot be edited)
+                valid_from = start.replace(day=rng.randint(1, 28))
+                if not Tariff.objects.filter(product=heb, valid_from=valid_from).exists():
+                    Tariff.objects.create(product=heb, valid_from=valid_from,
+                                          price=D(rng.choice(["60.00", "66.50", "71.25"])))
             elif op == "absence":
                 first = start.replace(day=rng.randint(1, 20))
                 setup.absence(stay, rng.choice(["H", "C", "P"]), first, first.replace(day=first.day + rng.randint(0, 8)))
@@ -170,10 +174,14 @@ def test_random_changes_keep_issued_equal_to_engine(billing_setup):
                 period_generate(period=period)
             elif op == "issue":
                 period_generate(period=period)
-                period_issue(period=period, issue_date=date(2026, 10, 1))
+                issue_day += timedelta(days=1)
+                period_issue(period=period, issue_date=issue_day)
             elif op == "regul":
-                period_regularise(period=period, issue_date=date(2026, 10, 2))
-        settle(period)
+                issue_day += timedelta(days=1)
+                period_regularise(period=period, issue_date=issue_day)
+        issue_day += timedelta(days=1)
+        settle(period, issue_date=issue_day)
+        issue_day += timedelta(days=1)
         assert issued_totals(period) == engine_totals(period), f"seed {seed}"
         corrections += Invoice.objects.filter(period=period, comment__startswith="Régularisation").count()
         assert not Invoice.objects.filter(period=period, status="draft").exists()
