@@ -1,7 +1,8 @@
 """Séjour settings: everything comes from the environment (django-environ).
 
-With no environment at all the app runs on the *embedded default*: a SQLite file and a
-filesystem Celery broker under ``var/``. Production sets DATABASE_URL, CELERY_BROKER_URL,
+With no environment but DEBUG=1 (what ``./dev`` sets) the app runs on the *embedded default*: a SQLite
+file and a filesystem Celery broker under ``var/``. With DEBUG off it refuses to start without real
+secrets (config/fail_closed.py). Production sets DATABASE_URL, CELERY_BROKER_URL,
 SECRET_KEY, ENCRYPTION_KEY, ALLOWED_HOSTS and DEBUG=0 (see README, "Configuration").
 """
 from pathlib import Path
@@ -207,5 +208,11 @@ JOURNAL_SYNC_EXPORT_LIMIT = env.int("JOURNAL_SYNC_EXPORT_LIMIT", default=2000)
 # Uploaded import files are deleted after this many days (the run and its report are kept).
 IMPORT_FILES_RETENTION_DAYS = env.int("IMPORT_FILES_RETENTION_DAYS", default=90)
 
-# seed_demo creates demo logins with known passwords: refuse it in production (DEMO_ALLOWED=0).
-DEMO_ALLOWED = env.bool("DEMO_ALLOWED", default=True)
+# seed_demo creates demo logins with known passwords: only where asked for (`./dev` and the tests
+# set DEMO_ALLOWED=1); `check --deploy` fails while it is on or while a demo login exists.
+DEMO_ALLOWED = env.bool("DEMO_ALLOWED", default=False)
+
+# Fail closed: with DEBUG off, no start on the development SECRET_KEY, a placeholder or without ENCRYPTION_KEY.
+from config.fail_closed import refuse_insecure_start  # noqa: E402
+
+refuse_insecure_start(debug=DEBUG, secret_key=SECRET_KEY, encryption_key=ENCRYPTION_KEY)
