@@ -205,6 +205,13 @@ AUDITLOG_INCLUDE_ALL_MODELS = False
 # Journal exports of periods with more invoices than this are written by a worker (job page download).
 JOURNAL_SYNC_EXPORT_LIMIT = env.int("JOURNAL_SYNC_EXPORT_LIMIT", default=2000)
 
+# Import workbooks (.xlsx are ZIP archives) are refused, before being parsed, when they would expand
+# beyond this size or compress more than this ratio ("zip bombs"); an import job may use at most
+# IMPORT_JOB_MEMORY_BYTES of memory more than when it started (0: no limit).
+IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES = env.int("IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES", default=256 * 1024 * 1024)
+IMPORT_XLSX_MAX_RATIO = env.int("IMPORT_XLSX_MAX_RATIO", default=200)
+IMPORT_JOB_MEMORY_BYTES = env.int("IMPORT_JOB_MEMORY_BYTES", default=1024 * 1024 * 1024)
+
 # Uploaded import files are deleted after this many days (the run and its report are kept).
 IMPORT_FILES_RETENTION_DAYS = env.int("IMPORT_FILES_RETENTION_DAYS", default=90)
 

@@ -38,11 +38,14 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from core.limits import memory_limit, memory_refusal
 
 from .xlsx import CellError, Column, Report, Row, Table, read_xlsx_table, strip_accents, to_bool, to_date, to_int, \
     to_text
@@ -978,8 +981,11 @@ def residents_import_job(*, job, progress) -> dict:
             raise JobError(_("Utilisateur inconnu ou inactif : import impossible."))
         residents, relatives = _run_files(run)
         try:
-            outcome = residents_import(residents=residents, relatives=relatives, user=user,
-                                       dry_run=action != "import", progress=progress)
+            with memory_limit(settings.IMPORT_JOB_MEMORY_BYTES):
+                outcome = residents_import(residents=residents, relatives=relatives, user=user,
+                                           dry_run=action != "import", progress=progress)
+        except MemoryError as exc:
+            raise JobError(memory_refusal()) from exc
         finally:
             for f in (residents, relatives):
                 if f is not None:
