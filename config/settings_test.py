@@ -12,5 +12,8 @@ from cryptography.fernet import Fernet
 os.environ.setdefault("SECRET_KEY", "test-" + secrets.token_urlsafe(50))
 os.environ.setdefault("ENCRYPTION_KEY", Fernet.generate_key().decode())
 os.environ.setdefault("DEMO_ALLOWED", "1")
+# Django's test client logs in without a request, which django-axes refuses: the lockout tests
+# (tests/test_login_lockout.py) switch it back on.
+os.environ.setdefault("LOGIN_LOCKOUT_ENABLED", "0")
 
 from .settings import *  # noqa: E402,F401,F403
