@@ -655,6 +655,65 @@ def _plan(*, result: AbsencesValidation, context: _Context, section: Section, st
 # --------------------------------------------------------------------------------------------
 # Applying and recording
 # --------------------------------------------------------------------------------------------
+# The stored report (ImportRun.report, shown on the page) is bounded: a small file keeps every line; a
+# big one keeps its first lines in error, at most REPORT_PER_KIND per kind of error (the column), up to
+# REPORT_LIMIT lines. The full report is an XLSX written by the validation job (REPORT_ROLE).
+REPORT_LIMIT = 500
+REPORT_PER_KIND = 50
+REPORT_ROLE = "report"
+
+
+def _kinds(entry: dict) -> set[str]:
+    return {problem.get("column") or "" for problem in entry["errors"] or entry["warnings"]}
+
+
+def report_bounded(entries: list[dict], *, limit: int | None = None, per_kind: int | None = None) -> list[dict]:
+    limit = REPORT_LIMIT if limit is None else limit
+    per_kind = REPORT_PER_KIND if per_kind is None else per_kind
+    if len(entries) <= limit:
+        return entries
+    kept, seen = [], defaultdict(int)
+    for entry in entries:
+        kinds = _kinds(entry) if (entry["errors"] or entry["warnings"]) else set()
+        if kinds and any(seen[kind] < per_kind for kind in kinds):
+            for kind in kinds:
+                seen[kind] += 1
+            kept.append(entry)
+            if len(kept) >= limit:
+                break
+    return kept
+
+
+def errors_by_column(entries: list[dict]) -> dict[str, int]:
+    """How many errors of each kind (column; "" for the file itself) the whole report holds."""
+    counts: dict[str, int] = defaultdict(int)
+    for entry in entries:
+        for problem in entry["errors"]:
+            counts[problem.get("column") or ""] += 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+REPORT_HEADERS = ("Fichier", "Ligne", "IDPERSONNE", "Résident", "Jours", "Absences lues", "Erreurs",
+                  "Avertissements")
+
+
+def _problem_text(problem: dict) -> str:
+    where = f"{problem['column']} " if problem.get("column") else ""
+    value = f"« {problem['value']} » " if problem.get("value") not in (None, "") else ""
+    return f"{where}{value}: {problem['message']}" if where or value else problem["message"]
+
+
+def report_xlsx(entries: Iterable[dict]) -> bytes:
+    """The full report, one line per line of the file, through the shared (formula-safe) writer."""
+    from core.exports import xlsx_bytes
+
+    rows = ([entry["file"], entry["row"], entry["ref"], entry["resident"], entry["days"],
+             "\n".join(a.get("text", "") if isinstance(a, dict) else str(a) for a in entry["absences"]),
+             "\n".join(_problem_text(e) for e in entry["errors"]),
+             "\n".join(_problem_text(w) for w in entry["warnings"])] for entry in entries)
+    return xlsx_bytes(_("Rapport"), rows, headers=REPORT_HEADERS, widths=(18, 8, 16, 30, 34, 50, 60, 40))
+
+
 class AbsencesImportError(Exception):
     """The file has errors: nothing was written (``run`` holds the report)."""
 
@@ -684,8 +743,10 @@ def absences_import_record(*, validation: AbsencesValidation, user=None, dry_run
         run.stored_files = stored_files
     run.dry_run = dry_run
     run.status = status or (ImportRun.Status.VALIDATED if validation.ok else ImportRun.Status.REJECTED)
-    run.summary = {**validation.summary, **(extra_summary or {})}
-    run.report = validation.report
+    full = validation.report
+    run.report = report_bounded(full)
+    run.summary = {**validation.summary, **(extra_summary or {}), "report_total": len(full),
+                   "report_kept": len(run.report), "errors_by_column": errors_by_column(full)}
     if run.created_by_id is None and user is not None and getattr(user, "is_authenticated", False):
         run.created_by = user
     run.save()
@@ -805,24 +866,79 @@ def _read_stored(run: ImportRun, role: str) -> tuple[bytes, str] | None:
     return None
 
 
-def absences_import_upload(*, section: Section, year: int, month: int, data: bytes, name: str,
-                           mapping_data: bytes | None = None, mapping_name: str = "correspondance.csv",
-                           user=None) -> tuple[ImportRun, AbsencesValidation]:
-    """First step in the browser: keep the files (MEDIA_ROOT/imports/absences/<run id>/), validate,
-    save a valid correspondence table given with them, record the run (validated or rejected)."""
-    validation = absences_import_validate(section=section, year=year, month=month, data=data, name=name,
-                                          mapping_data=mapping_data, mapping_name=mapping_name)
-    extra = {}
-    if mapping_data is not None and validation.mapping.ok:
-        absence_mapping_save(establishment=section.establishment, codes=validation.mapping.codes)
-        extra["mapping_saved"] = len(validation.mapping.codes)
-    run = absences_import_record(validation=validation, user=user, extra_summary=extra)
+ABSENCES_JOB_KIND = "imports.absences"
+
+
+def absences_run_start(*, section: Section, year: int, month: int, data: bytes, name: str,
+                       mapping_data: bytes | None = None, mapping_name: str = "correspondance.csv",
+                       user=None) -> ImportRun:
+    """First step in the browser: keep the files (MEDIA_ROOT/imports/absences/<run id>/) and start the
+    validation job (after commit); the run stays *pending* until the job has read the file."""
+    from core.services.jobs import job_create, job_enqueue
+    from core.tasks import run_job
+
+    run = ImportRun.objects.create(
+        kind=ImportRun.Kind.ABSENCES, status=ImportRun.Status.PENDING, section=section,
+        establishment=section.establishment, month=date(year, month, 1), dry_run=False,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        files=[{"role": "absences", **file_info(data, name)}]
+        + ([{"role": "mapping", **file_info(mapping_data, mapping_name)}] if mapping_data is not None else []))
     stored = [_store(run, "absences", name, data)]
     if mapping_data is not None:
         stored.append(_store(run, "mapping", mapping_name, mapping_data))
-    run.stored_files = stored
-    run.save(update_fields=["stored_files"])
-    return run, validation
+    job = job_create(kind=ABSENCES_JOB_KIND, user=user, section=section, params={"run_id": run.pk},
+                     label=_("Contrôle du fichier des absences n° %(n)s") % {"n": run.pk})
+    run.stored_files, run.job = stored, job
+    run.save(update_fields=["stored_files", "job"])
+    job_enqueue(job=job, task=run_job)
+    return run
+
+
+def absences_validate_job(*, job, progress) -> dict:
+    """Job runner "imports.absences": validate the stored files of the run, save a valid correspondence
+    table given with them, record the (bounded) report and write the full one as an XLSX file."""
+    from django.conf import settings
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from core.limits import memory_limit, memory_refusal
+    from core.services.jobs import JobError
+
+    run = ImportRun.objects.filter(pk=job.params.get("run_id"), kind=ImportRun.Kind.ABSENCES).select_related(
+        "section__establishment").first()
+    if run is None or run.section is None:
+        raise JobError(_("Import introuvable."))
+    stored = _read_stored(run, "absences")
+    if stored is None:
+        raise JobError(_("Le fichier de cet import n'est plus disponible : déposez-le à nouveau."))
+    mapping = _read_stored(run, "mapping")
+    progress(0, 2, _("Lecture et contrôle du fichier"))
+    try:
+        with memory_limit(settings.IMPORT_JOB_MEMORY_BYTES):
+            validation = absences_import_validate(
+                section=run.section, year=run.month.year, month=run.month.month, data=stored[0], name=stored[1],
+                mapping_data=mapping[0] if mapping else None,
+                mapping_name=mapping[1] if mapping else "correspondance.csv")
+    except MemoryError as exc:
+        ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.FAILED)
+        raise JobError(memory_refusal()) from exc
+    extra = {}
+    if mapping is not None and validation.mapping.ok:
+        absence_mapping_save(establishment=run.section.establishment, codes=validation.mapping.codes)
+        extra["mapping_saved"] = len(validation.mapping.codes)
+    progress(1, 2, _("Écriture du rapport"))
+    report_path = default_storage.save(f"imports/absences/{run.pk}/rapport-{run.pk}.xlsx",
+                                       ContentFile(report_xlsx(validation.report)))
+    stored_files = [*(run.stored_files or []), {"role": REPORT_ROLE, "name": "rapport.xlsx", "path": report_path}]
+    run = absences_import_record(validation=validation, run=run, stored_files=stored_files, extra_summary=extra)
+    if validation.ok:
+        message = _("Fichier lu sans erreur : %(lines)s ligne(s), %(absences)s absence(s). Vérifiez puis cliquez "
+                    "sur Valider.") % validation.summary
+    else:
+        message = _("Le fichier contient %(n)s erreur(s) : corrigez-le puis déposez-le à nouveau (le bouton "
+                    "Valider reste verrouillé).") % {"n": validation.error_count}
+    return {"message": message, "run_id": run.pk, "status": run.status, "file": report_path,
+            "errors": validation.error_count}
 
 
 def absences_import_confirm(*, run: ImportRun, user=None, regenerate: str = "job") -> ImportRun:
