@@ -499,10 +499,22 @@ def _describe(item: Item, reasons: dict[int, AbsenceReason]) -> str:
 
 
 def _plan(*, result: AbsencesValidation, context: _Context, section: Section, start: date, end: date) -> Plan:
+    """What applying the file changes, in five steps (each a function below)."""
     reasons = dict(context.reasons)
     for reason in result.mapping.codes.values():
         reasons[reason.pk] = reason
     work: dict[int, list[Item]] = {rid: list(items) for rid, items in context.items_by_resident.items()}
+    _plan_remove_owned_days(work, section=section, start=start, end=end)
+    segments = _plan_file_segments(result.rows, section=section, start=start)
+    _plan_overlap_errors(segments, work, reasons)
+    plan = Plan()
+    _plan_joins(segments, work, plan, reasons, start=start, end=end)
+    _plan_keep_recreated_rows(work)
+    _plan_differences(work, plan)
+    return plan
+
+
+def _plan_remove_owned_days(work: dict[int, list[Item]], *, section: Section, start: date, end: date) -> None:
     # 1. Remove the days of this month owned by imports, on this section's stays.
     for resident_items in work.values():
         for item in list(resident_items):
@@ -533,9 +545,12 @@ def _plan(*, result: AbsencesValidation, context: _Context, section: Section, st
                 item.import_month = _month_start(item.first)
             else:
                 item.deleted = True
+
+
+def _plan_file_segments(rows: list[dict], *, section: Section, start: date) -> list[Item]:
     # 2. The file's absences: consecutive days with the same reason on the same stay.
     segments: list[Item] = []
-    for row in result.rows:
+    for row in rows:
         days, stays = row.pop("_days"), row.pop("_stays")
         if row["resident_id"] is None:
             continue
@@ -554,6 +569,10 @@ def _plan(*, result: AbsencesValidation, context: _Context, section: Section, st
                            reason_id=reason.pk, first=day, last=day, source=Absence.Source.IMPORT,
                            import_month=start, row=row, code=row["days"][index])
             segments.append(current)
+    return segments
+
+
+def _plan_overlap_errors(segments: list[Item], work: dict[int, list[Item]], reasons: dict) -> None:
     # 3. Overlaps with what remains (hand-entered days, other sections): an error naming both.
     for seg in segments:
         for other in work.get(seg.resident_id, []):
@@ -566,7 +585,10 @@ def _plan(*, result: AbsencesValidation, context: _Context, section: Section, st
                     "résident : corrigez le fichier ou l'absence saisie.") % {
                     "a": fr_date(seg.first), "b": fr_date(seg.last), "reason": reasons[seg.reason_id].label,
                     "other": _describe(other, reasons)}})
-    plan = Plan()
+
+
+def _plan_joins(segments: list[Item], work: dict[int, list[Item]], plan: Plan, reasons: dict, *, start: date,
+                end: date) -> None:
     # 4. Joins: continue an absence ending on the previous month's last day (and, after a split,
     #    an imported absence starting on the next month's first day).
     for seg in segments:
@@ -605,6 +627,9 @@ def _plan(*, result: AbsencesValidation, context: _Context, section: Section, st
                 "b": fr_date(file_last), "n": (file_last - file_first).days + 1},
             "joined_text": _("prolonge l'absence commencée le %(day)s") % {"day": fr_date(joined_from)}
             if joined_from else ""})
+
+
+def _plan_keep_recreated_rows(work: dict[int, list[Item]]) -> None:
     # 5. Differences with the database (an absence re-created identically keeps its row).
     recreated = {}
     for items in work.values():
@@ -622,6 +647,11 @@ def _plan(*, result: AbsencesValidation, context: _Context, section: Section, st
                      twin.import_month) = twin.original
                     twin.deleted = False
                     item.deleted = True
+
+
+def _plan_differences(work: dict[int, list[Item]], plan: Plan) -> None:
+    """Creates, updates and deletes against the database; a deleted row is reused for a creation on the
+    same stay (fewer statements)."""
     creates, updates, deletes = [], [], []
     for items in work.values():
         for item in items:
@@ -649,7 +679,6 @@ def _plan(*, result: AbsencesValidation, context: _Context, section: Section, st
             plan.creates.append(item)
     plan.deletes = [i for i in deletes if i.deleted]
     plan.updates = updates
-    return plan
 
 
 # --------------------------------------------------------------------------------------------
