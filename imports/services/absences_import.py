@@ -923,9 +923,53 @@ def absences_run_start(*, section: Section, year: int, month: int, data: bytes, 
     return run
 
 
+def absences_confirm_start(*, run: ImportRun, user) -> ImportRun:
+    """Valider in the browser: start the job that validates the stored files again and applies them."""
+    from core.services.jobs import job_create, job_enqueue
+    from core.tasks import run_job
+
+    with transaction.atomic():
+        run = ImportRun.objects.select_for_update().select_related("job").get(pk=run.pk)
+        if run.kind != ImportRun.Kind.ABSENCES or run.status != ImportRun.Status.VALIDATED:
+            raise AbsencesImportError(_("Cet import n'est pas en attente de validation (état : %(status)s).") % {
+                "status": run.get_status_display()}, run=run)
+        if run.job and run.job.params.get("action") == "import" and not run.job.is_finished:
+            raise AbsencesImportError(_("L'import est déjà en cours."), run=run)
+        job = job_create(kind=ABSENCES_JOB_KIND, user=user, section=run.section,
+                         params={"run_id": run.pk, "action": "import", "user_id": user.pk},
+                         label=_("Import des absences n° %(n)s") % {"n": run.pk})
+        run.job = job
+        run.save(update_fields=["job"])
+    job_enqueue(job=job, task=run_job)
+    return run
+
+
+def _absences_import_job(run: ImportRun, job) -> dict:
+    from django.contrib.auth import get_user_model
+
+    from core.services.jobs import JobError
+
+    user = get_user_model().objects.filter(pk=job.params.get("user_id"), is_active=True).first()
+    if user is None:
+        raise JobError(_("Utilisateur inconnu ou inactif : import impossible."))
+    try:
+        run = absences_import_confirm(run=run, user=user, regenerate="job")
+    except AbsencesImportError as exc:
+        return {"message": str(exc), "run_id": run.pk, "status": (exc.run or run).status}
+    summary = run.summary
+    message = _("Absences de %(month_label)s importées : %(absences)s absence(s) lue(s) — %(created)s créée(s), "
+                "%(updated)s modifiée(s), %(deleted)s remplacée(s), dont %(joined)s prolongation(s) d'une absence "
+                "du mois précédent.") % summary
+    if summary.get("regenerated"):
+        message += " " + _("Recalcul des factures brouillon lancé : %(periods)s.") % {
+            "periods": ", ".join(p["label"] for p in summary["regenerated"])}
+    return {"message": message, "run_id": run.pk, "status": run.status}
+
+
 def absences_validate_job(*, job, progress) -> dict:
     """Job runner "imports.absences": validate the stored files of the run, save a valid correspondence
-    table given with them, record the (bounded) report and write the full one as an XLSX file."""
+    table given with them, record the (bounded) report and write the full one as an XLSX file; with
+    ``action`` "import" (Valider), validate again and apply (``absences_import_confirm``)."""
     from django.conf import settings
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
@@ -940,6 +984,9 @@ def absences_validate_job(*, job, progress) -> dict:
     stored = _read_stored(run, "absences")
     if stored is None:
         raise JobError(_("Le fichier de cet import n'est plus disponible : déposez-le à nouveau."))
+    if job.params.get("action") == "import":
+        progress(0, 1, _("Contrôle et enregistrement des absences"))
+        return _absences_import_job(run, job)
     mapping = _read_stored(run, "mapping")
     progress(0, 2, _("Lecture et contrôle du fichier"))
     try:

@@ -4,8 +4,8 @@ Upload (files kept under MEDIA_ROOT/imports/absences/<run id>/, read and checked
 "imports.absences" job; the page shows its progress, then the lines with their errors — bounded for
 big files, the full report being the job's XLSX file),
 then **Valider** (disabled while any error remains; the server validates the stored file again and
-refuses too), which writes the absences inline in one transaction and starts the billing generation
-job for the period's drafts. The correspondence table can be viewed and replaced on its own page.
+refuses too), which starts the same job with ``action`` "import": it writes the absences in one
+transaction and starts the billing generation job for the period's drafts. The correspondence table can be viewed and replaced on its own page.
 """
 from __future__ import annotations
 
@@ -72,7 +72,8 @@ class AbsencesImportView(SectionMixin, TemplateView):
             absences_name=next((f["name"] for f in (run.files if run else []) if f.get("role") == "absences"), ""),
             error_count=(run.summary or {}).get("errors", 0) if run and "report_total" in (run.summary or {})
             else sum(len(r.get("errors", [])) for r in report),
-            can_confirm=bool(run and run.status == ImportRun.Status.VALIDATED and self.can_write),
+            can_confirm=bool(run and run.status == ImportRun.Status.VALIDATED and self.can_write
+                             and not (run.job and run.job.params.get("action") == "import")),
             upload_errors=kwargs.get("upload_errors", []),
         )
         return ctx
@@ -111,22 +112,14 @@ class AbsencesImportView(SectionMixin, TemplateView):
         return redirect("imports:absences-run", alias=self.section.alias, period_pk=period.pk, run_pk=run.pk)
 
     def confirm(self, request, period, run):
-        here = reverse("imports:absences-run", kwargs={"alias": self.section.alias, "period_pk": period.pk,
-                                                        "run_pk": run.pk})
+        """Valider: a worker validates the stored files again and applies them (job), then regenerates."""
         try:
-            run = service.absences_import_confirm(run=run, user=request.user, regenerate="job")
+            service.absences_confirm_start(run=run, user=request.user)
         except service.AbsencesImportError as exc:
             messages.error(request, str(exc))
-            return redirect(here)
-        summary = run.summary
-        messages.success(request, _(
-            "Absences de %(month_label)s importées : %(absences)s absence(s) lue(s) — %(created)s créée(s), "
-            "%(updated)s modifiée(s), %(deleted)s remplacée(s), dont %(joined)s prolongation(s) d'une absence du "
-            "mois précédent.") % summary)
-        if summary.get("regenerated"):
-            messages.info(request, _("Recalcul des factures brouillon lancé : %(periods)s.") % {
-                "periods": ", ".join(p["label"] for p in summary["regenerated"])})
-        return redirect("billing:period-detail", alias=self.section.alias, period_pk=period.pk)
+        else:
+            messages.info(request, _("Import lancé : les absences sont contrôlées à nouveau puis enregistrées."))
+        return redirect("imports:absences-run", alias=self.section.alias, period_pk=period.pk, run_pk=run.pk)
 
 
 class AbsenceMappingView(SectionMixin, TemplateView):

@@ -781,15 +781,20 @@ def test_upload_then_valider_creates_absences_and_regenerates_drafts(client, dem
     assert not Absence.objects.exists()  # nothing written before Valider
     with django_capture_on_commit_callbacks(execute=True):
         confirmed = client.post(response.url, {"action": "confirm"})
-    assert confirmed.status_code == 302
-    assert confirmed.url == reverse("billing:period-detail", kwargs={"alias": "TIL-HP", "period_pk": period.pk})
+        # Valider starts the import job (validate again, then write): the page follows it.
+        assert confirmed.status_code == 302 and confirmed.url == response.url
+        assert not Absence.objects.exists()
+        run_pending_jobs()
     assert spans(stay) == [("H", date(2026, 11, 1), date(2026, 11, 2), "import")]
     run.refresh_from_db()
     assert run.status == ImportRun.Status.IMPORTED and run.created_by == demo["users"]["tilleuls"]
     from core.models import Job
 
     job = Job.objects.get(kind="billing.generate")
-    assert job.params == {"period_id": period.pk} and no_celery == [job.pk]
+    import_job = Job.objects.get(kind="imports.absences", params__action="import")
+    assert job.params == {"period_id": period.pk} and no_celery == [import_job.pk, job.pk]
+    html = client.get(response.url).content.decode()
+    assert 'id="imported"' in html and "Absences de novembre 2026 importées" in html
     # A second Valider on the same run is refused.
     again = client.post(response.url, {"action": "confirm"})
     assert again.status_code == 302 and Absence.objects.count() == 1
@@ -804,6 +809,7 @@ def test_server_revalidates_at_valider(client, demo, period, make_stay, no_celer
     Absence.objects.create(stay=stay, reason=reason(stay, "C"), first_day=date(2026, 11, 5),
                            last_day=date(2026, 11, 5))
     client.post(response.url, {"action": "confirm"})
+    run_pending_jobs()
     run = ImportRun.objects.get()
     assert run.status == ImportRun.Status.REJECTED
     assert "chevauche" in run.report[0]["errors"][0]["message"]
@@ -826,6 +832,7 @@ def test_first_time_the_table_is_required_then_saved_and_viewable(client, demo, 
     run = ImportRun.objects.get()
     assert [f["role"] for f in run.stored_files] == ["absences", "mapping", "report"]  # + the full report (XLSX)
     client.post(response.url, {"action": "confirm"})
+    run_pending_jobs()
     assert Absence.objects.count() == 1
     table = client.get(reverse("imports:absence-mapping", kwargs={"alias": "TIL-HP"})).content.decode()
     assert "Hospitalisation" in table and "Motifs sans code externe" in table and "S (Hospitalisation psy" in table
