@@ -929,7 +929,7 @@ def absences_confirm_start(*, run: ImportRun, user) -> ImportRun:
     from core.tasks import run_job
 
     with transaction.atomic():
-        run = ImportRun.objects.select_for_update().select_related("job").get(pk=run.pk)
+        run = ImportRun.objects.select_for_update().get(pk=run.pk)  # no join: PostgreSQL refuses FOR UPDATE on one
         if run.kind != ImportRun.Kind.ABSENCES or run.status != ImportRun.Status.VALIDATED:
             raise AbsencesImportError(_("Cet import n'est pas en attente de validation (état : %(status)s).") % {
                 "status": run.get_status_display()}, run=run)
