@@ -80,7 +80,8 @@ class StayBillingView(SectionMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         stay = self.get_stay()
         package_form, coverage_form = self._forms(stay, kwargs.get("package_form"), kwargs.get("coverage_form"))
-        aid_form = kwargs.get("aid_form") or SocialAidForm(initial={"valid_from": stay.entry_date}, section=self.section)
+        aid_form = kwargs.get("aid_form") or SocialAidForm(initial={"valid_from": stay.entry_date},
+                                                           section=self.section)
         ctx.update(aid_form=aid_form, decisions=stay.social_aid_decisions.select_related("payer", "group"))
         ctx.update(stay=stay, assignments=stay.package_assignments.select_related("package"),
                    rules=stay.coverage_rules.select_related("payer", "group").prefetch_related("products"),

@@ -5,7 +5,8 @@ Upload (files kept under MEDIA_ROOT/imports/absences/<run id>/, read and checked
 big files, the full report being the job's XLSX file),
 then **Valider** (disabled while any error remains; the server validates the stored file again and
 refuses too), which starts the same job with ``action`` "import": it writes the absences in one
-transaction and starts the billing generation job for the period's drafts. The correspondence table can be viewed and replaced on its own page.
+transaction and starts the billing generation job for the period's drafts. The correspondence table
+can be viewed and replaced on its own page.
 """
 from __future__ import annotations
 
