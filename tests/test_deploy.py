@@ -202,3 +202,10 @@ def test_dockerfile_runs_as_a_non_root_user():
     assert "libpango-1.0-0" in dockerfile and "libharfbuzz-subset0" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".env" in ignored and ".venv" in ignored and "var" in ignored
+
+
+def test_demo_data_is_refused_unless_asked_for(tmp_path):
+    """DEMO_ALLOWED defaults to off outside ./dev (which sets it, as the tests do)."""
+    result = manage("seed_demo", "--no-residents", env={"DEBUG": "1", "SEJOUR_VAR_DIR": str(tmp_path)})
+    assert result.returncode != 0 and "DEMO_ALLOWED=0" in result.stderr
+    assert "DEMO_ALLOWED=\"${DEMO_ALLOWED:-1}\"" in (ROOT / "dev").read_text()
