@@ -38,7 +38,8 @@ RUN touch README.md \
 COPY --chown=root:root . .
 
 # Static files with hashed names (whitenoise serves them), then hand the data folder to the app user.
-RUN python manage.py collectstatic --noinput -v0 \
+# DEBUG=1 for this build step only: the real secrets come at run time (DEBUG=0 refuses to start without).
+RUN DEBUG=1 python manage.py collectstatic --noinput -v0 \
     && chown -R sejour:sejour /var/lib/sejour
 
 USER sejour

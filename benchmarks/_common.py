@@ -22,7 +22,7 @@ def throwaway_environment(*, database_url: str | None = None, prefix: str = "sej
     os.environ["SEJOUR_VAR_DIR"] = str(tmp)
     os.environ["MEDIA_ROOT"] = str(tmp / "media")
     os.environ["DATABASE_URL"] = database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")  # throw-away secrets
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     if database_url and database_url.startswith("postgres"):
         import psycopg

@@ -1,9 +1,11 @@
 """Séjour settings: everything comes from the environment (django-environ).
 
-With no environment at all the app runs on the *embedded default*: a SQLite file and a
-filesystem Celery broker under ``var/``. Production sets DATABASE_URL, CELERY_BROKER_URL,
+With no environment but DEBUG=1 (what ``./dev`` sets) the app runs on the *embedded default*: a SQLite
+file and a filesystem Celery broker under ``var/``. With DEBUG off it refuses to start without real
+secrets (config/fail_closed.py). Production sets DATABASE_URL, CELERY_BROKER_URL,
 SECRET_KEY, ENCRYPTION_KEY, ALLOWED_HOSTS and DEBUG=0 (see README, "Configuration").
 """
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -36,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "auditlog",
+    "axes",
     "core",
     "structures",
     "mailing",
@@ -59,6 +62,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    # Last: turns a login refused by django-axes into the French lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -100,6 +105,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes, core/auth.py): per login + IP address, on the app and the admin.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env.bool("LOGIN_LOCKOUT_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.auth.client_ip"
+AXES_LOCKOUT_CALLABLE = "core.auth.lockout_response"
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -206,8 +221,21 @@ AUDITLOG_INCLUDE_ALL_MODELS = False
 # Journal exports of periods with more invoices than this are written by a worker (job page download).
 JOURNAL_SYNC_EXPORT_LIMIT = env.int("JOURNAL_SYNC_EXPORT_LIMIT", default=2000)
 
+# Import workbooks (.xlsx are ZIP archives) are refused, before being parsed, when they would expand
+# beyond this size or compress more than this ratio ("zip bombs"); an import job may use at most
+# IMPORT_JOB_MEMORY_BYTES of memory more than when it started (0: no limit).
+IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES = env.int("IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES", default=256 * 1024 * 1024)
+IMPORT_XLSX_MAX_RATIO = env.int("IMPORT_XLSX_MAX_RATIO", default=200)
+IMPORT_JOB_MEMORY_BYTES = env.int("IMPORT_JOB_MEMORY_BYTES", default=1024 * 1024 * 1024)
+
 # Uploaded import files are deleted after this many days (the run and its report are kept).
 IMPORT_FILES_RETENTION_DAYS = env.int("IMPORT_FILES_RETENTION_DAYS", default=90)
 
-# seed_demo creates demo logins with known passwords: refuse it in production (DEMO_ALLOWED=0).
-DEMO_ALLOWED = env.bool("DEMO_ALLOWED", default=True)
+# seed_demo creates demo logins with known passwords: only where asked for (`./dev` and the tests
+# set DEMO_ALLOWED=1); `check --deploy` fails while it is on or while a demo login exists.
+DEMO_ALLOWED = env.bool("DEMO_ALLOWED", default=False)
+
+# Fail closed: with DEBUG off, no start on the development SECRET_KEY, a placeholder or without ENCRYPTION_KEY.
+from config.fail_closed import refuse_insecure_start  # noqa: E402
+
+refuse_insecure_start(debug=DEBUG, secret_key=SECRET_KEY, encryption_key=ENCRYPTION_KEY)

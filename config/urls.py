@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -16,8 +15,5 @@ urlpatterns = [
     path("s/<str:alias>/imports/", include("imports.urls")),
     path("s/<str:alias>/courriels/", include("mailing.urls")),
 ]
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# No route serves MEDIA_ROOT, even with DEBUG on (./dev run): PDFs and uploaded files are only
+# reached through views that check the login and the section grants.

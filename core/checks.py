@@ -1,18 +1,14 @@
 """System checks for a production deployment (``manage.py check --deploy``).
 
-Django's own deploy checks cover HTTPS, cookies and HSTS; these cover what is ours:
-the secret key must not be the development default shipped in ``config/settings.py`` and
-``ENCRYPTION_KEY`` (which encrypts the SMTP passwords stored in the database) must be set,
-so that rotating ``SECRET_KEY`` does not make those passwords unreadable.
+Django's own deploy checks cover HTTPS, cookies and HSTS. A missing or development secret
+(SECRET_KEY, ENCRYPTION_KEY) stops the start itself with DEBUG off (config/fail_closed.py); a set
+but malformed ENCRYPTION_KEY is an error here. Demo logins: demo/checks.py.
 """
 import base64
 import binascii
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
-
-DEV_SECRET_KEY_PREFIX = "dev-insecure-"
-
+from django.core.checks import Error, Tags, register
 
 def _is_fernet_key(key: str) -> bool:
     try:
@@ -33,24 +29,3 @@ def check_encryption_key_format(app_configs, **kwargs):
             id="sejour.E001",
         )]
     return []
-
-
-@register(Tags.security, deploy=True)
-def check_production_secrets(app_configs, **kwargs):
-    if settings.DEBUG:
-        return []
-    messages = []
-    if settings.SECRET_KEY.startswith(DEV_SECRET_KEY_PREFIX):
-        messages.append(Warning(
-            "SECRET_KEY est la clé de développement fournie avec le code.",
-            hint="Définissez SECRET_KEY (au moins 50 caractères aléatoires) dans l'environnement de production.",
-            id="sejour.W001",
-        ))
-    if not getattr(settings, "ENCRYPTION_KEY", ""):
-        messages.append(Warning(
-            "ENCRYPTION_KEY est vide : les mots de passe SMTP sont chiffrés avec une clé dérivée de SECRET_KEY.",
-            hint="Définissez ENCRYPTION_KEY (une clé Fernet) et ne la changez plus : sans elle, les mots de "
-                 "passe SMTP enregistrés ne peuvent plus être déchiffrés.",
-            id="sejour.W002",
-        ))
-    return messages

@@ -1,4 +1,4 @@
-"""Form helpers of the outbox: attachment size rules (warn above 1 MB, refuse above the limit)."""
+"""Form helpers of the outbox: attachment size rules (warn above 1 MB, refuse above the limit), one-line subjects."""
 from __future__ import annotations
 
 from django import forms
@@ -10,6 +10,13 @@ from django.utils.translation import gettext_lazy
 
 WARN_BYTES = 1024 * 1024
 MAX_BYTES = 10 * 1024 * 1024
+
+
+def validate_single_line(value: str) -> None:
+    """An e-mail subject is one header line: a typed CR or LF (header injection) is refused."""
+    if value and ("\r" in value or "\n" in value):
+        raise ValidationError(_("L'objet doit tenir sur une seule ligne : retirez les retours à la ligne."),
+                              code="line_break")
 
 
 def max_attachment_bytes() -> int:

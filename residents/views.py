@@ -266,8 +266,13 @@ class ConfirmDeleteView(ResidentMixin, TemplateView):
         raise NotImplementedError
 
     def post(self, request, *args, **kwargs):
-        self.perform_delete()
-        messages.success(request, _("Suppression effectuée."))
+        try:
+            self.perform_delete()
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+        else:
+            messages.success(request, _("Suppression effectuée."))
         return redirect(detail_url(self.section, self.resident, self.tab))
 
     def get_context_data(self, **kwargs):

@@ -1,9 +1,12 @@
 """Browser side of the generic Job: a page, a polled progress fragment, re-run.
 
-A job is visible to the user who started it, to anyone who may read its section, and to
-superusers; re-running needs the *facturation* role on its section (or being its author).
+Every request re-checks the user's *current* grants: a job of a section is visible (page, progress,
+file) only to who may read that section today — its author included, so a revoked user loses it —
+and re-running needs the role that starting it needs (``START_ROLES``; 403 otherwise). A job
+without section (diagnostic) is its author's and the superusers'.
 """
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -15,11 +18,23 @@ from core.tasks import run_job
 from . import access
 
 
+# The role each kind of job needs to be started (its starting view's role); the others need CLERK.
+START_ROLES = {
+    "billing.export_journal": access.Role.READER,
+    "imports.residents": access.Role.MANAGER,
+}
+
+
+def start_role(kind: str) -> str:
+    return START_ROLES.get(kind, access.Role.CLERK)
+
+
 def _job_for(user, pk: int) -> Job:
     job = get_object_or_404(Job.objects.select_related("section"), pk=pk)
-    if user.is_superuser or job.created_by_id == user.pk:
-        return job
-    if job.section and access.has_role(user, job.section, access.Role.READER):
+    if job.section is None:
+        if user.is_superuser or job.created_by_id == user.pk:
+            return job
+    elif access.has_role(user, job.section, access.Role.READER):
         return job
     raise Http404("Tâche introuvable.")
 
@@ -40,9 +55,8 @@ def job_progress(request, pk):
 @require_POST
 def job_rerun(request, pk):
     job = _job_for(request.user, pk)
-    if job.section and not access.has_role(request.user, job.section, access.Role.CLERK) \
-            and job.created_by_id != request.user.pk:
-        raise Http404("Tâche introuvable.")
+    if job.section and not access.has_role(request.user, job.section, start_role(job.kind)):
+        raise PermissionDenied("Relancer cette tâche demande le rôle nécessaire pour la lancer.")
     new_job = job_services.job_rerun(job=job, user=request.user)
     job_services.job_enqueue(job=new_job, task=run_job)
     return redirect("job-detail", pk=new_job.pk)

@@ -62,23 +62,86 @@ def test_check_deploy_is_clean_with_production_variables(production_env):
     assert "WARNINGS" not in output
 
 
-def test_check_deploy_warns_about_the_development_secret_key(production_env):
+def _refusal(result) -> str:
+    """The one French line a refused start prints (no traceback)."""
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Démarrage refusé (DEBUG=0)")
+    return lines[0]
+
+
+def test_start_refused_on_the_development_secret_key(production_env):
     del production_env["SECRET_KEY"]  # falls back to the key shipped in config/settings.py
-    code, output = deploy_check(production_env)
-    assert code != 0
-    assert "sejour.W001" in output and "SECRET_KEY est la clé de développement" in output
+    assert "définissez SECRET_KEY" in _refusal(manage("check", env=production_env))
 
 
-def test_check_deploy_warns_without_encryption_key(production_env):
+@pytest.mark.parametrize("placeholder", ["a-changer-a-changer-a-changer-a-changer-a-changer-a-changer", "a-changer"])
+def test_start_refused_on_the_env_example_placeholders(production_env, placeholder):
+    production_env["SECRET_KEY"] = placeholder
+    assert "SECRET_KEY" in _refusal(manage("check", env=production_env))
+    production_env["SECRET_KEY"] = secrets.token_urlsafe(64)
+    production_env["ENCRYPTION_KEY"] = "a-changer"
+    assert "définissez ENCRYPTION_KEY" in _refusal(manage("check", env=production_env))
+
+
+def test_start_refused_without_encryption_key(production_env):
     production_env["ENCRYPTION_KEY"] = ""
+    line = _refusal(manage("check", env=production_env))
+    assert "définissez ENCRYPTION_KEY" in line and "Fernet" in line
+
+
+def test_check_deploy_fails_with_demo_allowed(production_env):
+    production_env["DEMO_ALLOWED"] = "1"
     code, output = deploy_check(production_env)
-    assert code != 0
-    assert "sejour.W002" in output
-    assert "sejour.W001" not in output
+    assert code != 0 and "sejour.E002" in output
+
+
+def test_demo_allowed_is_off_by_default(production_env):
+    del production_env["DEMO_ALLOWED"]
+    code, output = deploy_check(production_env)
+    assert code == 0, output
+
+
+def test_check_deploy_fails_while_a_demo_login_exists(db, settings):
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    from demo.checks import check_demo
+
+    settings.DEMO_ALLOWED = False
+    assert check_demo(None) == []
+    user = get_user_model().objects.create_user("tilleuls", password="demo")
+    with pytest.raises(SystemCheckError, match="sejour.E003"):
+        call_command("check", deploy=True)
+    user.set_password(secrets.token_urlsafe(20))
+    user.save()
+    assert check_demo(None) == []
+
+
+def test_media_is_never_served_by_a_url(settings):
+    """Even with DEBUG on (./dev run), no URL maps to MEDIA_ROOT: PDFs only through checked views."""
+    import importlib
+
+    from django.urls import Resolver404, clear_url_caches, resolve
+
+    import config.urls
+
+    settings.DEBUG = True
+    try:
+        importlib.reload(config.urls)
+        clear_url_caches()
+        with pytest.raises(Resolver404):
+            resolve("/" + settings.MEDIA_URL + "invoices/1/facture.pdf")
+    finally:
+        settings.DEBUG = False
+        importlib.reload(config.urls)
+        clear_url_caches()
 
 
 def test_invalid_encryption_key_is_an_error_even_without_deploy(tmp_path):
-    result = manage("check", env={"ENCRYPTION_KEY": "not-a-fernet-key", "SEJOUR_VAR_DIR": str(tmp_path)})
+    result = manage("check", env={"DEBUG": "1", "ENCRYPTION_KEY": "not-a-fernet-key", "SEJOUR_VAR_DIR": str(tmp_path)})
     assert result.returncode != 0
     assert "sejour.E001" in result.stderr
 
@@ -98,12 +161,17 @@ def test_debug_in_production_is_flagged_by_django_not_by_our_checks(production_e
     del production_env["SECRET_KEY"]
     code, output = deploy_check(production_env)
     assert code != 0 and "security.W018" in output
-    assert "sejour.W00" not in output  # our checks only speak when DEBUG is off
+    assert "Démarrage refusé" not in output  # DEBUG on: the development secrets are accepted
 
 
-def test_embedded_default_needs_no_environment(tmp_path):
-    """No variable at all: SQLite + filesystem broker under var/, and a clean (non-deploy) check."""
-    result = manage("check", env={"SEJOUR_VAR_DIR": str(tmp_path)})
+def test_no_environment_at_all_refuses_to_start(tmp_path):
+    """DEBUG is off by default: without secrets nothing starts (fail closed)."""
+    assert "SECRET_KEY" in _refusal(manage("check", env={"SEJOUR_VAR_DIR": str(tmp_path)}))
+
+
+def test_embedded_default_needs_no_environment_but_debug(tmp_path):
+    """DEBUG=1 only (what ./dev sets): SQLite + filesystem broker under var/, and a clean (non-deploy) check."""
+    result = manage("check", env={"DEBUG": "1", "SEJOUR_VAR_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
     assert (tmp_path / "broker" / "queue").is_dir()
@@ -121,6 +189,7 @@ def test_docker_compose_file_validates():
     config = subprocess.run([*cmd, "config"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60).stdout
     assert "image: postgres:15" in config and "image: redis:7" in config
     assert "migrate --noinput" in config and "gunicorn config.wsgi" in config
+    assert "check --deploy --fail-level WARNING &&" in config  # the web container refuses to start insecure
     assert "--max-tasks-per-child" in config
     assert "/var/lib/sejour/celerybeat-schedule" in config
 
@@ -133,3 +202,10 @@ def test_dockerfile_runs_as_a_non_root_user():
     assert "libpango-1.0-0" in dockerfile and "libharfbuzz-subset0" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".env" in ignored and ".venv" in ignored and "var" in ignored
+
+
+def test_demo_data_is_refused_unless_asked_for(tmp_path):
+    """DEMO_ALLOWED defaults to off outside ./dev (which sets it, as the tests do)."""
+    result = manage("seed_demo", "--no-residents", env={"DEBUG": "1", "SEJOUR_VAR_DIR": str(tmp_path)})
+    assert result.returncode != 0 and "DEMO_ALLOWED=0" in result.stderr
+    assert "DEMO_ALLOWED=\"${DEMO_ALLOWED:-1}\"" in (ROOT / "dev").read_text()

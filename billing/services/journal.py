@@ -8,9 +8,8 @@ whatever the number of invoices or lines. Money stays ``Decimal`` end to end (op
 """
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Iterator
+import itertools
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
@@ -19,6 +18,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Val
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
+from core.exports import csv_bytes, xlsx_bytes
 from core.money import ZERO, round_money
 from residents.models import PaymentMode
 
@@ -31,8 +31,6 @@ CHUNK = 2000
 
 # Column widths of the XLSX sheet (characters), in HEADERS order.
 XLSX_WIDTHS = (20, 11, 36, 14, 10, 52, 12, 12, 11, 15, 14)
-MONEY_FORMAT = "#,##0.00"
-DATE_FORMAT = "DD/MM/YYYY"
 
 
 class JournalRow(NamedTuple):
@@ -145,60 +143,18 @@ def journal_rows(invoices: QuerySet[Invoice]) -> Iterator[JournalRow]:
                          quantity, unit_price, amount)
 
 
-def _decimal_fr(value: Decimal) -> str:
-    return f"{value:.2f}".replace(".", ",")
-
-
-def journal_csv_rows(rows: Iterable[JournalRow]) -> Iterator[list[str]]:
-    yield list(HEADERS)
-    for row in rows:
-        yield [row.numero_facture, row.statut, row.debiteur, row.ref_externe, row.produit, row.libelle,
-               row.du.strftime("%d/%m/%Y"), row.au.strftime("%d/%m/%Y"), _decimal_fr(row.quantite),
-               _decimal_fr(row.prix_unitaire), _decimal_fr(row.montant)]
-
-
 def journal_csv(period, **filters) -> bytes:
     """Semicolon-separated, decimal comma, UTF-8 with BOM, CRLF (what French spreadsheet and
-    accounting imports expect)."""
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerows(journal_csv_rows(journal_rows(journal_queryset(period=period, **filters))))
-    return buffer.getvalue().encode("utf-8-sig")
+    accounting imports expect), through the shared writer (formula-like texts neutralised)."""
+    rows = journal_rows(journal_queryset(period=period, **filters))  # typed: dates, Decimals
+    return csv_bytes(itertools.chain([HEADERS], rows))
 
 
 def journal_xlsx(period, **filters) -> bytes:
-    """One sheet, same columns as the CSV; real dates and numbers, bold frozen header."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=_("Journal")[:31])
-    for index, width in enumerate(XLSX_WIDTHS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "A2"
-    bold = Font(bold=True)
-
-    def header_cell(text):
-        cell = WriteOnlyCell(sheet, value=text)
-        cell.font = bold
-        return cell
-
-    def formatted(value, number_format):
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.number_format = number_format
-        return cell
-
-    sheet.append([header_cell(h) for h in HEADERS])
-    for row in journal_rows(journal_queryset(period=period, **filters)):
-        sheet.append([row.numero_facture, row.statut, row.debiteur, row.ref_externe, row.produit, row.libelle,
-                      formatted(row.du, DATE_FORMAT), formatted(row.au, DATE_FORMAT),
-                      formatted(row.quantite, MONEY_FORMAT), formatted(row.prix_unitaire, MONEY_FORMAT),
-                      formatted(row.montant, MONEY_FORMAT)])
-    output = io.BytesIO()
-    workbook.save(output)
-    return output.getvalue()
+    """One sheet, same columns as the CSV; real dates and numbers, bold frozen header; texts are
+    never formulas (shared writer)."""
+    rows = journal_rows(journal_queryset(period=period, **filters))  # typed: dates, Decimals
+    return xlsx_bytes(_("Journal"), rows, headers=HEADERS, widths=XLSX_WIDTHS)
 
 
 def journal_filename(period, fmt: str) -> str:

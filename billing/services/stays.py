@@ -25,9 +25,21 @@ def stay_package_set(*, stay, package: Package, valid_from) -> StayPackage:
     return assignment
 
 
+def _foreign_payer_errors(item) -> dict:
+    """A payer (or group) of another association than the stay's: refused, whatever the form let through."""
+    organisation_id = item.stay.section.establishment.organisation_id
+    if item.payer_id and item.payer.organisation_id != organisation_id:
+        return {"payer": _("Le payeur %(payer)s appartient à une autre association.") % {"payer": item.payer}}
+    return {}
+
+
 @transaction.atomic
 def coverage_rule_add(*, rule: CoverageRule, products=None) -> CoverageRule:
-    errors = {}
+    errors = _foreign_payer_errors(rule)
+    foreign = [p for p in (products or []) if p.establishment_id != rule.stay.section.establishment_id]
+    if foreign:
+        errors["products"] = _("Le produit %(code)s n'appartient pas à l'établissement du séjour.") % {
+            "code": foreign[0].code}
     if rule.group and rule.group.payer_id != rule.payer_id:
         errors["group"] = _("Le groupe %(group)s n'appartient pas au payeur %(payer)s.") % {
             "group": rule.group, "payer": rule.payer}
@@ -50,7 +62,7 @@ def coverage_rule_add(*, rule: CoverageRule, products=None) -> CoverageRule:
 
 @transaction.atomic
 def social_aid_decision_add(*, decision: SocialAidDecision) -> SocialAidDecision:
-    errors = {}
+    errors = _foreign_payer_errors(decision)
     if decision.group and decision.group.payer_id != decision.payer_id:
         errors["group"] = _("Le groupe %(group)s n'appartient pas au payeur %(payer)s.") % {
             "group": decision.group, "payer": decision.payer}

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy
 from django.views.generic import TemplateView
 
 from core.forms import attach_errors
-from mailing.forms import AttachmentField, check_attachment
+from mailing.forms import AttachmentField, check_attachment, validate_single_line
 from mailing.models import OutgoingMessage
 from mailing.services import placeholders
 from mailing.services.outbox import attachment_store
@@ -29,7 +29,7 @@ from ..services import mailing as mail_services
 
 
 class MailTextForm(forms.Form):
-    subject = forms.CharField(label=gettext_lazy("Objet"), max_length=250)
+    subject = forms.CharField(label=gettext_lazy("Objet"), max_length=250, validators=[validate_single_line])
     body = forms.CharField(label=gettext_lazy("Texte du message"), widget=forms.Textarea(attrs={"rows": 8}))
     read_receipt = forms.BooleanField(label=gettext_lazy("Demander un accusé de lecture"), required=False,
                                       help_text=gettext_lazy("Le destinataire peut refuser de l'envoyer."))
@@ -223,6 +223,11 @@ class MailSettingsForm(forms.ModelForm):
         model = Establishment
         fields = ["sender_name", "sender_email", "mail_subject", "mail_body"]
         widgets = {"mail_body": forms.Textarea(attrs={"rows": 8})}
+
+    def clean_mail_subject(self):
+        subject = self.cleaned_data.get("mail_subject", "")
+        validate_single_line(subject)
+        return subject
 
     def clean(self):
         data = super().clean()

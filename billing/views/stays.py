@@ -17,12 +17,27 @@ from ..models import Package, Product
 from ..services import stays as stay_services
 
 
-class PackageForm(forms.Form):
+class SectionScopedForm:
+    """Mixin: a form whose choices are scoped to the section (and its association) in ``__init__``: a posted
+    id outside the scoped queryset is refused by the field itself (« Sélectionnez un choix valide »)."""
+
+    def __init__(self, *args, section, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.scope(section=section, organisation=section.establishment.organisation)
+
+    def scope(self, *, section, organisation):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class PackageForm(SectionScopedForm, forms.Form):
     package = forms.ModelChoiceField(label=gettext_lazy("forfait"), queryset=Package.objects.none())
     valid_from = forms.DateField(label=gettext_lazy("à partir du"), widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
 
+    def scope(self, *, section, organisation):
+        self.fields["package"].queryset = Package.objects.filter(section=section)
 
-class CoverageForm(forms.ModelForm):
+
+class CoverageForm(SectionScopedForm, forms.ModelForm):
     class Meta:
         model = CoverageRule
         fields = ["payer", "group", "scope", "products", "mode", "value", "monthly_cap_units", "valid_from",
@@ -30,14 +45,23 @@ class CoverageForm(forms.ModelForm):
         widgets = {"valid_from": forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
                    "valid_to": forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})}
 
+    def scope(self, *, section, organisation):
+        self.fields["payer"].queryset = Payer.objects.filter(organisation=organisation)
+        self.fields["group"].queryset = PayerGroup.objects.filter(payer__organisation=organisation)
+        self.fields["products"].queryset = Product.objects.filter(establishment=section.establishment)
 
-class SocialAidForm(forms.ModelForm):
+
+class SocialAidForm(SectionScopedForm, forms.ModelForm):
     class Meta:
         model = SocialAidDecision
         fields = ["payer", "group", "decision_reference", "valid_from", "valid_to", "monthly_resources",
                   "housing_allowance", "pocket_money_minimum"]
         widgets = {"valid_from": forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
                    "valid_to": forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})}
+
+    def scope(self, *, section, organisation):
+        self.fields["payer"].queryset = Payer.objects.filter(organisation=organisation, kind="departement")
+        self.fields["group"].queryset = PayerGroup.objects.filter(payer__organisation=organisation)
 
 
 class StayBillingView(SectionMixin, TemplateView):
@@ -47,23 +71,17 @@ class StayBillingView(SectionMixin, TemplateView):
         return stay_get(self.request.user, section=self.section, pk=self.kwargs["stay_pk"])
 
     def _forms(self, stay, package_form=None, coverage_form=None):
-        organisation = self.section.establishment.organisation
-        package_form = package_form or PackageForm(initial={"valid_from": stay.entry_date})
-        package_form.fields["package"].queryset = Package.objects.filter(section=self.section)
-        coverage_form = coverage_form or CoverageForm(initial={"valid_from": stay.entry_date})
-        coverage_form.fields["payer"].queryset = Payer.objects.filter(organisation=organisation)
-        coverage_form.fields["group"].queryset = PayerGroup.objects.filter(payer__organisation=organisation)
-        coverage_form.fields["products"].queryset = Product.objects.filter(establishment=self.section.establishment)
+        initial = {"valid_from": stay.entry_date}
+        package_form = package_form or PackageForm(initial=initial, section=self.section)
+        coverage_form = coverage_form or CoverageForm(initial=initial, section=self.section)
         return package_form, coverage_form
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         stay = self.get_stay()
         package_form, coverage_form = self._forms(stay, kwargs.get("package_form"), kwargs.get("coverage_form"))
-        aid_form = kwargs.get("aid_form") or SocialAidForm(initial={"valid_from": stay.entry_date})
-        organisation = self.section.establishment.organisation
-        aid_form.fields["payer"].queryset = Payer.objects.filter(organisation=organisation, kind="departement")
-        aid_form.fields["group"].queryset = PayerGroup.objects.filter(payer__organisation=organisation)
+        aid_form = kwargs.get("aid_form") or SocialAidForm(initial={"valid_from": stay.entry_date},
+                                                           section=self.section)
         ctx.update(aid_form=aid_form, decisions=stay.social_aid_decisions.select_related("payer", "group"))
         ctx.update(stay=stay, assignments=stay.package_assignments.select_related("package"),
                    rules=stay.coverage_rules.select_related("payer", "group").prefetch_related("products"),
@@ -74,7 +92,7 @@ class StayBillingView(SectionMixin, TemplateView):
         stay = self.get_stay()
         action = request.POST.get("action")
         if action == "package":
-            form, _unused = self._forms(stay, package_form=PackageForm(request.POST))
+            form = PackageForm(request.POST, section=self.section)
             if form.is_valid():
                 try:
                     stay_services.stay_package_set(stay=stay, **form.cleaned_data)
@@ -85,7 +103,7 @@ class StayBillingView(SectionMixin, TemplateView):
                     return redirect(request.path)
             return self.render_to_response(self.get_context_data(package_form=form))
         if action == "coverage":
-            _unused, form = self._forms(stay, coverage_form=CoverageForm(request.POST))
+            form = CoverageForm(request.POST, section=self.section)
             if form.is_valid():
                 rule = form.save(commit=False)
                 rule.stay = stay
@@ -98,7 +116,7 @@ class StayBillingView(SectionMixin, TemplateView):
                     return redirect(request.path)
             return self.render_to_response(self.get_context_data(coverage_form=form))
         if action == "social-aid":
-            form = SocialAidForm(request.POST)
+            form = SocialAidForm(request.POST, section=self.section)
             if form.is_valid():
                 decision = form.save(commit=False)
                 decision.stay = stay

@@ -499,10 +499,22 @@ def _describe(item: Item, reasons: dict[int, AbsenceReason]) -> str:
 
 
 def _plan(*, result: AbsencesValidation, context: _Context, section: Section, start: date, end: date) -> Plan:
+    """What applying the file changes, in five steps (each a function below)."""
     reasons = dict(context.reasons)
     for reason in result.mapping.codes.values():
         reasons[reason.pk] = reason
     work: dict[int, list[Item]] = {rid: list(items) for rid, items in context.items_by_resident.items()}
+    _plan_remove_owned_days(work, section=section, start=start, end=end)
+    segments = _plan_file_segments(result.rows, section=section, start=start)
+    _plan_overlap_errors(segments, work, reasons)
+    plan = Plan()
+    _plan_joins(segments, work, plan, reasons, start=start, end=end)
+    _plan_keep_recreated_rows(work)
+    _plan_differences(work, plan)
+    return plan
+
+
+def _plan_remove_owned_days(work: dict[int, list[Item]], *, section: Section, start: date, end: date) -> None:
     # 1. Remove the days of this month owned by imports, on this section's stays.
     for resident_items in work.values():
         for item in list(resident_items):
@@ -533,9 +545,12 @@ def _plan(*, result: AbsencesValidation, context: _Context, section: Section, st
                 item.import_month = _month_start(item.first)
             else:
                 item.deleted = True
+
+
+def _plan_file_segments(rows: list[dict], *, section: Section, start: date) -> list[Item]:
     # 2. The file's absences: consecutive days with the same reason on the same stay.
     segments: list[Item] = []
-    for row in result.rows:
+    for row in rows:
         days, stays = row.pop("_days"), row.pop("_stays")
         if row["resident_id"] is None:
             continue
@@ -554,6 +569,10 @@ def _plan(*, result: AbsencesValidation, context: _Context, section: Section, st
                            reason_id=reason.pk, first=day, last=day, source=Absence.Source.IMPORT,
                            import_month=start, row=row, code=row["days"][index])
             segments.append(current)
+    return segments
+
+
+def _plan_overlap_errors(segments: list[Item], work: dict[int, list[Item]], reasons: dict) -> None:
     # 3. Overlaps with what remains (hand-entered days, other sections): an error naming both.
     for seg in segments:
         for other in work.get(seg.resident_id, []):
@@ -566,7 +585,10 @@ def _plan(*, result: AbsencesValidation, context: _Context, section: Section, st
                     "résident : corrigez le fichier ou l'absence saisie.") % {
                     "a": fr_date(seg.first), "b": fr_date(seg.last), "reason": reasons[seg.reason_id].label,
                     "other": _describe(other, reasons)}})
-    plan = Plan()
+
+
+def _plan_joins(segments: list[Item], work: dict[int, list[Item]], plan: Plan, reasons: dict, *, start: date,
+                end: date) -> None:
     # 4. Joins: continue an absence ending on the previous month's last day (and, after a split,
     #    an imported absence starting on the next month's first day).
     for seg in segments:
@@ -605,6 +627,9 @@ def _plan(*, result: AbsencesValidation, context: _Context, section: Section, st
                 "b": fr_date(file_last), "n": (file_last - file_first).days + 1},
             "joined_text": _("prolonge l'absence commencée le %(day)s") % {"day": fr_date(joined_from)}
             if joined_from else ""})
+
+
+def _plan_keep_recreated_rows(work: dict[int, list[Item]]) -> None:
     # 5. Differences with the database (an absence re-created identically keeps its row).
     recreated = {}
     for items in work.values():
@@ -622,6 +647,11 @@ def _plan(*, result: AbsencesValidation, context: _Context, section: Section, st
                      twin.import_month) = twin.original
                     twin.deleted = False
                     item.deleted = True
+
+
+def _plan_differences(work: dict[int, list[Item]], plan: Plan) -> None:
+    """Creates, updates and deletes against the database; a deleted row is reused for a creation on the
+    same stay (fewer statements)."""
     creates, updates, deletes = [], [], []
     for items in work.values():
         for item in items:
@@ -649,12 +679,70 @@ def _plan(*, result: AbsencesValidation, context: _Context, section: Section, st
             plan.creates.append(item)
     plan.deletes = [i for i in deletes if i.deleted]
     plan.updates = updates
-    return plan
 
 
 # --------------------------------------------------------------------------------------------
 # Applying and recording
 # --------------------------------------------------------------------------------------------
+# The stored report (ImportRun.report, shown on the page) is bounded: a small file keeps every line; a
+# big one keeps its first lines in error, at most REPORT_PER_KIND per kind of error (the column), up to
+# REPORT_LIMIT lines. The full report is an XLSX written by the validation job (REPORT_ROLE).
+REPORT_LIMIT = 500
+REPORT_PER_KIND = 50
+REPORT_ROLE = "report"
+
+
+def _kinds(entry: dict) -> set[str]:
+    return {problem.get("column") or "" for problem in entry["errors"] or entry["warnings"]}
+
+
+def report_bounded(entries: list[dict], *, limit: int | None = None, per_kind: int | None = None) -> list[dict]:
+    limit = REPORT_LIMIT if limit is None else limit
+    per_kind = REPORT_PER_KIND if per_kind is None else per_kind
+    if len(entries) <= limit:
+        return entries
+    kept, seen = [], defaultdict(int)
+    for entry in entries:
+        kinds = _kinds(entry) if (entry["errors"] or entry["warnings"]) else set()
+        if kinds and any(seen[kind] < per_kind for kind in kinds):
+            for kind in kinds:
+                seen[kind] += 1
+            kept.append(entry)
+            if len(kept) >= limit:
+                break
+    return kept
+
+
+def errors_by_column(entries: list[dict]) -> dict[str, int]:
+    """How many errors of each kind (column; "" for the file itself) the whole report holds."""
+    counts: dict[str, int] = defaultdict(int)
+    for entry in entries:
+        for problem in entry["errors"]:
+            counts[problem.get("column") or ""] += 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+REPORT_HEADERS = ("Fichier", "Ligne", "IDPERSONNE", "Résident", "Jours", "Absences lues", "Erreurs",
+                  "Avertissements")
+
+
+def _problem_text(problem: dict) -> str:
+    where = f"{problem['column']} " if problem.get("column") else ""
+    value = f"« {problem['value']} » " if problem.get("value") not in (None, "") else ""
+    return f"{where}{value}: {problem['message']}" if where or value else problem["message"]
+
+
+def report_xlsx(entries: Iterable[dict]) -> bytes:
+    """The full report, one line per line of the file, through the shared (formula-safe) writer."""
+    from core.exports import xlsx_bytes
+
+    rows = ([entry["file"], entry["row"], entry["ref"], entry["resident"], entry["days"],
+             "\n".join(a.get("text", "") if isinstance(a, dict) else str(a) for a in entry["absences"]),
+             "\n".join(_problem_text(e) for e in entry["errors"]),
+             "\n".join(_problem_text(w) for w in entry["warnings"])] for entry in entries)
+    return xlsx_bytes(_("Rapport"), rows, headers=REPORT_HEADERS, widths=(18, 8, 16, 30, 34, 50, 60, 40))
+
+
 class AbsencesImportError(Exception):
     """The file has errors: nothing was written (``run`` holds the report)."""
 
@@ -684,8 +772,10 @@ def absences_import_record(*, validation: AbsencesValidation, user=None, dry_run
         run.stored_files = stored_files
     run.dry_run = dry_run
     run.status = status or (ImportRun.Status.VALIDATED if validation.ok else ImportRun.Status.REJECTED)
-    run.summary = {**validation.summary, **(extra_summary or {})}
-    run.report = validation.report
+    full = validation.report
+    run.report = report_bounded(full)
+    run.summary = {**validation.summary, **(extra_summary or {}), "report_total": len(full),
+                   "report_kept": len(run.report), "errors_by_column": errors_by_column(full)}
     if run.created_by_id is None and user is not None and getattr(user, "is_authenticated", False):
         run.created_by = user
     run.save()
@@ -812,24 +902,126 @@ def _read_stored(run: ImportRun, role: str) -> tuple[bytes, str] | None:
     return None
 
 
-def absences_import_upload(*, section: Section, year: int, month: int, data: bytes, name: str,
-                           mapping_data: bytes | None = None, mapping_name: str = "correspondance.csv",
-                           user=None) -> tuple[ImportRun, AbsencesValidation]:
-    """First step in the browser: keep the files (MEDIA_ROOT/imports/absences/<run id>/), validate,
-    save a valid correspondence table given with them, record the run (validated or rejected)."""
-    validation = absences_import_validate(section=section, year=year, month=month, data=data, name=name,
-                                          mapping_data=mapping_data, mapping_name=mapping_name)
-    extra = {}
-    if mapping_data is not None and validation.mapping.ok:
-        absence_mapping_save(establishment=section.establishment, codes=validation.mapping.codes)
-        extra["mapping_saved"] = len(validation.mapping.codes)
-    run = absences_import_record(validation=validation, user=user, extra_summary=extra)
+ABSENCES_JOB_KIND = "imports.absences"
+
+
+def absences_run_start(*, section: Section, year: int, month: int, data: bytes, name: str,
+                       mapping_data: bytes | None = None, mapping_name: str = "correspondance.csv",
+                       user=None) -> ImportRun:
+    """First step in the browser: keep the files (MEDIA_ROOT/imports/absences/<run id>/) and start the
+    validation job (after commit); the run stays *pending* until the job has read the file."""
+    from core.services.jobs import job_create, job_enqueue
+    from core.tasks import run_job
+
+    run = ImportRun.objects.create(
+        kind=ImportRun.Kind.ABSENCES, status=ImportRun.Status.PENDING, section=section,
+        establishment=section.establishment, month=date(year, month, 1), dry_run=False,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        files=[{"role": "absences", **file_info(data, name)}]
+        + ([{"role": "mapping", **file_info(mapping_data, mapping_name)}] if mapping_data is not None else []))
     stored = [_store(run, "absences", name, data)]
     if mapping_data is not None:
         stored.append(_store(run, "mapping", mapping_name, mapping_data))
-    run.stored_files = stored
-    run.save(update_fields=["stored_files"])
-    return run, validation
+    job = job_create(kind=ABSENCES_JOB_KIND, user=user, section=section, params={"run_id": run.pk},
+                     label=_("Contrôle du fichier des absences n° %(n)s") % {"n": run.pk})
+    run.stored_files, run.job = stored, job
+    run.save(update_fields=["stored_files", "job"])
+    job_enqueue(job=job, task=run_job)
+    return run
+
+
+def absences_confirm_start(*, run: ImportRun, user) -> ImportRun:
+    """Valider in the browser: start the job that validates the stored files again and applies them."""
+    from core.services.jobs import job_create, job_enqueue
+    from core.tasks import run_job
+
+    with transaction.atomic():
+        run = ImportRun.objects.select_for_update().get(pk=run.pk)  # no join: PostgreSQL refuses FOR UPDATE on one
+        if run.kind != ImportRun.Kind.ABSENCES or run.status != ImportRun.Status.VALIDATED:
+            raise AbsencesImportError(_("Cet import n'est pas en attente de validation (état : %(status)s).") % {
+                "status": run.get_status_display()}, run=run)
+        if run.job and run.job.params.get("action") == "import" and not run.job.is_finished:
+            raise AbsencesImportError(_("L'import est déjà en cours."), run=run)
+        job = job_create(kind=ABSENCES_JOB_KIND, user=user, section=run.section,
+                         params={"run_id": run.pk, "action": "import", "user_id": user.pk},
+                         label=_("Import des absences n° %(n)s") % {"n": run.pk})
+        run.job = job
+        run.save(update_fields=["job"])
+    job_enqueue(job=job, task=run_job)
+    return run
+
+
+def _absences_import_job(run: ImportRun, job) -> dict:
+    from django.contrib.auth import get_user_model
+
+    from core.services.jobs import JobError
+
+    user = get_user_model().objects.filter(pk=job.params.get("user_id"), is_active=True).first()
+    if user is None:
+        raise JobError(_("Utilisateur inconnu ou inactif : import impossible."))
+    try:
+        run = absences_import_confirm(run=run, user=user, regenerate="job")
+    except AbsencesImportError as exc:
+        return {"message": str(exc), "run_id": run.pk, "status": (exc.run or run).status}
+    summary = run.summary
+    message = _("Absences de %(month_label)s importées : %(absences)s absence(s) lue(s) — %(created)s créée(s), "
+                "%(updated)s modifiée(s), %(deleted)s remplacée(s), dont %(joined)s prolongation(s) d'une absence "
+                "du mois précédent.") % summary
+    if summary.get("regenerated"):
+        message += " " + _("Recalcul des factures brouillon lancé : %(periods)s.") % {
+            "periods": ", ".join(p["label"] for p in summary["regenerated"])}
+    return {"message": message, "run_id": run.pk, "status": run.status}
+
+
+def absences_validate_job(*, job, progress) -> dict:
+    """Job runner "imports.absences": validate the stored files of the run, save a valid correspondence
+    table given with them, record the (bounded) report and write the full one as an XLSX file; with
+    ``action`` "import" (Valider), validate again and apply (``absences_import_confirm``)."""
+    from django.conf import settings
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from core.limits import memory_limit, memory_refusal
+    from core.services.jobs import JobError
+
+    run = ImportRun.objects.filter(pk=job.params.get("run_id"), kind=ImportRun.Kind.ABSENCES).select_related(
+        "section__establishment").first()
+    if run is None or run.section is None:
+        raise JobError(_("Import introuvable."))
+    stored = _read_stored(run, "absences")
+    if stored is None:
+        raise JobError(_("Le fichier de cet import n'est plus disponible : déposez-le à nouveau."))
+    if job.params.get("action") == "import":
+        progress(0, 1, _("Contrôle et enregistrement des absences"))
+        return _absences_import_job(run, job)
+    mapping = _read_stored(run, "mapping")
+    progress(0, 2, _("Lecture et contrôle du fichier"))
+    try:
+        with memory_limit(settings.IMPORT_JOB_MEMORY_BYTES):
+            validation = absences_import_validate(
+                section=run.section, year=run.month.year, month=run.month.month, data=stored[0], name=stored[1],
+                mapping_data=mapping[0] if mapping else None,
+                mapping_name=mapping[1] if mapping else "correspondance.csv")
+    except MemoryError as exc:
+        ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.FAILED)
+        raise JobError(memory_refusal()) from exc
+    extra = {}
+    if mapping is not None and validation.mapping.ok:
+        absence_mapping_save(establishment=run.section.establishment, codes=validation.mapping.codes)
+        extra["mapping_saved"] = len(validation.mapping.codes)
+    progress(1, 2, _("Écriture du rapport"))
+    report_path = default_storage.save(f"imports/absences/{run.pk}/rapport-{run.pk}.xlsx",
+                                       ContentFile(report_xlsx(validation.report)))
+    stored_files = [*(run.stored_files or []), {"role": REPORT_ROLE, "name": "rapport.xlsx", "path": report_path}]
+    run = absences_import_record(validation=validation, run=run, stored_files=stored_files, extra_summary=extra)
+    if validation.ok:
+        message = _("Fichier lu sans erreur : %(lines)s ligne(s), %(absences)s absence(s). Vérifiez puis cliquez "
+                    "sur Valider.") % validation.summary
+    else:
+        message = _("Le fichier contient %(n)s erreur(s) : corrigez-le puis déposez-le à nouveau (le bouton "
+                    "Valider reste verrouillé).") % {"n": validation.error_count}
+    return {"message": message, "run_id": run.pk, "status": run.status, "file": report_path,
+            "errors": validation.error_count}
 
 
 def absences_import_confirm(*, run: ImportRun, user=None, regenerate: str = "job") -> ImportRun:

@@ -38,12 +38,14 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.limits import memory_limit, memory_refusal
 from structures.models import DEPARTEMENT_VALIDATOR
 
 from .xlsx import CellError, Column, Report, Row, Table, read_xlsx_table, strip_accents, to_bool, to_date, to_int, \
@@ -466,136 +468,180 @@ class Cells:
 
 
 # ---------------------------------------------------------------------------------------- validation
+@dataclass
+class _Seen:
+    """What earlier rows of the file already used (duplicates are refused)."""
+
+    numero: dict[str, int] = field(default_factory=dict)
+    ref: dict[tuple[int, str], int] = field(default_factory=dict)
+    warned_sections: set[str] = field(default_factory=set)
+
+
 def _parse_residents(table: Table, report: Report, lookups: Lookups) -> list[ResidentLine]:
     lines: list[ResidentLine] = []
-    seen_numero: dict[str, int] = {}
-    seen_ref: dict[tuple[int, str], int] = {}
-    warned_sections: set[str] = set()
-    today = lookups.today
+    seen = _Seen()
     for row in table.rows:
         cells = Cells(report, table, row)
         line = ResidentLine(row=row.number)
-        line.numero = cells.text("NUMERO", 40, mandatory=True)
-        if line.numero:
-            if line.numero in seen_numero:
-                cells.error("NUMERO", _("NUMERO en double : déjà utilisé ligne %(row)s.") % {
-                    "row": seen_numero[line.numero]})
-            else:
-                seen_numero[line.numero] = row.number
-        alias = cells.text("SECTION", 20, mandatory=True).upper()
-        section = None
-        if alias:
-            section = lookups.sections.get(alias)
-            if section is None:
-                cells.error("SECTION", _("Section inconnue : aucune section de facturation n'a l'alias « %(alias)s ».")
-                            % {"alias": alias})
-            elif alias not in lookups.allowed:
-                cells.error("SECTION", _("Vous n'êtes pas responsable de la section « %(alias)s » : import "
-                                         "impossible dans cette section.") % {"alias": alias})
-                section = None
-            elif not section.is_active:
-                cells.error("SECTION", _("La section « %(alias)s » est inactive.") % {"alias": alias})
-                section = None
-            elif section.pk not in lookups.calendar_ready and alias not in warned_sections:
-                warned_sections.add(alias)
-                cells.error("SECTION", _("La section « %(alias)s » n'a pas de calendrier généré (prérequis de "
-                                         "l'import : forfait, payeurs et calendrier).") % {"alias": alias})
-        line.section = section
-        org_id = section.establishment.organisation_id if section else None
-        line.external_ref = cells.text("REF_EXTERNE", 60)
-        if line.external_ref and org_id:
-            key = (org_id, line.external_ref)
-            if key in seen_ref:
-                cells.error("REF_EXTERNE", _("REF_EXTERNE en double : déjà utilisée ligne %(row)s.") % {
-                    "row": seen_ref[key]})
-            elif key in lookups.refs:
-                cells.error("REF_EXTERNE", _("Un résident de l'association a déjà cette référence externe : "
-                                             "l'import ne crée que de nouveaux résidents."))
-            seen_ref.setdefault(key, row.number)
-        line.civility = cells.civility()
-        line.last_name = cells.text("NOM", 100, mandatory=True)
-        line.birth_name = cells.text("NOM_NAISSANCE", 100)
-        line.first_name = cells.text("PRENOM", 100, mandatory=True)
-        line.birth_date = cells.date("DATE_NAISSANCE", mandatory=True, not_future=True, today=today)
-        line.birth_place = cells.text("LIEU_NAISSANCE", 100)
-        nir = cells.text("NIR", 40)
-        if nir:
-            from residents.validators import normalize_nir, validate_nir
-
-            try:
-                validate_nir(nir)
-            except ValidationError:
-                cells.error("NIR", _("NIR invalide : 15 caractères avec la clé, clé vérifiée."))
-            else:
-                line.nir = normalize_nir(nir)
-        line.address = cells.text("ADRESSE", 200)
-        line.postal_code = cells.postal_code()
-        line.city = cells.text("VILLE", 100)
-        line.phone = cells.phone()
-        line.email = cells.email()
-        line.entry_date = cells.date("DATE_ENTREE", mandatory=True)
-        if line.entry_date and line.birth_date and line.entry_date < line.birth_date:
-            cells.error("DATE_ENTREE", _("La date d'entrée précède la date de naissance (%(birth)s).") % {
-                "birth": line.birth_date.strftime("%d/%m/%Y")})
-        code = cells.text("HEBERGEMENT", 20, mandatory=True)
-        if code and section:
-            line.package = lookups.packages.get((section.pk, code.upper()))
-            if line.package is None:
-                known = sorted(p.code for (sid, _code), p in lookups.packages.items() if sid == section.pk)
-                cells.error("HEBERGEMENT", _("Aucun forfait d'hébergement « %(code)s » dans la section %(alias)s "
-                                             "(forfaits : %(known)s).") % {
-                    "code": code, "alias": section.alias, "known": ", ".join(known) or _("aucun")})
-        line.room = cells.text("CHAMBRE", 20)
-        line.gir = cells.convert("GIR", lambda v: to_int(v, minimum=1, maximum=6))
-        domicile = cells.text("DOMICILE_SECOURS", 10).upper()
-        if domicile.isdigit() and len(domicile) == 1:
-            domicile = "0" + domicile  # a number cell: 1 → 01
-        if domicile:
-            try:
-                DEPARTEMENT_VALIDATOR(domicile)
-            except ValidationError:
-                cells.error("DOMICILE_SECOURS", _("Code de département invalide : 01 à 95, 2A, 2B ou 971 à 976."))
-            else:
-                line.domicile_secours = domicile
-        elif section:
-            line.domicile_secours = section.establishment.departement
-        payer_code = cells.text("PAYEUR", 20)
-        line.social_aid = cells.bool("AIDE_SOCIALE")
-        if payer_code and org_id:
-            line.payer = lookups.payers.get((org_id, payer_code.upper()))
-            if line.payer is None:
-                cells.error("PAYEUR", _("Payeur inconnu : aucun payeur n'a le code « %(code)s ».") % {
-                    "code": payer_code})
-            elif line.social_aid and "ASH" not in line.payer.groups_by_code:
-                cells.error("PAYEUR", _("Le payeur %(code)s n'a pas de groupe ASH (aide sociale à l'hébergement) : "
-                                        "AIDE_SOCIALE = 1 impossible avec ce payeur.") % {"code": line.payer.code})
-        if line.social_aid and not payer_code:
-            cells.error("AIDE_SOCIALE", _("AIDE_SOCIALE = 1 demande le PAYEUR (le département) qui prend "
-                                          "l'hébergement en charge."))
-        if line.package and line.package.dependency_by_gir and not line.gir:
-            cells.warning("GIR", _("GIR non renseigné : le forfait %(code)s facture la dépendance selon le GIR, "
-                                   "à saisir avant la facturation.") % {"code": line.package.code}, value="")
-        mode = cells.text("MODE_REGLEMENT", 20)
-        if mode:
-            key = strip_accents(mode).upper().replace(" ", "")
-            if key not in PAYMENT_MODES:
-                cells.error("MODE_REGLEMENT", _("Mode de règlement attendu : CHEQUE, VIREMENT, PRELEVEMENT ou "
-                                                "ESPECES."))
-            else:
-                line.payment_mode = PAYMENT_MODES[key]
-        line.bank = cells.bank(today=today)
-        if line.bank.rum:
-            line.mandate = "active"
-        elif line.bank.iban and line.payment_mode == "direct_debit":
-            line.mandate = "pending"
-            if line.bank.signature_date:
-                cells.warning("DATE_SIGNATURE_MANDAT", _("Date de signature ignorée sans RUM : le mandat créé avec "
-                                                         "une RUM générée est à faire signer."))
-        elif line.bank.iban:
-            cells.warning("IBAN", _("IBAN non utilisé : ni RUM ni mode de règlement PRELEVEMENT, aucun mandat "
-                                    "n'est créé."))
+        _resident_numero(cells, line, seen)
+        line.section = _resident_section(cells, lookups, seen)
+        org_id = line.section.establishment.organisation_id if line.section else None
+        _resident_external_ref(cells, line, lookups, seen, org_id)
+        _resident_identity(cells, line, today=lookups.today)
+        _resident_stay(cells, line, lookups)
+        _resident_domicile(cells, line)
+        _resident_payer(cells, line, lookups, org_id)
+        _resident_payment(cells, line, today=lookups.today)
         lines.append(line)
     return lines
+
+
+def _resident_numero(cells: Cells, line: ResidentLine, seen: _Seen) -> None:
+    line.numero = cells.text("NUMERO", 40, mandatory=True)
+    if not line.numero:
+        return
+    if line.numero in seen.numero:
+        cells.error("NUMERO", _("NUMERO en double : déjà utilisé ligne %(row)s.") % {"row": seen.numero[line.numero]})
+    else:
+        seen.numero[line.numero] = line.row
+
+
+def _resident_section(cells: Cells, lookups: Lookups, seen: _Seen):
+    alias = cells.text("SECTION", 20, mandatory=True).upper()
+    if not alias:
+        return None
+    section = lookups.sections.get(alias)
+    if section is None:
+        cells.error("SECTION", _("Section inconnue : aucune section de facturation n'a l'alias « %(alias)s ».")
+                    % {"alias": alias})
+        return None
+    if alias not in lookups.allowed:
+        cells.error("SECTION", _("Vous n'êtes pas responsable de la section « %(alias)s » : import "
+                                 "impossible dans cette section.") % {"alias": alias})
+        return None
+    if not section.is_active:
+        cells.error("SECTION", _("La section « %(alias)s » est inactive.") % {"alias": alias})
+        return None
+    if section.pk not in lookups.calendar_ready and alias not in seen.warned_sections:
+        seen.warned_sections.add(alias)
+        cells.error("SECTION", _("La section « %(alias)s » n'a pas de calendrier généré (prérequis de "
+                                 "l'import : forfait, payeurs et calendrier).") % {"alias": alias})
+    return section
+
+
+def _resident_external_ref(cells: Cells, line: ResidentLine, lookups: Lookups, seen: _Seen, org_id) -> None:
+    line.external_ref = cells.text("REF_EXTERNE", 60)
+    if not (line.external_ref and org_id):
+        return
+    key = (org_id, line.external_ref)
+    if key in seen.ref:
+        cells.error("REF_EXTERNE", _("REF_EXTERNE en double : déjà utilisée ligne %(row)s.") % {"row": seen.ref[key]})
+    elif key in lookups.refs:
+        cells.error("REF_EXTERNE", _("Un résident de l'association a déjà cette référence externe : "
+                                     "l'import ne crée que de nouveaux résidents."))
+    seen.ref.setdefault(key, line.row)
+
+
+def _resident_identity(cells: Cells, line: ResidentLine, *, today: date) -> None:
+    line.civility = cells.civility()
+    line.last_name = cells.text("NOM", 100, mandatory=True)
+    line.birth_name = cells.text("NOM_NAISSANCE", 100)
+    line.first_name = cells.text("PRENOM", 100, mandatory=True)
+    line.birth_date = cells.date("DATE_NAISSANCE", mandatory=True, not_future=True, today=today)
+    line.birth_place = cells.text("LIEU_NAISSANCE", 100)
+    nir = cells.text("NIR", 40)
+    if nir:
+        from residents.validators import normalize_nir, validate_nir
+
+        try:
+            validate_nir(nir)
+        except ValidationError:
+            cells.error("NIR", _("NIR invalide : 15 caractères avec la clé, clé vérifiée."))
+        else:
+            line.nir = normalize_nir(nir)
+    line.address = cells.text("ADRESSE", 200)
+    line.postal_code = cells.postal_code()
+    line.city = cells.text("VILLE", 100)
+    line.phone = cells.phone()
+    line.email = cells.email()
+
+
+def _resident_stay(cells: Cells, line: ResidentLine, lookups: Lookups) -> None:
+    """Entry date, accommodation package, room and GIR of the first stay."""
+    section = line.section
+    line.entry_date = cells.date("DATE_ENTREE", mandatory=True)
+    if line.entry_date and line.birth_date and line.entry_date < line.birth_date:
+        cells.error("DATE_ENTREE", _("La date d'entrée précède la date de naissance (%(birth)s).") % {
+            "birth": line.birth_date.strftime("%d/%m/%Y")})
+    code = cells.text("HEBERGEMENT", 20, mandatory=True)
+    if code and section:
+        line.package = lookups.packages.get((section.pk, code.upper()))
+        if line.package is None:
+            known = sorted(p.code for (sid, _code), p in lookups.packages.items() if sid == section.pk)
+            cells.error("HEBERGEMENT", _("Aucun forfait d'hébergement « %(code)s » dans la section %(alias)s "
+                                         "(forfaits : %(known)s).") % {
+                "code": code, "alias": section.alias, "known": ", ".join(known) or _("aucun")})
+    line.room = cells.text("CHAMBRE", 20)
+    line.gir = cells.convert("GIR", lambda v: to_int(v, minimum=1, maximum=6))
+
+
+
+def _resident_domicile(cells, line) -> None:
+    """DOMICILE_SECOURS: the département paying APA and social aid (default: the establishment's)."""
+    domicile = cells.text("DOMICILE_SECOURS", 10).upper()
+    if domicile.isdigit() and len(domicile) == 1:
+        domicile = "0" + domicile  # a number cell: 1 → 01
+    if domicile:
+        try:
+            DEPARTEMENT_VALIDATOR(domicile)
+        except ValidationError:
+            cells.error("DOMICILE_SECOURS", _("Code de département invalide : 01 à 95, 2A, 2B ou 971 à 976."))
+        else:
+            line.domicile_secours = domicile
+    elif line.section:
+        line.domicile_secours = line.section.establishment.departement
+
+def _resident_payer(cells: Cells, line: ResidentLine, lookups: Lookups, org_id) -> None:
+    """The département paying (APA, social aid) and the GIR it needs."""
+    payer_code = cells.text("PAYEUR", 20)
+    line.social_aid = cells.bool("AIDE_SOCIALE")
+    if payer_code and org_id:
+        line.payer = lookups.payers.get((org_id, payer_code.upper()))
+        if line.payer is None:
+            cells.error("PAYEUR", _("Payeur inconnu : aucun payeur n'a le code « %(code)s ».") % {
+                "code": payer_code})
+        elif line.social_aid and "ASH" not in line.payer.groups_by_code:
+            cells.error("PAYEUR", _("Le payeur %(code)s n'a pas de groupe ASH (aide sociale à l'hébergement) : "
+                                    "AIDE_SOCIALE = 1 impossible avec ce payeur.") % {"code": line.payer.code})
+    if line.social_aid and not payer_code:
+        cells.error("AIDE_SOCIALE", _("AIDE_SOCIALE = 1 demande le PAYEUR (le département) qui prend "
+                                      "l'hébergement en charge."))
+    if line.package and line.package.dependency_by_gir and not line.gir:
+        cells.warning("GIR", _("GIR non renseigné : le forfait %(code)s facture la dépendance selon le GIR, "
+                               "à saisir avant la facturation.") % {"code": line.package.code}, value="")
+
+
+def _resident_payment(cells: Cells, line: ResidentLine, *, today: date) -> None:
+    """Payment mode, bank details and the SEPA mandate they lead to."""
+    mode = cells.text("MODE_REGLEMENT", 20)
+    if mode:
+        key = strip_accents(mode).upper().replace(" ", "")
+        if key not in PAYMENT_MODES:
+            cells.error("MODE_REGLEMENT", _("Mode de règlement attendu : CHEQUE, VIREMENT, PRELEVEMENT ou "
+                                            "ESPECES."))
+        else:
+            line.payment_mode = PAYMENT_MODES[key]
+    line.bank = cells.bank(today=today)
+    if line.bank.rum:
+        line.mandate = "active"
+    elif line.bank.iban and line.payment_mode == "direct_debit":
+        line.mandate = "pending"
+        if line.bank.signature_date:
+            cells.warning("DATE_SIGNATURE_MANDAT", _("Date de signature ignorée sans RUM : le mandat créé avec "
+                                                     "une RUM générée est à faire signer."))
+    elif line.bank.iban:
+        cells.warning("IBAN", _("IBAN non utilisé : ni RUM ni mode de règlement PRELEVEMENT, aucun mandat "
+                                "n'est créé."))
 
 
 def _parse_relatives(table: Table, report: Report, lookups: Lookups,
@@ -1005,8 +1051,11 @@ def residents_import_job(*, job, progress) -> dict:
             raise JobError(_("Utilisateur inconnu ou inactif : import impossible."))
         residents, relatives = _run_files(run)
         try:
-            outcome = residents_import(residents=residents, relatives=relatives, user=user,
-                                       dry_run=action != "import", progress=progress)
+            with memory_limit(settings.IMPORT_JOB_MEMORY_BYTES):
+                outcome = residents_import(residents=residents, relatives=relatives, user=user,
+                                           dry_run=action != "import", progress=progress)
+        except MemoryError as exc:
+            raise JobError(memory_refusal()) from exc
         finally:
             for f in (residents, relatives):
                 if f is not None:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from django.utils.translation import gettext as _
 
+from core.exports import neutralize
+
 from .residents_import import RELATIVE_COLUMNS, RESIDENT_COLUMNS
 from .xlsx import column_letter
 
@@ -74,7 +76,7 @@ def template_workbook(which: str, *, section=None) -> bytes:
         cell.font = Font(bold=column.mandatory)
         cell.fill = mandatory_fill if column.mandatory else optional_fill
         cell.comment = Comment(("* " + _("Obligatoire.") + " " if column.mandatory else "") + column.help, "Séjour")
-        example = values.get(column.name)
+        example = neutralize(values.get(column.name))  # codes typed by users: never a formula
         target = sheet.cell(row=2, column=index, value=example if example != "" else None)
         if column.name in DATE_COLUMNS:
             target.number_format = "DD/MM/YYYY"
@@ -114,7 +116,7 @@ def template_workbook(which: str, *, section=None) -> bytes:
         example = values.get(column.name)
         if isinstance(example, date):
             example = example.strftime("%d/%m/%Y")
-        notes.cell(row=row, column=4, value=str(example) if example not in (None, "") else "")
+        notes.cell(row=row, column=4, value=neutralize(str(example)) if example not in (None, "") else "")
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -337,6 +337,35 @@ def _scan_sheet_xml(archive: zipfile.ZipFile, member: str) -> tuple[bool, list[s
     return has_formula, list(dict.fromkeys(merged))
 
 
+def check_archive_expansion(archive: zipfile.ZipFile) -> None:
+    """Refuse a "zip bomb" before openpyxl parses anything: read from the ZIP directory alone, the
+    uncompressed size of the workbook and its compression ratio must stay under the settings
+    ``IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES`` and ``IMPORT_XLSX_MAX_RATIO`` (zipfile never inflates a
+    member beyond the size its directory entry declares)."""
+    from django.conf import settings
+
+    infos = archive.infolist()
+    uncompressed = sum(info.file_size for info in infos)
+    compressed = sum(info.compress_size for info in infos)
+    limit = settings.IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES
+    max_ratio = settings.IMPORT_XLSX_MAX_RATIO
+    if uncompressed > limit:
+        raise FileProblem(_("Classeur refusé : une fois décompressé il ferait %(size)s Mo, %(limit)s Mo au plus "
+                            "sont acceptés. Découpez-le en plusieurs fichiers.") % {
+            "size": uncompressed // (1024 * 1024), "limit": limit // (1024 * 1024)})
+    for info in infos:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > 1024 * 1024 and ratio > max_ratio:
+            raise FileProblem(_("Classeur refusé : son contenu « %(member)s » est compressé %(ratio)s fois (%(max)s "
+                                "au plus), ce qui ressemble à une « bombe de décompression ». Enregistrez le "
+                                "classeur à nouveau depuis Excel.") % {
+                "member": info.filename, "ratio": int(ratio), "max": max_ratio})
+    if uncompressed > 1024 * 1024 and uncompressed / max(compressed, 1) > max_ratio:
+        raise FileProblem(_("Classeur refusé : il est compressé %(ratio)s fois (%(max)s au plus), ce qui ressemble "
+                            "à une « bombe de décompression ».") % {
+            "ratio": int(uncompressed / max(compressed, 1)), "max": max_ratio})
+
+
 def _open_source(source: Path | str | IO[bytes]) -> tuple[IO[bytes], bool]:
     if isinstance(source, (str, Path)):
         try:
@@ -413,6 +442,7 @@ def _read(handle, *, filename, columns, report, progress, max_rows) -> Table | N
                             "Excel (.xlsx) »."))
     if "xl/workbook.xml" not in names and not any(n.endswith("workbook.xml") for n in names):
         raise FileProblem(_("Ce fichier est une archive ZIP mais pas un classeur Excel (.xlsx)."))
+    check_archive_expansion(archive)
     try:
         workbook = _load(handle, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises anything on a broken file; never a traceback

@@ -1,9 +1,12 @@
 """Absences import in the period screen (seed: saisie des factures → saisie des absences).
 
-Upload (files kept under MEDIA_ROOT/imports/absences/<run id>/, every line shown with its errors),
+Upload (files kept under MEDIA_ROOT/imports/absences/<run id>/, read and checked by the
+"imports.absences" job; the page shows its progress, then the lines with their errors — bounded for
+big files, the full report being the job's XLSX file),
 then **Valider** (disabled while any error remains; the server validates the stored file again and
-refuses too), which writes the absences inline in one transaction and starts the billing generation
-job for the period's drafts. The correspondence table can be viewed and replaced on its own page.
+refuses too), which starts the same job with ``action`` "import": it writes the absences in one
+transaction and starts the billing generation job for the period's drafts. The correspondence table
+can be viewed and replaced on its own page.
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ class AbsencesImportView(SectionMixin, TemplateView):
         if "run_pk" not in self.kwargs:
             return None
         run = ImportRun.objects.filter(pk=self.kwargs["run_pk"], kind=ImportRun.Kind.ABSENCES, section=self.section,
-                                       month=period.start.replace(day=1)).select_related("created_by").first()
+                                       month=period.start.replace(day=1)).select_related("created_by", "job").first()
         if run is None:
             raise Http404(_("Import introuvable pour cette période."))
         return run
@@ -61,13 +64,17 @@ class AbsencesImportView(SectionMixin, TemplateView):
         ctx.update(
             period=period, month=month, month_label=service.month_label(month), run=run, mapping=mapping,
             use_saved_default=bool(mapping) and kwargs.get("use_saved", True),
+            job=run.job if run else None, summary=(run.summary or {}) if run else {},
+            report_truncated=bool(run) and (run.summary or {}).get("report_total", 0) > len(report),
             runs=ImportRun.objects.filter(kind=ImportRun.Kind.ABSENCES, section=self.section, month=month)
             .select_related("created_by").order_by("-created_at")[:10],
             report=[r for r in report if r.get("errors")] if only_errors else report,
             only_errors=only_errors, report_size=len(report),
             absences_name=next((f["name"] for f in (run.files if run else []) if f.get("role") == "absences"), ""),
-            error_count=sum(len(r.get("errors", [])) for r in report),
-            can_confirm=bool(run and run.status == ImportRun.Status.VALIDATED and self.can_write),
+            error_count=(run.summary or {}).get("errors", 0) if run and "report_total" in (run.summary or {})
+            else sum(len(r.get("errors", [])) for r in report),
+            can_confirm=bool(run and run.status == ImportRun.Status.VALIDATED and self.can_write
+                             and not (run.job and run.job.params.get("action") == "import")),
             upload_errors=kwargs.get("upload_errors", []),
         )
         return ctx
@@ -97,38 +104,23 @@ class AbsencesImportView(SectionMixin, TemplateView):
             return self.render_to_response(self.get_context_data(period=period, run=None, upload_errors=errors,
                                                                  use_saved=use_saved), status=400)
         month = period.start
-        run, validation = service.absences_import_upload(
+        # The file is read and checked by a worker (a big file would hold the request for long).
+        run = service.absences_run_start(
             section=self.section, year=month.year, month=month.month, data=absences[0], name=absences[1],
             mapping_data=mapping[0] if mapping else None, mapping_name=mapping[1] if mapping else "correspondance.csv",
             user=request.user)
-        if validation.mapping.source == "file" and validation.mapping.ok:
-            messages.success(request, _("Tableau de correspondance enregistré pour %(est)s (%(n)s code(s)).") % {
-                "est": self.section.establishment.name, "n": len(validation.mapping.codes)})
-        if validation.ok:
-            messages.success(request, _("Fichier lu sans erreur : %(lines)s ligne(s), %(absences)s absence(s). "
-                                        "Vérifiez puis cliquez sur Valider.") % validation.summary)
-        else:
-            messages.error(request, _("Le fichier contient %(n)s erreur(s) : corrigez-le puis déposez-le à nouveau "
-                                      "(le bouton Valider reste verrouillé).") % {"n": validation.error_count})
+        messages.info(request, _("Fichier reçu : contrôle en cours."))
         return redirect("imports:absences-run", alias=self.section.alias, period_pk=period.pk, run_pk=run.pk)
 
     def confirm(self, request, period, run):
-        here = reverse("imports:absences-run", kwargs={"alias": self.section.alias, "period_pk": period.pk,
-                                                        "run_pk": run.pk})
+        """Valider: a worker validates the stored files again and applies them (job), then regenerates."""
         try:
-            run = service.absences_import_confirm(run=run, user=request.user, regenerate="job")
+            service.absences_confirm_start(run=run, user=request.user)
         except service.AbsencesImportError as exc:
             messages.error(request, str(exc))
-            return redirect(here)
-        summary = run.summary
-        messages.success(request, _(
-            "Absences de %(month_label)s importées : %(absences)s absence(s) lue(s) — %(created)s créée(s), "
-            "%(updated)s modifiée(s), %(deleted)s remplacée(s), dont %(joined)s prolongation(s) d'une absence du "
-            "mois précédent.") % summary)
-        if summary.get("regenerated"):
-            messages.info(request, _("Recalcul des factures brouillon lancé : %(periods)s.") % {
-                "periods": ", ".join(p["label"] for p in summary["regenerated"])})
-        return redirect("billing:period-detail", alias=self.section.alias, period_pk=period.pk)
+        else:
+            messages.info(request, _("Import lancé : les absences sont contrôlées à nouveau puis enregistrées."))
+        return redirect("imports:absences-run", alias=self.section.alias, period_pk=period.pk, run_pk=run.pk)
 
 
 class AbsenceMappingView(SectionMixin, TemplateView):

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils.translation import gettext as _
 
 from core.formats import fr_date
@@ -117,9 +118,20 @@ def relative_save(*, relative: Relative) -> Relative:
     return relative
 
 
-@transaction.atomic
 def relative_delete(*, relative: Relative) -> None:
-    relative.delete()
+    """Delete a relative; refused (French ``ValidationError``) while documents still name them as debtor
+    (issued invoices are immutable: their debtor cannot disappear)."""
+    try:
+        with transaction.atomic():
+            relative.delete()
+    except ProtectedError as exc:
+        numbers = sorted({str(getattr(obj, "number", "") or "") for obj in exc.protected_objects} - {""})
+        raise ValidationError(
+            _("Suppression refusée : %(name)s est le débiteur de %(n)s facture(s)%(numbers)s. Une facture émise ne "
+              "change pas de débiteur ; décochez plutôt « destinataire des factures » pour les suivantes.") % {
+                "name": relative, "n": len(exc.protected_objects),
+                "numbers": (" (" + ", ".join(numbers[:5]) + ("…" if len(numbers) > 5 else "") + ")") if numbers else ""},
+            code="protected") from exc
 
 
 @transaction.atomic

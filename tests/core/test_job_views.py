@@ -120,8 +120,49 @@ def test_reader_cannot_rerun(client, demo, sent):
     old = _job(demo, alias="TIL-HP", login="tilleuls", status=Job.Status.FAILED)
     client.force_login(demo["users"]["direction"])  # may read the job, may not re-run it
     assert client.get(reverse("job-detail", kwargs={"pk": old.pk})).status_code == 200
-    assert client.post(reverse("job-rerun", kwargs={"pk": old.pk})).status_code == 404
+    assert client.post(reverse("job-rerun", kwargs={"pk": old.pk})).status_code == 403
     assert Job.objects.count() == 1 and sent == []
+
+
+def test_revoked_author_loses_the_job_and_its_file(client, demo, settings):
+    """The grants are re-checked on every request: authorship does not outlive the grant."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from structures.models import SectionAccess
+
+    job = _job(demo, alias="VER-HP", login="verger", status=Job.Status.SUCCEEDED)
+    name = default_storage.save(f"exports/{job.pk}/journal.csv", ContentFile(b"x"))
+    Job.objects.filter(pk=job.pk).update(result={"file": name})
+    client.force_login(demo["users"]["verger"])
+    assert client.get(reverse("job-download", kwargs={"pk": job.pk})).status_code == 200
+    SectionAccess.objects.filter(user=demo["users"]["verger"], section__alias="VER-HP").delete()
+    for url_name in ("job-detail", "job-progress", "job-download"):
+        assert client.get(reverse(url_name, kwargs={"pk": job.pk})).status_code == 404, url_name
+    assert client.post(reverse("job-rerun", kwargs={"pk": job.pk})).status_code == 404
+
+
+@pytest.mark.parametrize("kind, login, allowed", [
+    ("imports.residents", "tilleuls", False),  # starting a residents import needs the manager role
+    ("imports.residents", "admin", True),
+    ("billing.generate", "tilleuls", True),
+    ("billing.export_journal", "direction", True),  # a reader may export the journal
+])
+def test_rerun_needs_the_role_that_starting_needs(client, demo, sent, kind, login, allowed):
+    old = _job(demo, alias="TIL-HP", login=login, status=Job.Status.FAILED, kind=kind)
+    client.force_login(demo["users"][login])
+    response = client.post(reverse("job-rerun", kwargs={"pk": old.pk}))
+    assert response.status_code == (302 if allowed else 403)
+
+
+def test_demoted_author_cannot_rerun(client, demo, sent):
+    from structures.models import SectionAccess
+
+    old = _job(demo, alias="TIL-HP", login="tilleuls", status=Job.Status.FAILED, kind="billing.generate")
+    SectionAccess.objects.filter(user=demo["users"]["tilleuls"], section__alias="TIL-HP").update(role="reader")
+    client.force_login(demo["users"]["tilleuls"])
+    assert client.get(reverse("job-detail", kwargs={"pk": old.pk})).status_code == 200
+    assert client.post(reverse("job-rerun", kwargs={"pk": old.pk})).status_code == 403
 
 
 def test_selftest_page_starts_a_diagnostic_job(client, demo, sent, django_capture_on_commit_callbacks):

@@ -704,7 +704,16 @@ def no_celery(monkeypatch):
     return sent
 
 
-def upload(client, period, data, *, mapping=None, use_saved=True, name="absences.csv"):
+def run_pending_jobs():
+    """What a worker does: run the validation jobs the upload started (in the test's transaction)."""
+    from core.models import Job
+    from core.tasks import run_job
+
+    for job_id in Job.objects.filter(kind="imports.absences", status="pending").values_list("pk", flat=True):
+        run_job(job_id)
+
+
+def upload(client, period, data, *, mapping=None, use_saved=True, name="absences.csv", run_jobs=True):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     payload = {"absences": SimpleUploadedFile(name, data, content_type="text/csv")}
@@ -712,8 +721,11 @@ def upload(client, period, data, *, mapping=None, use_saved=True, name="absences
         payload["use_saved_mapping"] = "on"
     if mapping is not None:
         payload["mapping"] = SimpleUploadedFile("corresp.csv", mapping, content_type="text/csv")
-    return client.post(reverse("imports:absences", kwargs={"alias": period.section.alias, "period_pk": period.pk}),
-                       payload)
+    response = client.post(reverse("imports:absences", kwargs={"alias": period.section.alias,
+                                                               "period_pk": period.pk}), payload)
+    if run_jobs:
+        run_pending_jobs()
+    return response
 
 
 def run_url(period, run):
@@ -769,15 +781,20 @@ def test_upload_then_valider_creates_absences_and_regenerates_drafts(client, dem
     assert not Absence.objects.exists()  # nothing written before Valider
     with django_capture_on_commit_callbacks(execute=True):
         confirmed = client.post(response.url, {"action": "confirm"})
-    assert confirmed.status_code == 302
-    assert confirmed.url == reverse("billing:period-detail", kwargs={"alias": "TIL-HP", "period_pk": period.pk})
+        # Valider starts the import job (validate again, then write): the page follows it.
+        assert confirmed.status_code == 302 and confirmed.url == response.url
+        assert not Absence.objects.exists()
+        run_pending_jobs()
     assert spans(stay) == [("H", date(2026, 11, 1), date(2026, 11, 2), "import")]
     run.refresh_from_db()
     assert run.status == ImportRun.Status.IMPORTED and run.created_by == demo["users"]["tilleuls"]
     from core.models import Job
 
     job = Job.objects.get(kind="billing.generate")
-    assert job.params == {"period_id": period.pk} and no_celery == [job.pk]
+    import_job = Job.objects.get(kind="imports.absences", params__action="import")
+    assert job.params == {"period_id": period.pk} and no_celery == [import_job.pk, job.pk]
+    html = client.get(response.url).content.decode()
+    assert 'id="imported"' in html and "Absences de novembre 2026 importées" in html
     # A second Valider on the same run is refused.
     again = client.post(response.url, {"action": "confirm"})
     assert again.status_code == 302 and Absence.objects.count() == 1
@@ -792,6 +809,7 @@ def test_server_revalidates_at_valider(client, demo, period, make_stay, no_celer
     Absence.objects.create(stay=stay, reason=reason(stay, "C"), first_day=date(2026, 11, 5),
                            last_day=date(2026, 11, 5))
     client.post(response.url, {"action": "confirm"})
+    run_pending_jobs()
     run = ImportRun.objects.get()
     assert run.status == ImportRun.Status.REJECTED
     assert "chevauche" in run.report[0]["errors"][0]["message"]
@@ -812,8 +830,9 @@ def test_first_time_the_table_is_required_then_saved_and_viewable(client, demo, 
     assert ImportRun.objects.get().status == ImportRun.Status.VALIDATED
     assert AbsenceCodeMapping.objects.filter(establishment=period.section.establishment).count() == 3
     run = ImportRun.objects.get()
-    assert [f["role"] for f in run.stored_files] == ["absences", "mapping"]
+    assert [f["role"] for f in run.stored_files] == ["absences", "mapping", "report"]  # + the full report (XLSX)
     client.post(response.url, {"action": "confirm"})
+    run_pending_jobs()
     assert Absence.objects.count() == 1
     table = client.get(reverse("imports:absence-mapping", kwargs={"alias": "TIL-HP"})).content.decode()
     assert "Hospitalisation" in table and "Motifs sans code externe" in table and "S (Hospitalisation psy" in table
@@ -878,6 +897,7 @@ def test_upload_without_a_file_or_with_garbage(client, demo, period):
     assert missing.status_code == 400 and "Choisissez le fichier des absences" in missing.content.decode()
     garbage = client.post(url, {"use_saved_mapping": "on",
                                 "absences": SimpleUploadedFile("a.xlsx", b"PK\x03\x04\x00\x00binary")})
+    run_pending_jobs()
     html = client.get(garbage.url).content.decode()
     assert "classeur Excel" in html and 'id="validate" disabled' in html
 
@@ -930,3 +950,66 @@ def test_random_sequences_of_imports_keep_every_invariant(til, make_stay):
                 assert after.first_day.day != 1, f"step {step}: {before} and {after} should be one absence"
         again = apply(til, data, month=month, regenerate="none")
         assert (again.summary["created"], again.summary["updated"], again.summary["deleted"]) == (0, 0, 0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Big files leave the request: validation job, bounded report, full report as XLSX
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_upload_only_stores_and_starts_the_validation_job(client, demo, period, make_stay, no_celery,
+                                                          django_capture_on_commit_callbacks):
+    from core.models import Job
+
+    make_stay("EXT-1")
+    client.force_login(demo["users"]["tilleuls"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(client, period, csv_bytes([line("EXT-1", {1: "2"})]), run_jobs=False)
+    run = ImportRun.objects.get()
+    job = Job.objects.get(kind="imports.absences")
+    assert run.status == ImportRun.Status.PENDING and run.report == [] and run.job == job
+    assert job.params == {"run_id": run.pk} and no_celery == [job.pk]  # sent to a worker after commit
+    html = client.get(response.url).content.decode()
+    assert f'id="job-{job.pk}"' in html and 'id="validate" disabled' in html
+    run_pending_jobs()
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.VALIDATED
+
+
+@pytest.mark.django_db
+def test_a_big_report_is_bounded_and_the_full_one_is_an_xlsx(client, demo, period, make_stay, no_celery,
+                                                             monkeypatch, settings):
+    import io
+
+    import openpyxl
+
+    from core.models import Job
+    from imports.services import absences_import as service
+    from imports.services.retention import import_files_purge
+
+    monkeypatch.setattr(service, "REPORT_LIMIT", 20)
+    monkeypatch.setattr(service, "REPORT_PER_KIND", 5)
+    make_stay("EXT-1")
+    client.force_login(demo["users"]["tilleuls"])
+    lines = [line("=HYPERLINK(\"http://x\")", {1: "2"})] + [line(f"INCONNU-{i}", {1: "2"}) for i in range(60)] \
+        + [line("EXT-1", {2: "9"}) for _ in range(10)]
+    response = upload(client, period, csv_bytes(lines))
+    run = ImportRun.objects.get()
+    assert run.status == ImportRun.Status.REJECTED
+    assert run.summary["report_total"] == 71 and len(run.report) <= 20
+    kinds = [{problem["column"] for problem in e["errors"]} for e in run.report]
+    assert kinds.count({"IDPERSONNE"}) == 5  # the first lines of each kind of error…
+    assert any("2" in k for k in kinds)  # …so the bad code of day 2 is shown too
+    assert run.summary["errors_by_column"]["IDPERSONNE"] == 61 + 9  # unknown refs, then EXT-1 repeated 9 times
+    html = client.get(response.url).content.decode()
+    assert 'id="report-truncated"' in html and "sur 71" in html
+    job = Job.objects.get(kind="imports.absences")
+    download = client.get(reverse("job-download", kwargs={"pk": job.pk}))
+    assert download.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(b"".join(download.streaming_content))).active
+    assert sheet.max_row == 1 + 71
+    cells = [c for row in sheet.iter_rows() for c in row]
+    assert not [c for c in cells if c.data_type == "f"]
+    assert "'=HYPERLINK(\"http://x\")" in [c.value for c in cells]
+    # The full report is purged with the uploaded files.
+    assert import_files_purge(older_than_days=-1) == 2
+    assert client.get(reverse("job-download", kwargs={"pk": job.pk})).status_code == 404
