@@ -1,0 +1,68 @@
+"""Shared admin helpers: money columns in the French format, readable JSON, and the audit log
+(django-auditlog) shown on each object's *Historique* page."""
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.utils.html import format_html, format_html_join
+
+from .money import format_euros
+
+def euros(field: str, description=None):
+    """A ``list_display`` / ``readonly_fields`` callable showing ``field`` as « 1 234,56 € »."""
+
+    def display(*args):  # (obj) as a list_display callable, (model_admin, obj) as a ModelAdmin attribute
+        value = getattr(args[-1], field)
+        return "" if value is None else format_euros(value)
+
+    display.short_description = description
+    display.admin_order_field = field
+    display.__name__ = f"{field}_euros"
+    return admin.display(description=description, ordering=field)(display)
+
+def readable_json(value) -> str:
+    """A JSON value as a definition list / bulleted list (never the raw JSON text)."""
+    if value in (None, "", {}, []):
+        return "—"
+    if isinstance(value, dict):
+        return format_html("<dl>{}</dl>", format_html_join(
+            "", "<dt>{}</dt><dd>{}</dd>", ((key, readable_json(item)) for key, item in value.items())))
+    if isinstance(value, list):
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((readable_json(item),) for item in value)))
+    return format_html("{}", value)
+
+def audit_rows(entries) -> list[dict]:
+    """Audit-log entries as rows: when, who, action, and « champ : avant → après » per change."""
+    rows = []
+    for entry in entries:
+        try:
+            changes = entry.changes_display_dict
+        except Exception:  # noqa: BLE001 - a field removed since: show the raw names
+            changes = entry.changes_dict
+        lines = []
+        for field, values in changes.items():
+            if isinstance(values, (list, tuple)) and len(values) == 2:
+                old, new = ("—" if v in (None, "None", "") else v for v in values)
+                lines.append(f"{field} : {old} → {new}")
+            else:
+                lines.append(f"{field} : {values}")
+        rows.append({"timestamp": entry.timestamp, "actor": entry.actor, "action": entry.get_action_display(),
+                     "changes": lines})
+    return rows
+
+class AuditHistoryAdminMixin:
+    """The admin *Historique* page also lists the object's audit-log entries (changes made through
+    the application and the services, not only those made in the admin)."""
+
+    object_history_template = "admin/core/object_history_audit.html"
+    audit_history_limit = 200
+
+    def history_view(self, request, object_id, extra_context=None):
+        from auditlog.models import LogEntry
+
+        obj = self.get_object(request, unquote(object_id))
+        entries = []
+        if obj is not None:
+            entries = audit_rows(LogEntry.objects.get_for_object(obj).select_related("actor")
+                                 .order_by("-timestamp", "-pk")[:self.audit_history_limit])
+        return super().history_view(request, object_id, {**(extra_context or {}), "audit_entries": entries})
