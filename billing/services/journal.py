@@ -18,6 +18,7 @@ from typing import NamedTuple
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.money import ZERO, round_money
 from residents.models import PaymentMode
@@ -26,11 +27,14 @@ from ..models import Invoice, InvoiceLine
 from ..selectors import debtor_label
 
 HEADERS = ("NUMERO_FACTURE", "STATUT", "DEBITEUR", "REF_EXTERNE", "PRODUIT", "LIBELLE", "DU", "AU", "QUANTITE",
-           "PRIX_UNITAIRE", "MONTANT")
+           "PRIX_UNITAIRE", "MONTANT", "DATE_EMISSION", "ECHEANCE", "MODE_REGLEMENT", "COMPTE_PRODUIT", "COMPTE_TIERS")
 CHUNK = 2000
+# What every period total includes — the period page, the journal and both exports give the same figure.
+TOTALS_CAPTION = gettext_lazy("Total des factures, factures de rappel et avoirs (en négatif) de la période, brouillons "
+                              "compris ; une facture annulée et son avoir s'annulent.")
 
 # Column widths of the XLSX sheet (characters), in HEADERS order.
-XLSX_WIDTHS = (20, 11, 36, 14, 10, 52, 12, 12, 11, 15, 14)
+XLSX_WIDTHS = (20, 11, 36, 14, 10, 52, 12, 12, 11, 15, 14, 14, 12, 18, 15, 15)
 MONEY_FORMAT = "#,##0.00"
 DATE_FORMAT = "DD/MM/YYYY"
 
@@ -49,6 +53,11 @@ class JournalRow(NamedTuple):
     quantite: Decimal
     prix_unitaire: Decimal
     montant: Decimal
+    date_emission: date | None = None
+    echeance: date | None = None
+    mode_reglement: str = ""
+    compte_produit: str = ""
+    compte_tiers: str = ""
 
 
 class Journal(NamedTuple):
@@ -126,35 +135,53 @@ def journal_rows(invoices: QuerySet[Invoice]) -> Iterator[JournalRow]:
     Two queries in all: invoice heads (number, status, debtor label) streamed into a small dict,
     then the lines streamed as value tuples in the same order."""
     statuses = {value: str(label) for value, label in Invoice.Status.choices}
-    heads: dict[int, tuple[str, str, str]] = {}
+    modes = {value: str(label) for value, label in PaymentMode.choices}
+    heads: dict[int, tuple] = {}
     for invoice in invoices.select_related("resident", "relative", "payer", "payer_group").iterator(chunk_size=CHUNK):
-        heads[invoice.pk] = (invoice.number, statuses.get(invoice.status, invoice.status), debtor_label(invoice))
+        mode = getattr(invoice, "effective_payment_mode", invoice.payment_mode) or ""
+        heads[invoice.pk] = (invoice.number, statuses.get(invoice.status, invoice.status), debtor_label(invoice),
+                             invoice.issue_date, invoice.due_date, modes.get(mode, mode),
+                             invoice.payer.accounting_account if invoice.payer_id else "")
     if not heads:
         return
     lines = (InvoiceLine.objects.filter(invoice__in=invoices.order_by().values("pk"))
              .annotate(external_ref=Coalesce("resident__external_ref", "invoice__resident__external_ref", Value("")),
-                       product_code=Coalesce("product__code", Value("")))
+                       product_code=Coalesce("product__code", Value("")),
+                       product_account=Coalesce("product__accounting_account", Value("")))
              .order_by(Case(When(invoice__number="", then=Value(1)), default=Value(0), output_field=IntegerField()),
                        "invoice__number", "invoice_id", "position", "pk")
              .values_list("invoice_id", "external_ref", "product_code", "label", "date_from", "date_to", "quantity",
-                          "unit_price", "amount"))
-    for invoice_id, external_ref, product_code, label, date_from, date_to, quantity, unit_price, amount in (
+                          "unit_price", "amount", "product_account"))
+    for invoice_id, external_ref, product_code, label, date_from, date_to, quantity, unit_price, amount, account in (
             lines.iterator(chunk_size=CHUNK)):
-        number, status, debtor = heads[invoice_id]
+        number, status, debtor, issue_date, due_date, mode, payer_account = heads[invoice_id]
         yield JournalRow(number, status, debtor, external_ref or "", product_code or "", label, date_from, date_to,
-                         quantity, unit_price, amount)
+                         quantity, unit_price, amount, issue_date, due_date, mode, account or "", payer_account)
 
 
 def _decimal_fr(value: Decimal) -> str:
     return f"{value:.2f}".replace(".", ",")
 
 
+def _date_fr(value: date | None) -> str:
+    return value.strftime("%d/%m/%Y") if value else ""
+
+
+def total_label() -> str:
+    """Label of the export's last row (the same total as the journal page and the period page)."""
+    return _("TOTAL — %(caption)s") % {"caption": TOTALS_CAPTION}
+
+
 def journal_csv_rows(rows: Iterable[JournalRow]) -> Iterator[list[str]]:
     yield list(HEADERS)
+    total = ZERO
     for row in rows:
+        total += row.montant
         yield [row.numero_facture, row.statut, row.debiteur, row.ref_externe, row.produit, row.libelle,
                row.du.strftime("%d/%m/%Y"), row.au.strftime("%d/%m/%Y"), _decimal_fr(row.quantite),
-               _decimal_fr(row.prix_unitaire), _decimal_fr(row.montant)]
+               _decimal_fr(row.prix_unitaire), _decimal_fr(row.montant), _date_fr(row.date_emission),
+               _date_fr(row.echeance), row.mode_reglement, row.compte_produit, row.compte_tiers]
+    yield ["", "", "", "", "", total_label(), "", "", "", "", _decimal_fr(round_money(total)), "", "", "", "", ""]
 
 
 def journal_csv(period, **filters) -> bytes:
@@ -191,11 +218,17 @@ def journal_xlsx(period, **filters) -> bytes:
         return cell
 
     sheet.append([header_cell(h) for h in HEADERS])
+    total = ZERO
     for row in journal_rows(journal_queryset(period=period, **filters)):
+        total += row.montant
         sheet.append([row.numero_facture, row.statut, row.debiteur, row.ref_externe, row.produit, row.libelle,
                       formatted(row.du, DATE_FORMAT), formatted(row.au, DATE_FORMAT),
                       formatted(row.quantite, MONEY_FORMAT), formatted(row.prix_unitaire, MONEY_FORMAT),
-                      formatted(row.montant, MONEY_FORMAT)])
+                      formatted(row.montant, MONEY_FORMAT), formatted(row.date_emission, DATE_FORMAT),
+                      formatted(row.echeance, DATE_FORMAT), row.mode_reglement, row.compte_produit, row.compte_tiers])
+    total_cell = formatted(round_money(total), MONEY_FORMAT)
+    total_cell.font = bold
+    sheet.append(["", "", "", "", "", header_cell(total_label()), "", "", "", "", total_cell])
     output = io.BytesIO()
     workbook.save(output)
     return output.getvalue()

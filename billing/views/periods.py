@@ -20,6 +20,7 @@ from ..forms import CreditNoteForm, IssueForm, PeriodCreateForm
 from ..models import Invoice
 from ..services import checks as check_services
 from ..services import issuing, pdf, periods, review
+from ..services import journal as journal_services
 
 
 class PeriodListView(SectionMixin, TemplateView):
@@ -67,7 +68,7 @@ class PeriodDetailView(SectionMixin, TemplateView):
         ctx.update(
             period=period, checks=checks, blocking=check_services.period_blocking(checks),
             invoices=invoices, summary=review.period_summary(period), movements=review.period_movements(period),
-            previous=review.previous_period(period),
+            previous=review.previous_period(period), totals_caption=journal_services.TOTALS_CAPTION,
             job=Job.objects.filter(section=self.section, kind__in=["billing.generate", "billing.render_pdfs"],
                                    params__period_id=period.pk).order_by("-created_at").first(),
             issue_form=kwargs.get("issue_form") or IssueForm(initial={"issue_date": timezone.localdate()}),
