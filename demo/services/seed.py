@@ -45,6 +45,7 @@ USERS = [
     # login, password, superuser, {alias: role}
     ("admin", "admin", True, {}),
     ("tilleuls", "demo", False, {"TIL-HP": "clerk", "TIL-HT": "clerk"}),
+    ("responsable", "demo", False, {"TIL-HP": "manager", "TIL-HT": "manager"}),
     ("verger", "demo", False, {"VER-HP": "clerk", "VER-AJ": "clerk"}),
     ("direction", "demo", False, {"TIL-HP": "reader", "TIL-HT": "reader", "VER-HP": "reader", "VER-AJ": "reader"}),
 ]
@@ -60,7 +61,7 @@ MEN = ["Jean", "Pierre", "André", "Marcel", "René", "Louis", "Roger", "Henri",
 STREETS = ["rue Garibaldi", "avenue Félix Faure", "rue Paul Bert", "cours Gambetta", "rue Duguesclin"]
 RELATIONSHIPS = ["FILLE", "FILS", "NEVEU", "NIÈCE", "CONJOINT"]
 
-DEMO_PASSWORDS_NOTE = "admin / admin, tilleuls / demo, verger / demo, direction / demo"
+DEMO_PASSWORDS_NOTE = "admin / admin, tilleuls / demo, responsable / demo, verger / demo, direction / demo"
 
 
 def _relationship_for(civility: str, drawn: str) -> str:
