@@ -7,6 +7,7 @@ from django.contrib.admin.utils import unquote
 from django.utils.html import format_html, format_html_join
 
 from .money import format_euros
+from .text import search_terms
 
 def euros(field: str, description=None):
     """A ``list_display`` / ``readonly_fields`` callable showing ``field`` as « 1 234,56 € »."""
@@ -66,3 +67,21 @@ class AuditHistoryAdminMixin:
             entries = audit_rows(LogEntry.objects.get_for_object(obj).select_related("actor")
                                  .order_by("-timestamp", "-pk")[:self.audit_history_limit])
         return super().history_view(request, object_id, {**(extra_context or {}), "audit_entries": entries})
+
+
+class KeySearchAdminMixin:
+    """Admin search that ignores accents and case: every word of the search must be in the normalised
+    ``search_key`` (``core.text``), in addition to the usual ``search_fields`` matches."""
+
+    search_key_lookup = "search_key"
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        terms = search_terms(search_term)
+        if terms:
+            keyed = queryset
+            for term in terms:
+                keyed = keyed.filter(**{f"{self.search_key_lookup}__contains": term})
+            results = results | keyed
+            may_have_duplicates = may_have_duplicates or "__" in self.search_key_lookup
+        return results, may_have_duplicates

@@ -123,7 +123,7 @@ class Package(models.Model):
 
 
 class PackageItem(models.Model):
-    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="items")
+    package = models.ForeignKey(Package, verbose_name=_("forfait"), on_delete=models.CASCADE, related_name="items")
     product = models.ForeignKey(Product, verbose_name=_("produit"), on_delete=models.PROTECT, related_name="+")
 
     class Meta:

@@ -46,7 +46,7 @@ class BillingPeriod(models.Model):
     label = models.CharField(_("libellé"), max_length=60)
     status = models.CharField(_("état"), max_length=8, choices=Status.choices, default=Status.OPEN)
     generated_at = models.DateTimeField(_("générée le"), null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("période de facturation")
@@ -64,10 +64,12 @@ class BillingPeriod(models.Model):
 class NumberSequence(models.Model):
     """Gapless counter of one series (establishment, kind, year), incremented under a row lock."""
 
-    establishment = models.ForeignKey(Establishment, on_delete=models.PROTECT, related_name="+")
-    kind = models.CharField(max_length=12)
-    year = models.PositiveIntegerField()
-    last_number = models.PositiveIntegerField(default=0)
+    establishment = models.ForeignKey(Establishment, verbose_name=_("établissement"), on_delete=models.PROTECT,
+                                      related_name="+")
+    kind = models.CharField(_("série"), max_length=12,
+                            choices=[("invoice", _("Factures")), ("credit_note", _("Avoirs"))])
+    year = models.PositiveIntegerField(_("année"))
+    last_number = models.PositiveIntegerField(_("dernier numéro"), default=0)
 
     class Meta:
         verbose_name = _("série de numéros")
@@ -165,12 +167,12 @@ class Invoice(models.Model):
     establishment_snapshot = models.JSONField(_("identité de l'établissement"), default=dict, blank=True)
     payment_mode = models.CharField(_("mode de règlement"), max_length=14, blank=True)
     pdf = models.FileField(_("PDF"), upload_to="invoices/%Y/%m/", blank=True)
-    pdf_rendered_at = models.DateTimeField(null=True, blank=True)
+    pdf_rendered_at = models.DateTimeField(_("PDF produit le"), null=True, blank=True)
     last_sent_at = models.DateTimeField(_("dernier envoi"), null=True, blank=True)
-    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("émise par"), null=True, blank=True,
+                                  on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
 
     objects = InvoiceQuerySet.as_manager()
 
@@ -266,10 +268,11 @@ class InvoiceLine(models.Model):
         CREDIT = "credit", _("Avoir")
         MANUAL = "manual", _("Saisie manuelle")
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    invoice = models.ForeignKey(Invoice, verbose_name=_("facture"), on_delete=models.CASCADE, related_name="lines")
     resident = models.ForeignKey(Resident, verbose_name=_("résident"), null=True, blank=True,
                                  on_delete=models.PROTECT, related_name="+")
-    stay = models.ForeignKey(Stay, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    stay = models.ForeignKey(Stay, verbose_name=_("séjour"), null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="+")
     product = models.ForeignKey(Product, verbose_name=_("produit"), null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="+")
     label = models.CharField(_("libellé"), max_length=250)
@@ -282,7 +285,7 @@ class InvoiceLine(models.Model):
     vat_rate = models.DecimalField(_("TVA (%)"), max_digits=5, decimal_places=2, default=Decimal("0"))
     # For rappels: the unit price that was invoiced before.
     previous_unit_price = models.DecimalField(_("ancien prix"), max_digits=10, decimal_places=2, null=True, blank=True)
-    position = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(_("position"), default=0)
 
     objects = InvoiceLineQuerySet.as_manager()
 

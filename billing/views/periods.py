@@ -64,7 +64,7 @@ class PeriodDetailView(SectionMixin, TemplateView):
         period = self.get_period()
         checks = check_services.period_checks(period=period)
         invoices = (selectors.invoices_of(section=self.section).filter(period=period)
-                    .order_by("debtor_kind", "payer__code", "resident__last_name", "resident__first_name", "pk"))
+                    .order_by("debtor_kind", "payer__code", "resident__sort_key", "pk"))
         ctx.update(
             period=period, checks=checks, blocking=check_services.period_blocking(checks),
             invoices=invoices, summary=review.period_summary(period), movements=review.period_movements(period),
