@@ -85,3 +85,37 @@ class KeySearchAdminMixin:
             results = results | keyed
             may_have_duplicates = may_have_duplicates or "__" in self.search_key_lookup
         return results, may_have_duplicates
+
+
+class ReadableJsonAdminMixin:
+    """JSON fields of a read-only admin are shown as lists (``readable_json``), never as raw JSON:
+    each JSON field ``x`` is replaced by the display ``x_readable``."""
+
+    SUFFIX = "_readable"
+
+    def _json_names(self) -> list[str]:
+        from django.db import models
+
+        return [f.name for f in self.model._meta.concrete_fields if isinstance(f, models.JSONField)]
+
+    def get_fields(self, request, obj=None):
+        names = set(self._json_names())
+        fields = [f"{name}{self.SUFFIX}" if name in names else name for name in super().get_fields(request, obj)]
+        return list(dict.fromkeys(fields))
+
+    def get_readonly_fields(self, request, obj=None):
+        names = set(self._json_names())
+        fields = [f"{name}{self.SUFFIX}" if name in names else name
+                  for name in super().get_readonly_fields(request, obj)]
+        return list(dict.fromkeys([*fields, *(f"{name}{self.SUFFIX}" for name in names)]))
+
+    def __getattr__(self, attribute):
+        if attribute.endswith(self.SUFFIX) and attribute[:-len(self.SUFFIX)] in self._json_names():
+            field = self.model._meta.get_field(attribute[:-len(self.SUFFIX)])
+
+            def display(obj):
+                return readable_json(getattr(obj, field.name))
+
+            display.short_description = field.verbose_name
+            return display
+        raise AttributeError(attribute)

@@ -107,3 +107,13 @@ def test_job_admin_shows_result_readably(superuser_client, billing_setup):
     page = superuser_client.get(_url(Job, "change", job.pk)).content.decode()
     assert "<dt>invoices</dt><dd>12</dd>" in page
     assert "{&quot;invoices&quot;" not in page and '{"invoices"' not in page
+
+
+def test_import_run_admin_shows_json_readably(superuser_client, billing_setup):
+    from imports.models import ImportRun
+
+    run = ImportRun.objects.create(kind=ImportRun.Kind.values[0], status=ImportRun.Status.values[0],
+                                   summary={"residents": 3}, files=[{"name": "residents.xlsx", "size": 1200}])
+    page = superuser_client.get(_url(ImportRun, "change", run.pk)).content.decode()
+    assert "<dt>residents</dt><dd>3</dd>" in page and "<dt>name</dt><dd>residents.xlsx</dd>" in page
+    assert "{&quot;residents&quot;" not in page and '{"residents"' not in page

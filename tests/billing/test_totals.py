@@ -72,3 +72,22 @@ def test_comparison_hidden_until_generation_and_cancelled_is_not_new(billing_set
     reasons = {m.resident.pk: m.reason for m in period_movements(april)}
     assert reasons[stays[0].resident_id] == "facture de la période précédente annulée par un avoir"
     assert "nouveau" not in reasons[stays[0].resident_id]
+
+
+def test_journal_rows_carry_dates_mode_and_accounts(billing_setup):
+    from billing.services.journal import journal_queryset, journal_rows
+
+    stay = billing_setup.stay(gir=2)
+    billing_setup.apa(stay, "CD01")
+    billing_setup.products["DEP12"].__class__.objects.filter(code="DEP12").update(accounting_account="706120")
+    billing_setup.payers["CD01"].__class__.objects.filter(code="CD01").update(accounting_account="4112CD01")
+    period = billing_setup.period(date(2026, 4, 1), date(2026, 4, 30))
+    period_generate(period=period)
+    period_issue(period=period, issue_date=date(2026, 5, 2))
+    rows = list(journal_rows(journal_queryset(period=period)))
+    payer_rows = [r for r in rows if r.compte_tiers == "4112CD01"]
+    assert payer_rows and all(r.produit == "DEP12" and r.compte_produit == "706120" for r in payer_rows)
+    assert all(r.mode_reglement == "Virement" for r in payer_rows)
+    assert all(r.date_emission == date(2026, 5, 2) and r.echeance == date(2026, 5, 17) for r in rows)
+    csv_text = journal_csv(period).decode("utf-8-sig")
+    assert ";02/05/2026;17/05/2026;Virement;706120;4112CD01" in csv_text
