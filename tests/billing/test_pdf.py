@@ -280,7 +280,7 @@ def test_views_scoping_and_roles(client, demo, django_capture_on_commit_callback
         response = client.post(render_url)
     job = Job.objects.get(kind="billing.render_pdfs")
     assert response.status_code == 302 and response["Location"] == reverse("job-detail", kwargs={"pk": job.pk})
-    assert sent == [job.pk] and job.section == section
+    assert sent == [job.pk] and job.section == demo["sections"]["VER-HP"]
     client.force_login(demo["users"]["tilleuls"])
     assert client.post(reverse("billing:period-render-pdfs", kwargs={"alias": "TIL-HP", "period_pk": period.pk})
                        ).status_code == 404
