@@ -1,31 +1,71 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
+from core.admin_helpers import AuditHistoryAdminMixin, euros, readable_json
 from structures.admin_scoping import SectionScopedAdmin, SectionScopedTabularInline
 
 from .models import (BillingPeriod, Calendar, CalendarDay, DepartementParameter, Invoice, InvoiceLine,
                      NationalParameter, NumberSequence, Package, PackageItem, Product, StayPackage, Tariff)
 
 
+class FrozenWhenUsedAdminMixin:
+    """Rows used by issued invoices (tariffs, calendar days, parameters) are read-only, for superusers
+    too: a change is a new dated row. The models refuse it as well."""
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or not obj.is_used())
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or not obj.is_used())
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
 class TariffInline(SectionScopedTabularInline):
     model = Tariff
     extra = 0
+
+    @staticmethod
+    def _has_used(product) -> bool:
+        return product is not None and any(t.is_used() for t in product.tariffs.all())
+
+    def get_readonly_fields(self, request, obj=None):
+        # An inline can't lock single rows: once a tariff of the product is used by issued invoices,
+        # the existing rows are read-only here (a new price is a new dated row).
+        if self._has_used(obj):
+            return ["valid_from", "price", "act_reference"]
+        return super().get_readonly_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and not self._has_used(obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not self._has_used(obj)
 
 
 @admin.register(Product)
 class ProductAdmin(SectionScopedAdmin):
     section_lookup = "establishment__sections"
-    list_display = ["code", "label", "kind", "unit", "establishment", "vat_rate"]
+    list_display = ["code", "label", "kind", "unit", "establishment", "accounting_account", "vat_rate"]
     list_filter = ["establishment", "kind", "unit"]
     search_fields = ["code", "label"]
     inlines = [TariffInline]
 
 
 @admin.register(Tariff)
-class TariffAdmin(SectionScopedAdmin):
+class TariffAdmin(FrozenWhenUsedAdminMixin, SectionScopedAdmin):
     section_lookup = "product__establishment__sections"
-    list_display = ["product", "valid_from", "price", "act_reference"]
+    list_display = ["product", "establishment", "valid_from", euros("price", _("prix unitaire")), "act_reference"]
     list_filter = ["product__establishment", "product__code"]
+    list_select_related = ["product__establishment"]
     date_hierarchy = "valid_from"
+
+    @admin.display(description=_("établissement"), ordering="product__establishment__name")
+    def establishment(self, obj):
+        return obj.product.establishment
 
 
 class PackageItemInline(SectionScopedTabularInline):
@@ -57,7 +97,7 @@ class CalendarAdmin(SectionScopedAdmin):
 
 
 @admin.register(CalendarDay)
-class CalendarDayAdmin(SectionScopedAdmin):
+class CalendarDayAdmin(FrozenWhenUsedAdminMixin, SectionScopedAdmin):
     section_lookup = "calendar__sections"
     list_display = ["calendar", "day", "state", "note"]
     list_filter = ["calendar", "state"]
@@ -65,15 +105,16 @@ class CalendarDayAdmin(SectionScopedAdmin):
 
 
 @admin.register(NationalParameter)
-class NationalParameterAdmin(admin.ModelAdmin):
-    list_display = ["kind", "valid_from", "amount", "source"]
+class NationalParameterAdmin(FrozenWhenUsedAdminMixin, AuditHistoryAdminMixin, admin.ModelAdmin):
+    list_display = ["kind", "valid_from", euros("amount", _("montant")), "source"]
     list_filter = ["kind"]
 
 
 @admin.register(DepartementParameter)
-class DepartementParameterAdmin(admin.ModelAdmin):
-    list_display = ["departement", "valid_from", "convenience_reduction", "convenience_cap_days", "talon_on_first_day",
-                    "death_variable_charges"]
+class DepartementParameterAdmin(FrozenWhenUsedAdminMixin, AuditHistoryAdminMixin, admin.ModelAdmin):
+    list_display = ["departement", "valid_from", euros("convenience_reduction", _("réduction pour convenance")),
+                    "convenience_cap_days", "talon_on_first_day",
+                    euros("death_variable_charges", _("charges variables après décès"))]
     list_filter = ["departement"]
 
 
@@ -84,27 +125,56 @@ class BillingPeriodAdmin(SectionScopedAdmin):
 
 
 class InvoiceLineInline(SectionScopedTabularInline):
+    """Lines are written by generation, rappels and credit notes only: read-only here."""
+
     model = InvoiceLine
     extra = 0
-    fields = ["label", "date_from", "date_to", "quantity", "unit_price", "amount"]
+    fields = ["label", "date_from", "date_to", "quantity", "unit_price_euros", "amount_euros"]
+    readonly_fields = fields
+    unit_price_euros = euros("unit_price", _("prix unitaire"))
+    amount_euros = euros("amount", _("montant"))
 
     def has_change_permission(self, request, obj=None):
-        return obj is None or obj.is_draft
+        return False
 
     def has_add_permission(self, request, obj=None):
-        return obj is None or obj.is_draft
+        return False
 
     def has_delete_permission(self, request, obj=None):
-        return obj is None or obj.is_draft
+        return False
 
 
 @admin.register(Invoice)
 class InvoiceAdmin(SectionScopedAdmin):
-    list_display = ["__str__", "kind", "status", "debtor_kind", "resident", "payer", "total", "issue_date", "section"]
+    """Invoices are created by generation, numbered and issued by *Émettre*, cancelled by a credit
+    note: the admin never adds one nor sets a number, a status or a total (superusers included)."""
+
+    list_display = ["__str__", "kind", "status", "debtor_kind", "resident", "payer", euros("total", _("total")),
+                    "issue_date", "section"]
     list_filter = ["section", "kind", "status", "debtor_kind"]
     search_fields = ["number", "debtor_name", "resident__last_name"]
-    raw_id_fields = ["resident", "relative", "payer", "payer_group", "credited_invoice", "period"]
+    list_select_related = ["resident", "payer", "section"]
     inlines = [InvoiceLineInline]
+    EDITABLE_IN_DRAFT = ("comment",)
+
+    def get_fields(self, request, obj=None):
+        fields = [f.name for f in Invoice._meta.fields if f.name not in ("id", "establishment_snapshot", "total",
+                                                                          "paid_amount")]
+        return fields + ["total_euros", "paid_amount_euros", "establishment_identity"]
+
+    def get_readonly_fields(self, request, obj=None):
+        editable = self.EDITABLE_IN_DRAFT if (obj is not None and obj.is_draft) else ()
+        return [name for name in self.get_fields(request, obj) if name not in editable]
+
+    total_euros = euros("total", _("total"))
+    paid_amount_euros = euros("paid_amount", _("réglé"))
+
+    @admin.display(description=_("identité de l'établissement"))
+    def establishment_identity(self, obj):
+        return readable_json(obj.establishment_snapshot)
+
+    def has_add_permission(self, request):
+        return False
 
     def has_change_permission(self, request, obj=None):
         """Issued invoices are read-only: corrections are credit notes."""
@@ -120,11 +190,14 @@ class InvoiceAdmin(SectionScopedAdmin):
 
 
 @admin.register(NumberSequence)
-class NumberSequenceAdmin(admin.ModelAdmin):
+class NumberSequenceAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
     list_display = ["establishment", "kind", "year", "last_number"]
     readonly_fields = ["establishment", "kind", "year", "last_number"]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):

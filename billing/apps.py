@@ -15,5 +15,8 @@ class BillingConfig(AppConfig):
         signals.connect()
 
         for model in (models.Product, models.Tariff, models.Package, models.NationalParameter,
-                      models.DepartementParameter, models.StayPackage, models.BillingPeriod):
+                      models.DepartementParameter, models.StayPackage, models.BillingPeriod, models.Calendar,
+                      models.CalendarDay, models.NumberSequence):
             auditlog.register(model)
+        # Invoices are not registered (regenerating thousands of drafts must stay cheap): their state
+        # changes are logged explicitly — in bulk at issue (services.issuing), by Invoice.save otherwise.

@@ -1,12 +1,13 @@
 from django.contrib import admin
 
+from core.admin_helpers import ReadableJsonAdminMixin
 from structures.admin_scoping import SectionScopedAdmin
 
 from .models import AbsenceCodeMapping, ImportRun
 
 
 @admin.register(ImportRun)
-class ImportRunAdmin(SectionScopedAdmin):
+class ImportRunAdmin(ReadableJsonAdminMixin, SectionScopedAdmin):
     list_display = ["__str__", "kind", "status", "section", "created_by", "created_at"]
     list_filter = ["kind", "status", "section"]
     readonly_fields = [f.name for f in ImportRun._meta.fields]

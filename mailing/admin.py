@@ -1,6 +1,7 @@
 """Read-only admin of the outbox (the log is never edited by hand; decisions go through the pages)."""
 from django.contrib import admin
 
+from core.admin_helpers import ReadableJsonAdminMixin
 from structures.admin_scoping import SectionScopedAdmin
 
 from .models import MailCampaign, MessageAttempt, OutgoingMessage, SmtpThrottle
@@ -25,7 +26,7 @@ class MessageAttemptInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(OutgoingMessage)
-class OutgoingMessageAdmin(ReadOnlyMixin, SectionScopedAdmin):
+class OutgoingMessageAdmin(ReadableJsonAdminMixin, ReadOnlyMixin, SectionScopedAdmin):
     list_display = ["pk", "related_label", "subject", "recipients_display", "status", "attempts", "sent_at"]
     list_filter = ["status"]
     search_fields = ["related_label", "subject", "message_id", "related_key"]
@@ -33,7 +34,7 @@ class OutgoingMessageAdmin(ReadOnlyMixin, SectionScopedAdmin):
 
 
 @admin.register(MailCampaign)
-class MailCampaignAdmin(ReadOnlyMixin, SectionScopedAdmin):
+class MailCampaignAdmin(ReadableJsonAdminMixin, ReadOnlyMixin, SectionScopedAdmin):
     list_display = ["label", "kind", "created_at", "created_by"]
     list_filter = ["kind"]
     search_fields = ["label"]

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from core.admin_helpers import KeySearchAdminMixin
 from structures.admin_scoping import SectionScopedAdmin, SectionScopedStackedInline, SectionScopedTabularInline
 
 from .models import Absence, AbsenceReason, GirAssessment, Relative, Resident, Stay
@@ -23,7 +24,7 @@ class GirInline(SectionScopedTabularInline):
 
 
 @admin.register(Resident)
-class ResidentAdmin(SectionScopedAdmin):
+class ResidentAdmin(KeySearchAdminMixin, SectionScopedAdmin):
     section_lookup = "stays__section"
     list_display = ["last_name", "first_name", "birth_date", "external_ref", "organisation", "payment_mode"]
     list_filter = ["organisation", "payment_mode", "stays__section"]
@@ -32,7 +33,7 @@ class ResidentAdmin(SectionScopedAdmin):
 
 
 @admin.register(Relative)
-class RelativeAdmin(SectionScopedAdmin):
+class RelativeAdmin(KeySearchAdminMixin, SectionScopedAdmin):
     section_lookup = "resident__stays__section"
     list_display = ["last_name", "first_name", "resident", "relationship", "receives_invoices", "is_guardian",
                     "is_payer"]
@@ -42,7 +43,8 @@ class RelativeAdmin(SectionScopedAdmin):
 
 
 @admin.register(Stay)
-class StayAdmin(SectionScopedAdmin):
+class StayAdmin(KeySearchAdminMixin, SectionScopedAdmin):
+    search_key_lookup = "resident__search_key"
     list_display = ["resident", "section", "entry_date", "end_date", "end_reason", "room"]
     list_filter = ["section", "end_reason"]
     search_fields = ["resident__last_name", "resident__first_name", "room"]

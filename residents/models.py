@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from core.text import text_key
 from structures.models import DEPARTEMENT_VALIDATOR, AddressMixin, Establishment, Organisation, Section
 
 from .validators import validate_nir, validate_not_future
@@ -24,7 +25,43 @@ class PaymentMode(models.TextChoices):
     CASH = "cash", _("Espèces")
 
 
-class ResidentQuerySet(models.QuerySet):
+class NameKeysQuerySet(models.QuerySet):
+    """``bulk_create`` fills the name keys too (imports create residents and relatives in bulk)."""
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        for obj in objs:
+            obj.fill_name_keys()
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class NameKeysMixin(models.Model):
+    """``sort_key`` (French alphabetical order) and ``search_key`` (search ignoring accents and case),
+    both maintained on save from the names (``core.text.text_key``)."""
+
+    sort_key = models.CharField(_("clé de tri"), max_length=250, blank=True, editable=False, db_index=True)
+    search_key = models.CharField(_("clé de recherche"), max_length=400, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def name_key_parts(self) -> tuple[list, list]:  # pragma: no cover - each model says which names
+        raise NotImplementedError
+
+    def fill_name_keys(self) -> None:
+        sort_parts, search_parts = self.name_key_parts()
+        self.sort_key = text_key(*sort_parts)[:250]
+        self.search_key = text_key(*search_parts)[:400]
+
+    def save(self, *args, **kwargs):
+        self.fill_name_keys()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "sort_key", "search_key"}
+        super().save(*args, **kwargs)
+
+
+class ResidentQuerySet(NameKeysQuerySet):
     def in_sections(self, sections) -> "ResidentQuerySet":
         """Residents with at least one stay (current or past) in one of ``sections``."""
         return self.filter(stays__section__in=sections).distinct()
@@ -36,7 +73,7 @@ class ResidentQuerySet(models.QuerySet):
         ).distinct()
 
 
-class Resident(AddressMixin):
+class Resident(NameKeysMixin, AddressMixin):
     organisation = models.ForeignKey(Organisation, verbose_name=_("association"), on_delete=models.PROTECT,
                                      related_name="residents")
     civility = models.CharField(_("civilité"), max_length=3, choices=Civility.choices, blank=True)
@@ -65,7 +102,7 @@ class Resident(AddressMixin):
     class Meta:
         verbose_name = _("résident")
         verbose_name_plural = _("résidents")
-        ordering = ["last_name", "first_name", "pk"]
+        ordering = ["sort_key", "pk"]
         constraints = [
             models.UniqueConstraint(
                 fields=["organisation", "external_ref"], condition=~Q(external_ref=""),
@@ -76,6 +113,10 @@ class Resident(AddressMixin):
 
     def __str__(self):
         return self.full_name
+
+    def name_key_parts(self):
+        return ([self.last_name, self.first_name],
+                [self.last_name, self.first_name, self.birth_name, self.external_ref])
 
     @property
     def full_name(self) -> str:
@@ -92,7 +133,7 @@ class Resident(AddressMixin):
         return assessment.gir if assessment else None
 
 
-class Relative(AddressMixin):
+class Relative(NameKeysMixin, AddressMixin):
     resident = models.ForeignKey(Resident, verbose_name=_("résident"), on_delete=models.CASCADE,
                                  related_name="relatives")
     civility = models.CharField(_("civilité"), max_length=3, choices=Civility.choices, blank=True)
@@ -105,10 +146,12 @@ class Relative(AddressMixin):
     is_guardian = models.BooleanField(_("tuteur / représentant légal"), default=False)
     is_payer = models.BooleanField(_("payeur"), default=False, help_text=_("Règle la part du résident."))
 
+    objects = NameKeysQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("proche")
         verbose_name_plural = _("proches")
-        ordering = ["last_name", "first_name", "pk"]
+        ordering = ["sort_key", "pk"]
         constraints = [
             models.UniqueConstraint(fields=["resident"], condition=Q(receives_invoices=True),
                                     name="one_invoice_recipient_per_resident"),
@@ -118,6 +161,9 @@ class Relative(AddressMixin):
 
     def __str__(self):
         return f"{self.last_name.upper()} {self.first_name}".strip()
+
+    def name_key_parts(self):
+        return [self.last_name, self.first_name], [self.last_name, self.first_name, self.email]
 
 
 class Stay(models.Model):

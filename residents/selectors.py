@@ -5,6 +5,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from core.text import text_key
 from structures.access import sections_for
 from structures.models import Section
 
@@ -23,13 +24,13 @@ def resident_list(user, *, section: Section, query: str = "", presence: str = "p
     today = timezone.localdate()
     qs = residents_visible(user, section=section)
     if query:
-        terms = query.split()
-        for term in terms:
-            qs = qs.filter(
-                Q(last_name__icontains=term) | Q(first_name__icontains=term) | Q(birth_name__icontains=term)
-                | Q(external_ref__icontains=term)
-                | Q(stays__room__iexact=term, stays__section=section)
-            )
+        # Names and references through the normalised key: "lefevre" finds LEFÈVRE, "darcy" D'ARÇY.
+        for word in query.split():
+            term = text_key(word)
+            match = Q(stays__room__iexact=word, stays__section=section)
+            if term:
+                match |= Q(search_key__contains=term)
+            qs = qs.filter(match)
     current = Q(stays__section=section, stays__entry_date__lte=today) & (
         Q(stays__end_date__isnull=True) | Q(stays__end_date__gte=today)
     )

@@ -8,6 +8,8 @@ Two leaks to close for non-superuser staff:
 """
 from django.contrib import admin
 
+from core.admin_helpers import AuditHistoryAdminMixin
+
 from . import access
 from .models import Establishment, Organisation, Section
 
@@ -37,7 +39,7 @@ class SectionScopedChoicesMixin:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class SectionScopedAdmin(SectionScopedChoicesMixin, admin.ModelAdmin):
+class SectionScopedAdmin(AuditHistoryAdminMixin, SectionScopedChoicesMixin, admin.ModelAdmin):
     """Non-superuser staff see only rows reachable from sections where they are *responsable*.
 
     ``section_lookup`` is the ORM path from the model to ``Section`` (e.g. ``"stays__section"``).

@@ -4,6 +4,8 @@ from django.utils.translation import gettext_lazy as _
 
 from structures.models import Establishment, Section
 
+from . import frozen
+
 
 class Calendar(models.Model):
     class Mode(models.TextChoices):
@@ -29,16 +31,22 @@ class Calendar(models.Model):
         return f"{self.code} — {self.label}"
 
 
-class CalendarDay(models.Model):
+class CalendarDay(frozen.FrozenWhenUsedMixin, models.Model):
+    """A day of a calendar; frozen once an issued invoice of one of its sections covers it."""
+
+    FROZEN_FIELDS = ("calendar_id", "day", "state")
+
     class State(models.TextChoices):
         OPEN = "open", _("Ouvert")
         CLOSED = "closed", _("Fermé")
         HALF = "half", _("Demi-journée")
 
-    calendar = models.ForeignKey(Calendar, on_delete=models.CASCADE, related_name="days")
+    calendar = models.ForeignKey(Calendar, verbose_name=_("calendrier"), on_delete=models.CASCADE, related_name="days")
     day = models.DateField(_("jour"))
     state = models.CharField(_("état"), max_length=6, choices=State.choices, default=State.OPEN)
     note = models.CharField(_("note"), max_length=100, blank=True)
+
+    objects = frozen.FrozenWhenUsedQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("jour de calendrier")
@@ -48,3 +56,12 @@ class CalendarDay(models.Model):
 
     def __str__(self):
         return f"{self.calendar.code} {self.day:%d/%m/%Y} {self.get_state_display()}"
+
+    def is_used(self) -> bool:
+        return frozen.calendar_day_is_used(calendar_id=self.calendar_id, day=self.day)
+
+    def frozen_message(self) -> str:
+        from django.utils.translation import gettext
+
+        return gettext("Le %(day)s du calendrier %(code)s est couvert par des factures émises : il ne peut plus être "
+                       "modifié.") % {"day": f"{self.day:%d/%m/%Y}", "code": self.calendar.code}

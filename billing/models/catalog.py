@@ -10,6 +10,8 @@ from django.utils.translation import gettext_lazy as _
 
 from structures.models import Establishment, Section
 
+from . import frozen
+
 
 class Product(models.Model):
     class Kind(models.TextChoices):
@@ -72,8 +74,11 @@ def dependency_kind_for_gir(gir: int) -> str:
             4: Product.Kind.DEPENDENCY_34}.get(gir, Product.Kind.DEPENDENCY_56)
 
 
-class Tariff(models.Model):
-    """Price of a product from ``valid_from`` until the next row (history kept, no overlaps)."""
+class Tariff(frozen.FrozenWhenUsedMixin, models.Model):
+    """Price of a product from ``valid_from`` until the next row (history kept, no overlaps).
+    Frozen once an issued invoice used it: a new price is a new row."""
+
+    FROZEN_FIELDS = ("product_id", "valid_from", "price")
 
     product = models.ForeignKey(Product, verbose_name=_("produit"), on_delete=models.CASCADE, related_name="tariffs")
     valid_from = models.DateField(_("à partir du"))
@@ -81,7 +86,9 @@ class Tariff(models.Model):
                                 validators=[MinValueValidator(Decimal("0"))])
     act_reference = models.CharField(_("référence de l'acte"), max_length=200, blank=True,
                                      help_text=_("Arrêté départemental, décision du conseil d'administration…"))
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+
+    objects = frozen.FrozenWhenUsedQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("tarif")
@@ -91,6 +98,9 @@ class Tariff(models.Model):
 
     def __str__(self):
         return f"{self.product.code} {self.price} € au {self.valid_from:%d/%m/%Y}"
+
+    def is_used(self) -> bool:
+        return frozen.tariff_is_used(product_id=self.product_id, valid_from=self.valid_from)
 
 
 class Package(models.Model):
@@ -113,7 +123,7 @@ class Package(models.Model):
 
 
 class PackageItem(models.Model):
-    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="items")
+    package = models.ForeignKey(Package, verbose_name=_("forfait"), on_delete=models.CASCADE, related_name="items")
     product = models.ForeignKey(Product, verbose_name=_("produit"), on_delete=models.PROTECT, related_name="+")
 
     class Meta:
@@ -125,8 +135,10 @@ class PackageItem(models.Model):
         return str(self.product)
 
 
-class NationalParameter(models.Model):
+class NationalParameter(frozen.FrozenWhenUsedMixin, models.Model):
     """Dated national amounts (forfait journalier hospitalier, psychiatric forfait, pocket money)."""
+
+    FROZEN_FIELDS = ("kind", "valid_from", "amount")
 
     class Kind(models.TextChoices):
         HOSPITAL_DAILY_CHARGE = "hospital_daily_charge", _("Forfait journalier hospitalier")
@@ -138,6 +150,8 @@ class NationalParameter(models.Model):
     amount = models.DecimalField(_("montant"), max_digits=10, decimal_places=2)
     source = models.CharField(_("source"), max_length=200, blank=True)
 
+    objects = frozen.FrozenWhenUsedQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("paramètre national")
         verbose_name_plural = _("paramètres nationaux")
@@ -147,9 +161,15 @@ class NationalParameter(models.Model):
     def __str__(self):
         return f"{self.get_kind_display()} : {self.amount} € au {self.valid_from:%d/%m/%Y}"
 
+    def is_used(self) -> bool:
+        return frozen.national_parameter_is_used(kind=self.kind, valid_from=self.valid_from)
 
-class DepartementParameter(models.Model):
+
+class DepartementParameter(frozen.FrozenWhenUsedMixin, models.Model):
     """Dated per-département settings (RDAS): convenience absences, talon on day 1, after death."""
+
+    FROZEN_FIELDS = ("departement", "valid_from", "convenience_reduction", "convenience_cap_days",
+                     "talon_on_first_day", "death_variable_charges", "death_max_days")
 
     departement = models.CharField(_("département"), max_length=3)
     valid_from = models.DateField(_("à partir du"))
@@ -163,6 +183,8 @@ class DepartementParameter(models.Model):
     death_max_days = models.PositiveIntegerField(_("jours facturables après décès"), default=6)
     source = models.CharField(_("source"), max_length=200, blank=True)
 
+    objects = frozen.FrozenWhenUsedQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("paramètre départemental")
         verbose_name_plural = _("paramètres départementaux")
@@ -171,6 +193,9 @@ class DepartementParameter(models.Model):
 
     def __str__(self):
         return f"Département {self.departement} au {self.valid_from:%d/%m/%Y}"
+
+    def is_used(self) -> bool:
+        return frozen.departement_parameter_is_used(departement=self.departement, valid_from=self.valid_from)
 
     @classmethod
     def default(cls, departement: str) -> "DepartementParameter":

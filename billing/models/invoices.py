@@ -49,7 +49,7 @@ class BillingPeriod(models.Model):
     drafts_stale_since = models.DateTimeField(
         _("brouillons à régénérer depuis"), null=True, blank=True,
         help_text=_("Une donnée de facturation a changé après la génération : régénérez avant d'émettre."))
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("période de facturation")
@@ -67,10 +67,12 @@ class BillingPeriod(models.Model):
 class NumberSequence(models.Model):
     """Gapless counter of one series (establishment, kind, year), incremented under a row lock."""
 
-    establishment = models.ForeignKey(Establishment, on_delete=models.PROTECT, related_name="+")
-    kind = models.CharField(max_length=12)
-    year = models.PositiveIntegerField()
-    last_number = models.PositiveIntegerField(default=0)
+    establishment = models.ForeignKey(Establishment, verbose_name=_("établissement"), on_delete=models.PROTECT,
+                                      related_name="+")
+    kind = models.CharField(_("série"), max_length=12,
+                            choices=[("invoice", _("Factures")), ("credit_note", _("Avoirs"))])
+    year = models.PositiveIntegerField(_("année"))
+    last_number = models.PositiveIntegerField(_("dernier numéro"), default=0)
 
     class Meta:
         verbose_name = _("série de numéros")
@@ -91,6 +93,26 @@ class InvoiceQuerySet(models.QuerySet):
             raise IssuedInvoiceError(_("Une facture émise ne peut pas être supprimée : établissez un avoir."))
         return super().delete()
 
+    def update(self, **kwargs):
+        """Bulk updates follow the same rules as ``Invoice.save``: no number (given by the issuing
+        service only), status only draft → issued (numbered drafts), nothing frozen on issued rows."""
+        fields = {Invoice._meta.get_field(name).attname for name in kwargs}
+        if "number" in fields:
+            raise IssuedInvoiceError(_("Le numéro d'une facture est attribué par l'émission uniquement."))
+        if "status" in fields:
+            target = kwargs["status"]
+            if target != Invoice.Status.ISSUED and target != Invoice.Status.DRAFT:
+                raise IssuedInvoiceError(_("Changement d'état « %(status)s » impossible par une mise à jour groupée : "
+                                           "il passe par les services (avoir, règlement).") % {"status": target})
+            if self.exclude(status=Invoice.Status.DRAFT).exists():
+                raise IssuedInvoiceError(_("Seul un brouillon peut être émis."))
+            if target == Invoice.Status.ISSUED and self.filter(number="").exists():
+                raise IssuedInvoiceError(_("Une facture s'émet par « Émettre » (numéro attribué à l'émission)."))
+        elif fields - Invoice.MUTABLE_WHEN_ISSUED and self.exclude(status=Invoice.Status.DRAFT).exists():
+            raise IssuedInvoiceError(_("Une facture émise ne peut plus être modifiée (%(fields)s). Établissez un avoir.")
+                                     % {"fields": ", ".join(sorted(fields - Invoice.MUTABLE_WHEN_ISSUED))})
+        return super().update(**kwargs)
+
 
 class Invoice(models.Model):
     class Kind(models.TextChoices):
@@ -110,6 +132,9 @@ class Invoice(models.Model):
 
     # Fields that may still change once issued (delivery and collection bookkeeping).
     MUTABLE_WHEN_ISSUED = {"pdf", "pdf_rendered_at", "status", "paid_amount", "last_sent_at", "updated_at"}
+    # Status changes allowed once issued (draft → issued only through ``billing.services.issuing``;
+    # issued → cancelled only when credit notes cover the whole total). Paid states will add theirs.
+    TRANSITIONS = {"issued": ("cancelled",)}
 
     period = models.ForeignKey(BillingPeriod, verbose_name=_("période"), null=True, blank=True,
                                on_delete=models.PROTECT, related_name="invoices")
@@ -146,12 +171,12 @@ class Invoice(models.Model):
     establishment_snapshot = models.JSONField(_("identité de l'établissement"), default=dict, blank=True)
     payment_mode = models.CharField(_("mode de règlement"), max_length=14, blank=True)
     pdf = models.FileField(_("PDF"), upload_to="invoices/%Y/%m/", blank=True)
-    pdf_rendered_at = models.DateTimeField(null=True, blank=True)
+    pdf_rendered_at = models.DateTimeField(_("PDF produit le"), null=True, blank=True)
     last_sent_at = models.DateTimeField(_("dernier envoi"), null=True, blank=True)
-    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("émise par"), null=True, blank=True,
+                                  on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
 
     objects = InvoiceQuerySet.as_manager()
 
@@ -178,17 +203,47 @@ class Invoice(models.Model):
         return self.total - self.paid_amount
 
     def save(self, *args, **kwargs):
-        if self.pk:
-            stored = type(self).objects.filter(pk=self.pk).values().first()
-            if stored and stored["status"] != self.Status.DRAFT:
-                changed = {f.attname for f in self._meta.concrete_fields
-                           if f.attname in stored and stored[f.attname] != getattr(self, f.attname)}
-                forbidden = changed - self.MUTABLE_WHEN_ISSUED
-                if forbidden:
-                    raise IssuedInvoiceError(
-                        _("La facture %(number)s est émise : elle ne peut plus être modifiée (%(fields)s). "
-                          "Établissez un avoir.") % {"number": stored["number"], "fields": ", ".join(sorted(forbidden))})
+        stored = type(self).objects.filter(pk=self.pk).values().first() if self.pk else None
+        if stored is None:
+            if self.status != self.Status.DRAFT or self.number:
+                raise IssuedInvoiceError(_("Une facture se crée en brouillon, sans numéro : le numéro et l'état "
+                                           "« émise » sont donnés par l'émission."))
+        elif stored["status"] == self.Status.DRAFT:
+            if self.number != stored["number"]:
+                raise IssuedInvoiceError(_("Le numéro d'une facture est attribué par l'émission uniquement."))
+            if self.status != stored["status"]:
+                raise IssuedInvoiceError(_("Une facture brouillon s'émet par « Émettre » (numéro, date, identité du "
+                                           "débiteur), pas en changeant son état."))
+        else:
+            changed = {f.attname for f in self._meta.concrete_fields
+                       if f.attname in stored and stored[f.attname] != getattr(self, f.attname)}
+            forbidden = changed - self.MUTABLE_WHEN_ISSUED
+            if forbidden:
+                raise IssuedInvoiceError(
+                    _("La facture %(number)s est émise : elle ne peut plus être modifiée (%(fields)s). "
+                      "Établissez un avoir.") % {"number": stored["number"], "fields": ", ".join(sorted(forbidden))})
+            if "status" in changed:
+                self._check_transition(stored["status"], self.status, stored["number"])
         super().save(*args, **kwargs)
+        if stored is not None and stored["status"] != self.status:
+            self._log_status_change(stored["status"])
+
+    def _log_status_change(self, old: str) -> None:
+        from auditlog.models import LogEntry
+
+        LogEntry.objects.log_create(self, action=LogEntry.Action.UPDATE, changes={"status": [old, self.status]})
+
+    def _check_transition(self, old: str, new: str, number: str) -> None:
+        if new not in self.TRANSITIONS.get(old, ()):
+            raise IssuedInvoiceError(_("La facture %(number)s ne peut pas passer de l'état « %(old)s » à « %(new)s ».")
+                                     % {"number": number, "old": self.Status(old).label,
+                                        "new": dict(self.Status.choices).get(new, new)})
+        if new == self.Status.CANCELLED:
+            credited = (self.credit_notes.exclude(status=self.Status.DRAFT)
+                        .aggregate(total=models.Sum("total"))["total"] or Decimal("0"))
+            if self.kind == self.Kind.CREDIT_NOTE or credited + self.total != 0:
+                raise IssuedInvoiceError(_("La facture %(number)s ne peut être annulée que par un avoir de la totalité "
+                                           "de son montant.") % {"number": number})
 
     def delete(self, *args, **kwargs):
         if self.status != self.Status.DRAFT:
@@ -218,10 +273,11 @@ class InvoiceLine(models.Model):
         MANUAL = "manual", _("Saisie manuelle")
         REGULARISATION = "regularisation", _("Régularisation")
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    invoice = models.ForeignKey(Invoice, verbose_name=_("facture"), on_delete=models.CASCADE, related_name="lines")
     resident = models.ForeignKey(Resident, verbose_name=_("résident"), null=True, blank=True,
                                  on_delete=models.PROTECT, related_name="+")
-    stay = models.ForeignKey(Stay, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    stay = models.ForeignKey(Stay, verbose_name=_("séjour"), null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="+")
     product = models.ForeignKey(Product, verbose_name=_("produit"), null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="+")
     label = models.CharField(_("libellé"), max_length=250)
@@ -237,7 +293,7 @@ class InvoiceLine(models.Model):
                                       on_delete=models.PROTECT, related_name="credits")
     # For rappels: the unit price that was invoiced before.
     previous_unit_price = models.DecimalField(_("ancien prix"), max_digits=10, decimal_places=2, null=True, blank=True)
-    position = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(_("position"), default=0)
 
     objects = InvoiceLineQuerySet.as_manager()
 

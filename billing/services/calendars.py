@@ -53,6 +53,9 @@ def calendar_generate(*, calendar: Calendar, years: list[int], overwrite: bool =
                 to_update.append((day, state, note))
             day += timedelta(days=1)
     CalendarDay.objects.bulk_create(to_create, batch_size=500)
+    if to_update:
+        billed = _billed_days(calendar)
+        to_update = [row for row in to_update if row[0] not in billed]  # days of issued invoices are frozen
     for day, state, note in to_update:
         CalendarDay.objects.filter(calendar=calendar, day=day).update(state=state, note=note)
     if to_update:  # rewritten days may change drafts (new days cannot: generation needed them all)
@@ -61,6 +64,19 @@ def calendar_generate(*, calendar: Calendar, years: list[int], overwrite: bool =
         periods_mark_stale(section_ids=calendar.sections.values_list("pk", flat=True),
                            start=min(d for d, _s, _n in to_update), end=max(d for d, _s, _n in to_update))
     return len(to_create) + len(to_update)
+
+
+def _billed_days(calendar: Calendar) -> set[date]:
+    from ..models import Invoice
+
+    days: set[date] = set()
+    ranges = (Invoice.objects.filter(section__calendars=calendar).exclude(status=Invoice.Status.DRAFT)
+              .values_list("date_from", "date_to").distinct())
+    for first, last in ranges:
+        while first <= last:
+            days.add(first)
+            first += timedelta(days=1)
+    return days
 
 
 def calendar_missing_days(*, calendar: Calendar, start: date, end: date) -> list[date]:

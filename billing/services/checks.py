@@ -8,8 +8,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from payers.models import CoverageRule
-from residents.models import GirAssessment
+from payers.models import CoverageRule, Payer, SocialAidDecision
+from residents.models import GirAssessment, Relative
 
 from core.formats import fr_date
 
@@ -117,8 +117,62 @@ def period_checks(*, period: BillingPeriod) -> list[Check]:
                 "code": product.code, "since": since}) if since else
                 _("Le produit %(code)s n'a aucun tarif.") % {"code": product.code},
                 reverse("billing:product-detail", kwargs={"alias": alias, "pk": product.pk}), _("Saisir un tarif")))
+    checks.extend(_address_checks(section=section, stays=stays, start=start, end=end))
     if not stays:
         checks.append(Check("warning", _("Aucun séjour dans la section %(alias)s sur la période.") % {"alias": alias}))
+    return checks
+
+
+def _address_checks(*, section, stays: list, start: date, end: date) -> list[Check]:
+    """Every debtor of the period without a postal address (warning: the invoice would leave without one).
+
+    Debtors: each resident — or the paying relative —, and every payer of a coverage rule or social-aid
+    decision of the period. A *destinataire des factures* without address is not fatal: issuing then
+    addresses the resident's invoices to the resident's own address (said in the message)."""
+    alias = section.alias
+    checks: list[Check] = []
+    stay_ids = [s.pk for s in stays]
+    resident_ids = {s.resident_id for s in stays}
+    relatives: dict[int, list[Relative]] = {}
+    for relative in Relative.objects.filter(resident_id__in=resident_ids).order_by("pk"):
+        relatives.setdefault(relative.resident_id, []).append(relative)
+    seen: set[int] = set()
+    for stay in sorted(stays, key=lambda s: (s.resident.last_name, s.resident.first_name, s.pk)):
+        resident = stay.resident
+        if resident.pk in seen:
+            continue
+        seen.add(resident.pk)
+        url = reverse("residents:detail", kwargs={"alias": alias, "pk": resident.pk})
+        own = relatives.get(resident.pk, [])
+        paying = next((r for r in own if r.is_payer), None)
+        recipient = next((r for r in own if r.receives_invoices), None)
+        if paying is not None and not paying.address_lines:
+            checks.append(Check("warning", _(
+                "%(relative)s, proche payeur de %(name)s, n'a pas d'adresse postale : sa facture partirait sans "
+                "adresse.") % {"relative": str(paying), "name": resident.full_name}, url + "?tab=relatives",
+                _("Saisir l'adresse")))
+        if recipient is not None and not recipient.address_lines:
+            if resident.address_lines:
+                message = _("%(relative)s, destinataire des factures de %(name)s, n'a pas d'adresse postale : les "
+                            "factures seront adressées au résident, à sa propre adresse.")
+            else:
+                message = _("%(relative)s, destinataire des factures de %(name)s, n'a pas d'adresse postale, et le "
+                            "résident non plus : ses factures partiraient sans adresse.")
+            checks.append(Check("warning", message % {"relative": str(recipient), "name": resident.full_name},
+                                url + "?tab=relatives", _("Saisir l'adresse")))
+        elif recipient is None and not resident.address_lines:
+            checks.append(Check("warning", _(
+                "%(name)s n'a pas d'adresse postale (ni destinataire des factures) : ses factures partiraient sans "
+                "adresse.") % {"name": resident.full_name}, url, _("Saisir l'adresse")))
+    payer_ids = set(CoverageRule.objects.filter(stay_id__in=stay_ids, invoiced=True, valid_from__lte=end)
+                    .exclude(valid_to__lt=start).values_list("payer_id", flat=True))
+    payer_ids |= set(SocialAidDecision.objects.filter(stay_id__in=stay_ids, valid_from__lte=end)
+                     .exclude(valid_to__lt=start).values_list("payer_id", flat=True))
+    for payer in Payer.objects.filter(pk__in=payer_ids).order_by("name"):
+        if not payer.address_lines:
+            checks.append(Check("warning", _("Le payeur %(payer)s n'a pas d'adresse postale : ses factures partiraient "
+                                             "sans adresse.") % {"payer": payer.name},
+                                reverse("admin:payers_payer_change", args=[payer.pk]), _("Saisir l'adresse")))
     return checks
 
 

@@ -11,8 +11,9 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.formats import fr_date, name_sort_key
+from core.formats import fr_date
 from core.money import format_euros, round_money
+from core.text import text_key
 from residents.models import Relative
 
 from ..models import Invoice, InvoiceLine, NumberSequence
@@ -120,9 +121,16 @@ def invoices_issue(*, invoice_ids: list[int], user=None, issue_date: date | None
                     .order_by("pk"))
     if not invoices:
         return []
+    line_sums = dict(InvoiceLine.objects.filter(invoice__in=[inv.pk for inv in invoices]).order_by()
+                     .values("invoice_id").annotate(total=Sum("amount")).values_list("invoice_id", "total"))
     for inv in invoices:
         if inv.kind != Invoice.Kind.CREDIT_NOTE and inv.total < 0:
             raise ValidationError(_("La facture brouillon n° %(pk)s a un total négatif.") % {"pk": inv.pk})
+        if inv.pk not in line_sums or round_money(line_sums[inv.pk]) != inv.total:
+            raise ValidationError(_("La facture brouillon n° %(pk)s ne peut pas être émise : son total (%(total)s) "
+                                    "n'est pas la somme de ses lignes (%(lines)s). Régénérez la période.") % {
+                "pk": inv.pk, "total": format_euros(inv.total),
+                "lines": format_euros(line_sums.get(inv.pk) or 0)})
     snapshots = {}
     recipients = {r.resident_id: r for r in Relative.objects.filter(
         resident_id__in={i.resident_id for i in invoices if i.resident_id}, receives_invoices=True)}
@@ -130,7 +138,7 @@ def invoices_issue(*, invoice_ids: list[int], user=None, issue_date: date | None
         name, address, email, mode = _debtor_identity(inv, recipients)
         inv.debtor_name, inv.debtor_address, inv.debtor_email, inv.payment_mode = name[:250], address, email, mode
         inv.resident_name = _resident_label(inv.resident)[:250]
-    invoices.sort(key=lambda i: (i.establishment_id, SERIES_OF_KIND[i.kind], name_sort_key(_sort_name(i)), i.pk))
+    invoices.sort(key=lambda i: (i.establishment_id, SERIES_OF_KIND[i.kind], text_key(_sort_name(i)), i.pk))
     by_series: dict[tuple, list[Invoice]] = {}
     for inv in invoices:
         by_series.setdefault((inv.establishment_id, SERIES_OF_KIND[inv.kind]), []).append(inv)
@@ -174,6 +182,27 @@ def _write_issued(invoices: list[Invoice]) -> None:
         Invoice.objects.filter(pk__in=[inv.pk for inv in group], status=Invoice.Status.DRAFT).update(
             status=Invoice.Status.ISSUED, establishment_snapshot=first.establishment_snapshot,
             issued_by=first.issued_by, updated_at=now)
+    _log_issued(invoices, now)
+
+
+def _log_issued(invoices: list[Invoice], now) -> None:
+    """One audit-log entry per issued invoice (the bulk writes above send no model signals)."""
+    from auditlog.cid import get_cid
+    from auditlog.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    content_type = ContentType.objects.get_for_model(Invoice)
+    cid = get_cid()
+    entries = []
+    for inv in invoices:
+        actor = inv.issued_by
+        entries.append(LogEntry(
+            content_type=content_type, object_pk=str(inv.pk), object_id=inv.pk, object_repr=inv.number,
+            action=LogEntry.Action.UPDATE, timestamp=now, cid=cid, actor=actor,
+            actor_email=getattr(actor, "email", None) if actor else None,
+            changes={"status": [Invoice.Status.DRAFT.value, Invoice.Status.ISSUED.value], "number": ["", inv.number],
+                     "issue_date": ["None", str(inv.issue_date)]}))
+    LogEntry.objects.bulk_create(entries, batch_size=1000)
 
 
 @transaction.atomic

@@ -17,6 +17,7 @@ from typing import NamedTuple
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.exports import csv_bytes, xlsx_bytes
 from core.money import ZERO, round_money
@@ -26,11 +27,14 @@ from ..models import Invoice, InvoiceLine
 from ..selectors import debtor_label
 
 HEADERS = ("NUMERO_FACTURE", "STATUT", "DEBITEUR", "REF_EXTERNE", "PRODUIT", "LIBELLE", "DU", "AU", "QUANTITE",
-           "PRIX_UNITAIRE", "MONTANT")
+           "PRIX_UNITAIRE", "MONTANT", "DATE_EMISSION", "ECHEANCE", "MODE_REGLEMENT", "COMPTE_PRODUIT", "COMPTE_TIERS")
 CHUNK = 2000
+# What every period total includes — the period page, the journal and both exports give the same figure.
+TOTALS_CAPTION = gettext_lazy("Total des factures, factures de rappel et avoirs (en négatif) de la période, brouillons "
+                              "compris ; une facture annulée et son avoir s'annulent.")
 
 # Column widths of the XLSX sheet (characters), in HEADERS order.
-XLSX_WIDTHS = (20, 11, 36, 14, 10, 52, 12, 12, 11, 15, 14)
+XLSX_WIDTHS = (20, 11, 36, 14, 10, 52, 12, 12, 11, 15, 14, 14, 12, 18, 15, 15)
 
 
 class JournalRow(NamedTuple):
@@ -47,6 +51,11 @@ class JournalRow(NamedTuple):
     quantite: Decimal
     prix_unitaire: Decimal
     montant: Decimal
+    date_emission: date | None = None
+    echeance: date | None = None
+    mode_reglement: str = ""
+    compte_produit: str = ""
+    compte_tiers: str = ""
 
 
 class Journal(NamedTuple):
@@ -124,36 +133,56 @@ def journal_rows(invoices: QuerySet[Invoice]) -> Iterator[JournalRow]:
     Two queries in all: invoice heads (number, status, debtor label) streamed into a small dict,
     then the lines streamed as value tuples in the same order."""
     statuses = {value: str(label) for value, label in Invoice.Status.choices}
-    heads: dict[int, tuple[str, str, str]] = {}
+    modes = {value: str(label) for value, label in PaymentMode.choices}
+    heads: dict[int, tuple] = {}
     for invoice in invoices.select_related("resident", "relative", "payer", "payer_group").iterator(chunk_size=CHUNK):
-        heads[invoice.pk] = (invoice.number, statuses.get(invoice.status, invoice.status), debtor_label(invoice))
+        mode = getattr(invoice, "effective_payment_mode", invoice.payment_mode) or ""
+        heads[invoice.pk] = (invoice.number, statuses.get(invoice.status, invoice.status), debtor_label(invoice),
+                             invoice.issue_date, invoice.due_date, modes.get(mode, mode),
+                             invoice.payer.accounting_account if invoice.payer_id else "")
     if not heads:
         return
     lines = (InvoiceLine.objects.filter(invoice__in=invoices.order_by().values("pk"))
              .annotate(external_ref=Coalesce("resident__external_ref", "invoice__resident__external_ref", Value("")),
-                       product_code=Coalesce("product__code", Value("")))
+                       product_code=Coalesce("product__code", Value("")),
+                       product_account=Coalesce("product__accounting_account", Value("")))
              .order_by(Case(When(invoice__number="", then=Value(1)), default=Value(0), output_field=IntegerField()),
                        "invoice__number", "invoice_id", "position", "pk")
              .values_list("invoice_id", "external_ref", "product_code", "label", "date_from", "date_to", "quantity",
-                          "unit_price", "amount"))
-    for invoice_id, external_ref, product_code, label, date_from, date_to, quantity, unit_price, amount in (
+                          "unit_price", "amount", "product_account"))
+    for invoice_id, external_ref, product_code, label, date_from, date_to, quantity, unit_price, amount, account in (
             lines.iterator(chunk_size=CHUNK)):
-        number, status, debtor = heads[invoice_id]
+        number, status, debtor, issue_date, due_date, mode, payer_account = heads[invoice_id]
         yield JournalRow(number, status, debtor, external_ref or "", product_code or "", label, date_from, date_to,
-                         quantity, unit_price, amount)
+                         quantity, unit_price, amount, issue_date, due_date, mode, account or "", payer_account)
+
+
+def total_label() -> str:
+    """Label of the export's last row (the same total as the journal page and the period page)."""
+    return _("TOTAL — %(caption)s") % {"caption": TOTALS_CAPTION}
+
+
+def _with_total(rows: Iterator[JournalRow]) -> Iterator[tuple]:
+    """The rows, then one total row (label under LIBELLE, amount under MONTANT)."""
+    total = ZERO
+    for row in rows:
+        total += row.montant
+        yield row
+    yield ("", "", "", "", "", total_label(), None, None, None, None, round_money(total),
+           None, None, "", "", "")
 
 
 def journal_csv(period, **filters) -> bytes:
     """Semicolon-separated, decimal comma, UTF-8 with BOM, CRLF (what French spreadsheet and
     accounting imports expect), through the shared writer (formula-like texts neutralised)."""
-    rows = journal_rows(journal_queryset(period=period, **filters))  # typed: dates, Decimals
+    rows = _with_total(journal_rows(journal_queryset(period=period, **filters)))  # typed: dates, Decimals
     return csv_bytes(itertools.chain([HEADERS], rows))
 
 
 def journal_xlsx(period, **filters) -> bytes:
     """One sheet, same columns as the CSV; real dates and numbers, bold frozen header; texts are
     never formulas (shared writer)."""
-    rows = journal_rows(journal_queryset(period=period, **filters))  # typed: dates, Decimals
+    rows = _with_total(journal_rows(journal_queryset(period=period, **filters)))  # typed: dates, Decimals
     return xlsx_bytes(_("Journal"), rows, headers=HEADERS, widths=XLSX_WIDTHS)
 
 

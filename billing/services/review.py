@@ -41,12 +41,21 @@ def _totals_by_resident(period: BillingPeriod) -> dict[int, Decimal]:
 
 
 def period_summary(period: BillingPeriod) -> dict:
-    qs = Invoice.objects.filter(period=period, kind=Invoice.Kind.INVOICE)
+    """Counts and totals of the period — the same figures as the journal and its exports
+    (``journal.TOTALS_CAPTION`` says what they include)."""
+    from .journal import journal_totals
+
+    totals = journal_totals(Invoice.objects.filter(period=period))
+    qs = Invoice.objects.filter(period=period)
     by_kind = {r["debtor_kind"]: r for r in qs.values("debtor_kind").annotate(n=Count("pk"), total=Sum("total"))}
-    by_status = {r["status"]: r for r in qs.values("status").annotate(n=Count("pk"), total=Sum("total"))}
-    return {"by_kind": by_kind, "by_status": by_status,
-            "count": sum(r["n"] for r in by_kind.values()),
-            "total": sum((r["total"] for r in by_kind.values()), Decimal("0.00"))}
+    by_status = {row["status"]: {"n": row["count"], "total": row["total"], "label": row["label"]}
+                 for row in totals["by_status"] if row["count"]}
+    return {"by_kind": by_kind, "by_status": by_status, "count": totals["count"], "total": totals["total"]}
+
+
+def _cancelled_residents(period: BillingPeriod) -> set[int]:
+    return set(Invoice.objects.filter(period=period, kind=Invoice.Kind.INVOICE, status=Invoice.Status.CANCELLED,
+                                      resident_id__isnull=False).values_list("resident_id", flat=True))
 
 
 def period_movements(period: BillingPeriod) -> list[Movement]:
@@ -55,6 +64,7 @@ def period_movements(period: BillingPeriod) -> list[Movement]:
     if before is None:
         return []
     old, new = _totals_by_resident(before), _totals_by_resident(period)
+    cancelled_now = _cancelled_residents(period)
     residents = Resident.objects.in_bulk(set(old) | set(new))
     stays = {}
     for stay in Stay.objects.filter(resident_id__in=set(old) - set(new), section=period.section).order_by("entry_date"):
@@ -64,7 +74,9 @@ def period_movements(period: BillingPeriod) -> list[Movement]:
         current = new.get(resident_id)
         if current is None:
             stay = stays.get(resident_id)
-            if stay and stay.end_date and stay.end_date < period.start:
+            if resident_id in cancelled_now:
+                reason = _("facture annulée par un avoir")
+            elif stay and stay.end_date and stay.end_date < period.start:
                 reason = _("séjour terminé le %(day)s (%(why)s)") % {"day": stay.end_date.strftime("%d/%m/%Y"),
                                                                      "why": stay.get_end_reason_display().lower()}
             else:
@@ -73,6 +85,9 @@ def period_movements(period: BillingPeriod) -> list[Movement]:
         elif previous and abs(current - previous) > previous * THRESHOLD:
             moves.append(Movement(residents[resident_id], previous, current,
                                   _("variation de plus de 10 %")))
+    cancelled_before = _cancelled_residents(before)
     for resident_id in set(new) - set(old):
-        moves.append(Movement(residents[resident_id], Decimal("0.00"), new[resident_id], _("nouveau ce mois-ci")))
+        reason = (_("facture de la période précédente annulée par un avoir") if resident_id in cancelled_before
+                  else _("nouveau ce mois-ci"))
+        moves.append(Movement(residents[resident_id], Decimal("0.00"), new[resident_id], reason))
     return sorted(moves, key=lambda m: (m.resident.last_name, m.resident.first_name))

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.urls import path
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -59,7 +60,7 @@ class CatalogView(SectionMixin, TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         products = list(_products_of(self.section))
-        today = date.today()
+        today = timezone.localdate()
         for p in products:
             current = [t for t in p.tariffs.all() if t.valid_from <= today]
             p.current_tariff = max(current, key=lambda t: t.valid_from) if current else None
@@ -139,7 +140,7 @@ class CalendarDetailView(SectionMixin, TemplateView):
             year, month = (int(x) for x in self.request.GET.get("mois", "").split("-"))
             date(year, month, 1)
         except ValueError:
-            today = date.today()
+            today = timezone.localdate()
             year, month = today.year, today.month
         return year, month
 
@@ -157,7 +158,7 @@ class CalendarDetailView(SectionMixin, TemplateView):
         nxt = (year + (month == 12), 1 if month == 12 else month + 1)
         ctx.update(calendar=calendar, weeks=weeks, year=year, month=month, month_name=MONTHS[month - 1],
                    years=years, generate_form=kwargs.get("generate_form") or GenerateYearsForm(
-                       initial={"years": (max(years) + 1) if years else date.today().year}),
+                       initial={"years": (max(years) + 1) if years else timezone.localdate().year}),
                    prev=f"{prev[0]}-{prev[1]:02d}", next=f"{nxt[0]}-{nxt[1]:02d}",
                    states=CalendarDay.State.choices, missing_month=not days)
         return ctx
@@ -186,7 +187,10 @@ class CalendarDetailView(SectionMixin, TemplateView):
         if state not in CalendarDay.State.values:
             messages.error(request, _("État invalide : « %(v)s ».") % {"v": state})
             return redirect(request.path)
-        calendar_services.calendar_day_set(calendar=calendar, day=day, state=state)
+        try:
+            calendar_services.calendar_day_set(calendar=calendar, day=day, state=state)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
         return redirect(f"{request.path}?mois={day.year}-{day.month:02d}")
 
 

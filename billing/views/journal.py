@@ -82,7 +82,8 @@ class JournalView(JournalMixin, ListView):
                                                              "period_pk": self.period.pk, "fmt": fmt})
             export_urls[fmt] = f"{url}?{query}" if query else url
         ctx.update(period=self.period, form=self.filter_form, filtered=bool(filters), rows=rows,
-                   totals=journal_services.journal_totals(self.object_list), export_urls=export_urls)
+                   totals=journal_services.journal_totals(self.object_list), export_urls=export_urls,
+                   totals_caption=journal_services.TOTALS_CAPTION)
         return ctx
 
 

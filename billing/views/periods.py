@@ -21,6 +21,7 @@ from ..forms import CreditNoteForm, IssueForm, PeriodCreateForm
 from ..models import Invoice
 from ..services import checks as check_services
 from ..services import issuing, pdf, periods, regularisation, review
+from ..services import journal as journal_services
 
 
 class PeriodListView(SectionMixin, TemplateView):
@@ -64,11 +65,11 @@ class PeriodDetailView(SectionMixin, TemplateView):
         period = self.get_period()
         checks = check_services.period_checks(period=period)
         invoices = (selectors.invoices_of(section=self.section).filter(period=period)
-                    .order_by("debtor_kind", "payer__code", "resident__last_name", "resident__first_name", "pk"))
+                    .order_by("debtor_kind", "payer__code", "resident__sort_key", "pk"))
         ctx.update(
             period=period, checks=checks, blocking=check_services.period_blocking(checks),
             invoices=invoices, summary=review.period_summary(period), movements=review.period_movements(period),
-            previous=review.previous_period(period),
+            previous=review.previous_period(period), totals_caption=journal_services.TOTALS_CAPTION,
             job=Job.objects.filter(section=self.section,
                                    kind__in=["billing.generate", "billing.render_pdfs", "billing.regularise"],
                                    params__period_id=period.pk).order_by("-created_at").first(),

@@ -182,7 +182,7 @@ class RappelInvoicesView(SectionMixin, TemplateView):
         ids = [int(x) for x in self.request.GET.get("ids", "").split(",") if x.strip().isdigit()]
         if ids:
             invoices = invoices.filter(pk__in=ids)
-        invoices = list(invoices.order_by("status", "debtor_kind", "resident__last_name", "payer__code", "-pk"))
+        invoices = list(invoices.order_by("status", "debtor_kind", "resident__sort_key", "payer__code", "-pk"))
         for invoice in invoices:
             invoice.debtor_display = selectors.debtor_label(invoice)
         ctx.update(invoices=invoices, filtered=bool(ids),

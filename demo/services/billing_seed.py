@@ -75,6 +75,17 @@ PAYERS = [
     ("CARSAT", "CARSAT Rhône-Alpes", "pension_fund", "", False, []),
     ("MUTSAN", "Mutuelle Santé Plus", "mutual", "", False, []),
 ]
+# Postal address and customer account of each payer (every debtor needs an address on its invoices).
+PAYER_ADDRESSES = {
+    "CD69": ("Hôtel du Département, 29-31 cours de la Liberté", "69003", "Lyon", "4112CD69"),
+    "CD57": ("Hôtel du Département, 1 rue du Pont Moreau", "57000", "Metz", "4112CD57"),
+    "CD01": ("Hôtel du Département, 45 avenue Alsace-Lorraine", "01000", "Bourg-en-Bresse", "4112CD01"),
+    "CARSAT": ("35 rue Maurice Flandin", "69003", "Lyon", "4113CARS"),
+    "MUTSAN": ("10 rue de la Santé", "69007", "Lyon", "4114MUTS"),
+}
+# Revenue account of each product code.
+PRODUCT_ACCOUNTS = {"HEB": "706110", "HEB60": "706110", "LINGE": "708800", "DEP12": "706120", "DEP34": "706120", "DEP56": "706120", "HT": "706130",
+                    "AJ": "706140", "TV": "708800"}
 
 CALENDAR_YEARS = [2025, 2026, 2027]
 
@@ -95,6 +106,9 @@ def demo_billing_seed(*, organisation, establishments: dict, sections: dict) -> 
                 establishment=establishments[est_code], code=code,
                 defaults={"label": label, "kind": kind, "unit": unit,
                           "vat_rate": D("5.5") if kind != "other" else D("20")})
+            if not product.accounting_account and PRODUCT_ACCOUNTS.get(code):
+                product.accounting_account = PRODUCT_ACCOUNTS[code]
+                product.save(update_fields=["accounting_account"])
             products[(est_code, code)] = product
             if kind.startswith("dependency"):
                 # 2025 dependency tariffs: 2026 minus 2 %, rounded to the cent.
@@ -116,9 +130,15 @@ def demo_billing_seed(*, organisation, establishments: dict, sections: dict) -> 
         if created or not calendar.days.exists():
             calendar_generate(calendar=calendar, years=CALENDAR_YEARS)
     for code, name, kind, dept, dotation, groups in PAYERS:
+        address, postal_code, city, account = PAYER_ADDRESSES[code]
         payer, _ = Payer.objects.get_or_create(organisation=organisation, code=code, defaults={
             "name": name, "kind": kind, "departement": dept, "apa_dotation_globale": dotation,
             "email": f"facturation@{code.lower()}.example"})
+        if not payer.address_lines or not payer.accounting_account:  # demo databases seeded before
+            payer.address, payer.postal_code, payer.city = payer.address or address, payer.postal_code or postal_code, \
+                payer.city or city
+            payer.accounting_account = payer.accounting_account or account
+            payer.save()
         for group_code, group_label in groups:
             PayerGroup.objects.get_or_create(payer=payer, code=group_code, defaults={"label": group_label})
 

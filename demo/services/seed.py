@@ -45,6 +45,7 @@ USERS = [
     # login, password, superuser, {alias: role}
     ("admin", "admin", True, {}),
     ("tilleuls", "demo", False, {"TIL-HP": "clerk", "TIL-HT": "clerk"}),
+    ("responsable", "demo", False, {"TIL-HP": "manager", "TIL-HT": "manager"}),
     ("verger", "demo", False, {"VER-HP": "clerk", "VER-AJ": "clerk"}),
     ("direction", "demo", False, {"TIL-HP": "reader", "TIL-HT": "reader", "VER-HP": "reader", "VER-AJ": "reader"}),
 ]
@@ -57,9 +58,16 @@ WOMEN = ["Jeanne", "Marie", "Simone", "Yvette", "Odette", "Germaine", "Paulette"
          "Madeleine", "Colette", "Renée", "Lucienne", "Thérèse"]
 MEN = ["Jean", "Pierre", "André", "Marcel", "René", "Louis", "Roger", "Henri", "Gérard", "Raymond", "Émile",
        "Lucien", "Maurice", "Georges", "Joseph"]
+STREETS = ["rue Garibaldi", "avenue Félix Faure", "rue Paul Bert", "cours Gambetta", "rue Duguesclin"]
 RELATIONSHIPS = ["FILLE", "FILS", "NEVEU", "NIÈCE", "CONJOINT"]
 
-DEMO_PASSWORDS_NOTE = "admin / admin, tilleuls / demo, verger / demo, direction / demo"
+DEMO_PASSWORDS_NOTE = "admin / admin, tilleuls / demo, responsable / demo, verger / demo, direction / demo"
+
+
+def _relationship_for(civility: str, drawn: str) -> str:
+    masculine = {"FILLE": "FILS", "NIÈCE": "NEVEU"}
+    feminine = {v: k for k, v in masculine.items()}
+    return (masculine if civility == "M" else feminine).get(drawn, drawn)
 
 
 def nir_for(*, female: bool, birth: date, serial: int) -> str:
@@ -142,12 +150,19 @@ def demo_residents(*, organisation: Organisation, sections: dict[str, Section], 
                                    attendance_weekdays=["0,3", "1,4", "2"][n % 3]
                                    if section.kind == Section.Kind.DAY_CARE else "")
         GirAssessment.objects.create(resident=resident, gir=rng.choice([1, 2, 2, 3, 3, 4, 4, 5, 6]), valid_from=entry)
+        # Same random draws as before (the demo data stay the same), the first name matching the civility.
+        civility, drawn = rng.choice(["M", "MME"]), rng.choice(WOMEN + MEN)
+        names = WOMEN if civility == "MME" else MEN
+        relative_first_name = drawn if drawn in names else names[(WOMEN + MEN).index(drawn) % len(names)]
         relative = Relative.objects.create(
-            resident=resident, civility=rng.choice(["M", "MME"]), last_name=last_name,
-            first_name=rng.choice(WOMEN + MEN), relationship=rng.choice(RELATIONSHIPS),
+            resident=resident, civility=civility, last_name=last_name,
+            first_name=relative_first_name, relationship=_relationship_for(civility, rng.choice(RELATIONSHIPS)),
             email=f"proche.{n}@familles.example", phone=f"06 {rng.randint(10, 99)} {rng.randint(10, 99)} "
                                                        f"{rng.randint(10, 99)} {rng.randint(10, 99)}",
             receives_invoices=True, is_payer=n % 3 == 0, is_guardian=n % 10 == 0,
+            # A separate generator: the other demo values stay what they were.
+            address=f"{random.Random(f'relative-{n}').randint(1, 120)} {random.Random(f'street-{n}').choice(STREETS)}",
+            postal_code="69003", city="Lyon",
         )
         if n % 10 == 0:  # ~10 % of residents have an absence crossing two months
             start = date(2026, 10, 29)

@@ -20,7 +20,15 @@ from residents.models import Resident
 
 D = Decimal
 BOM = b"\xef\xbb\xbf"
-HEADER = "NUMERO_FACTURE;STATUT;DEBITEUR;REF_EXTERNE;PRODUIT;LIBELLE;DU;AU;QUANTITE;PRIX_UNITAIRE;MONTANT"
+HEADER = ("NUMERO_FACTURE;STATUT;DEBITEUR;REF_EXTERNE;PRODUIT;LIBELLE;DU;AU;QUANTITE;PRIX_UNITAIRE;MONTANT;"
+          "DATE_EMISSION;ECHEANCE;MODE_REGLEMENT;COMPTE_PRODUIT;COMPTE_TIERS")
+ISSUED_TAIL = ";02/05/2026;17/05/2026;Chèque;;"
+DRAFT_TAIL = ";;;Virement;;"
+
+
+def total_row(amount: str) -> str:
+    return (';;;;;"TOTAL — Total des factures, factures de rappel et avoirs (en négatif) de la période, brouillons '
+            f"compris ; une facture annulée et son avoir s'annulent.\";;;;;{amount};;;;;")
 
 
 @pytest.fixture
@@ -47,18 +55,18 @@ def journal(billing_setup):
 
 EXPECTED_ROWS = [
     "EXA-2026-000001;Émise;Mme ALPHA Jeanne;EXT-A;DEP56;Dépendance GIR 5-6 (talon);"
-    "01/04/2026;30/04/2026;30,00;6,00;180,00",
-    "EXA-2026-000001;Émise;Mme ALPHA Jeanne;EXT-A;HEB;Hébergement;01/04/2026;30/04/2026;30,00;65,00;1950,00",
+    "01/04/2026;30/04/2026;30,00;6,00;180,00" + ISSUED_TAIL,
+    "EXA-2026-000001;Émise;Mme ALPHA Jeanne;EXT-A;HEB;Hébergement;01/04/2026;30/04/2026;30,00;65,00;1950,00" + ISSUED_TAIL,
     "EXA-2026-000002;Émise;Mme BRAVO Jeanne;EXT-B;DEP56;Dépendance GIR 5-6 (talon);"
-    "01/04/2026;05/04/2026;5,00;6,00;30,00",
+    "01/04/2026;05/04/2026;5,00;6,00;30,00" + ISSUED_TAIL,
     "EXA-2026-000002;Émise;Mme BRAVO Jeanne;EXT-B;DEP56;Dépendance GIR 5-6 (talon);"
-    "16/04/2026;30/04/2026;15,00;6,00;90,00",
-    "EXA-2026-000002;Émise;Mme BRAVO Jeanne;EXT-B;HEB;Hébergement;01/04/2026;08/04/2026;8,00;65,00;520,00",
+    "16/04/2026;30/04/2026;15,00;6,00;90,00" + ISSUED_TAIL,
+    "EXA-2026-000002;Émise;Mme BRAVO Jeanne;EXT-B;HEB;Hébergement;01/04/2026;08/04/2026;8,00;65,00;520,00" + ISSUED_TAIL,
     "EXA-2026-000002;Émise;Mme BRAVO Jeanne;EXT-B;HEB;Hébergement – absence hospitalisation (à partir du 4e jour);"
-    "09/04/2026;15/04/2026;7,00;42,00;294,00",
-    "EXA-2026-000002;Émise;Mme BRAVO Jeanne;EXT-B;HEB;Hébergement;16/04/2026;30/04/2026;15,00;65,00;975,00",
-    ";Brouillon;CHARLIE Jeanne;EXT-C;DEP56;Dépendance GIR 5-6 (talon);01/04/2026;30/04/2026;30,00;6,00;180,00",
-    ";Brouillon;CHARLIE Jeanne;EXT-C;HEB;Hébergement;01/04/2026;30/04/2026;30,00;65,00;1950,00",
+    "09/04/2026;15/04/2026;7,00;42,00;294,00" + ISSUED_TAIL,
+    "EXA-2026-000002;Émise;Mme BRAVO Jeanne;EXT-B;HEB;Hébergement;16/04/2026;30/04/2026;15,00;65,00;975,00" + ISSUED_TAIL,
+    ";Brouillon;CHARLIE Jeanne;EXT-C;DEP56;Dépendance GIR 5-6 (talon);01/04/2026;30/04/2026;30,00;6,00;180,00" + DRAFT_TAIL,
+    ";Brouillon;CHARLIE Jeanne;EXT-C;HEB;Hébergement;01/04/2026;30/04/2026;30,00;65,00;1950,00" + DRAFT_TAIL,
 ]
 
 
@@ -66,14 +74,17 @@ def _csv_lines(content: bytes) -> list[str]:
     assert content.startswith(BOM)
     text = content[len(BOM):].decode("utf-8")
     assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
-    return text.split("\r\n")[:-1]
+    lines = text.split("\r\n")[:-1]
+    assert lines[-1].startswith(';;;;;"TOTAL — ')  # the last row gives the total and says what it includes
+    return lines[:-1]
 
 
 # --- service ---------------------------------------------------------------------------------------
 
 def test_csv_exact_bytes(journal):
     content = journal_csv(journal["period"])
-    assert content == BOM + "".join(f"{line}\r\n" for line in [HEADER, *EXPECTED_ROWS]).encode("utf-8")
+    assert content == BOM + "".join(f"{line}\r\n" for line in [HEADER, *EXPECTED_ROWS, total_row("6169,00")]
+                                    ).encode("utf-8")
     assert ";".join(HEADERS) == HEADER
 
 
@@ -103,7 +114,7 @@ def test_csv_quotes_semicolons_and_negative_amounts(journal):
     lines = _csv_lines(journal_csv(journal["period"], status="issued"))
     assert lines[-1] == ('EXA-AV-2026-000001;Émise;Mme ALPHA Jeanne;"EXT;A";DEP56;'
                          "Avoir sur EXA-2026-000001 : Dépendance GIR 5-6 (talon);01/04/2026;30/04/2026;"
-                         "1,00;-12,50;-12,50")
+                         "1,00;-12,50;-12,50;03/05/2026;18/05/2026;Chèque;;")
 
 
 def test_totals_and_bounded_queries(journal):
@@ -139,7 +150,7 @@ def test_other_period_not_included(journal):
     may = setup.period(date(2026, 5, 1), date(2026, 5, 31), label="Mai 2026")
     period_generate(period=may)
     april_lines = _csv_lines(journal_csv(journal["period"]))
-    assert all("/05/2026" not in line for line in april_lines)
+    assert all("/05/2026" not in ";".join(line.split(";")[6:8]) for line in april_lines)  # DU, AU
     assert len(_csv_lines(journal_csv(may))) == 1 + 6
 
 
@@ -151,7 +162,9 @@ def test_xlsx_round_trip(journal):
     assert all(c.font.bold for c in sheet[1])
     assert sheet.freeze_panes == "A2"
     assert sheet.column_dimensions["F"].width > sheet.column_dimensions["E"].width
-    assert sheet.max_row == 1 + 7
+    assert sheet.max_row == 1 + 7 + 1
+    assert sheet.cell(row=9, column=6).value.startswith("TOTAL — ")
+    assert D(str(sheet.cell(row=9, column=11).value)) == D("4039")  # the journal's issued total
     row = [c for c in sheet[3]]  # Alpha's Hébergement line
     assert [c.value for c in row[:6]] == ["EXA-2026-000001", "Émise", "Mme ALPHA Jeanne", "EXT-A", "HEB",
                                           "Hébergement"]
@@ -182,10 +195,10 @@ def test_command_xlsx_and_period_containing_month(journal, tmp_path):
     target = tmp_path / "journal.xlsx"
     call_command("export_journal", "--section", "EXA-HP", "--month", "2026-04", "--format", "xlsx",
                  "-o", str(target), stdout=io.StringIO())
-    assert openpyxl.load_workbook(target).active.max_row == 1 + len(EXPECTED_ROWS)
+    assert openpyxl.load_workbook(target).active.max_row == 1 + len(EXPECTED_ROWS) + 1
     out = io.StringIO()
     call_command("export_journal", section="EXA-HP", month="2026-08", stdout=out)
-    assert out.getvalue() == "\ufeff" + HEADER + "\r\n"
+    assert out.getvalue() == "\ufeff" + HEADER + "\r\n" + total_row("0,00") + "\r\n"
     assert BillingPeriod.objects.filter(pk=quarter.pk).exists()
 
 

@@ -270,3 +270,17 @@ def test_campaign_counts_before_sending(mail_setup):
                                                     subject="s", body="b")
     counts = campaign_counts(campaign)
     assert (counts["total"], counts["queued"], counts["remaining"], counts["sent"]) == (2, 2, 2, 0)
+
+
+def test_send_invoices_output_is_not_flooded_by_pdf_rendering_logs(mail_setup, caplog, capfd):
+    """WeasyPrint / fontTools log each rendering step at INFO: the LOGGING settings keep only their warnings."""
+    alias = mail_setup["setup"].section.alias
+    Invoice.objects.update(pdf="")  # make the command render the PDFs
+    with SmtpServer() as server:
+        _point_to(mail_setup["organisation"], server)
+        out = _command("--section", alias, "--month", "2026-04")
+        assert len(server.received) == 2
+    captured = capfd.readouterr()
+    assert "Step 1" not in out + captured.out + captured.err
+    noisy = [r for r in caplog.records if r.name.split(".")[0] in ("weasyprint", "fontTools") and r.levelno < 30]
+    assert noisy == []

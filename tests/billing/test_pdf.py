@@ -233,8 +233,13 @@ def _demo_invoice(demo, alias):
 def test_views_scoping_and_roles(client, demo, django_capture_on_commit_callbacks, monkeypatch):
     sent = []
     monkeypatch.setattr(run_job, "delay", lambda job_id: sent.append(job_id))
+    from billing.models import BillingPeriod
+
     ver = _demo_invoice(demo, "VER-HP")
     til = _demo_invoice(demo, "TIL-HP")
+    period = BillingPeriod.objects.create(section=demo["sections"]["VER-HP"], start=date(2026, 4, 1),
+                                          end=date(2026, 4, 30), accounting_date=date(2026, 4, 30), label="Avril 2026")
+    Invoice.objects.filter(pk=ver.pk).update(period=period)  # still a draft: an issued invoice can't move
     invoices_issue(invoice_ids=[ver.pk, til.pk], issue_date=date(2026, 5, 2))
     ver.refresh_from_db()
     url = lambda alias, inv: reverse("billing:invoice-pdf", kwargs={"alias": alias, "pk": inv.pk})  # noqa: E731
@@ -263,12 +268,6 @@ def test_views_scoping_and_roles(client, demo, django_capture_on_commit_callback
     assert not draft.pdf
 
     # Period print file and render job.
-    from billing.models import BillingPeriod
-
-    section = demo["sections"]["VER-HP"]
-    period = BillingPeriod.objects.create(section=section, start=date(2026, 4, 1), end=date(2026, 4, 30),
-                                          accounting_date=date(2026, 4, 30), label="Avril 2026")
-    Invoice.objects.filter(pk=ver.pk).update(period=period)
     period_url = reverse("billing:period-pdf", kwargs={"alias": "VER-HP", "period_pk": period.pk})
     response = client.get(period_url)
     assert response.status_code == 200 and pages_of(response.content) == 1
@@ -281,7 +280,7 @@ def test_views_scoping_and_roles(client, demo, django_capture_on_commit_callback
         response = client.post(render_url)
     job = Job.objects.get(kind="billing.render_pdfs")
     assert response.status_code == 302 and response["Location"] == reverse("job-detail", kwargs={"pk": job.pk})
-    assert sent == [job.pk] and job.section == section
+    assert sent == [job.pk] and job.section == demo["sections"]["VER-HP"]
     client.force_login(demo["users"]["tilleuls"])
     assert client.post(reverse("billing:period-render-pdfs", kwargs={"alias": "TIL-HP", "period_pk": period.pk})
                        ).status_code == 404

@@ -70,3 +70,14 @@ def test_social_aid_decision_through_the_screen(client, stay):
     page = client.post(url, {**data, "valid_from": "2027-01-01", "monthly_resources": "-5"}).content.decode()
     assert "Les ressources ne peuvent pas être négatives" in page
     assert SocialAidDecision.objects.filter(stay=stay).count() == 1
+
+
+def test_page_title_is_only_the_title(client, stay):
+    """The <title> once held the whole social-aid form (an unclosed template block)."""
+    import re
+
+    client.login(username="tilleuls", password="demo")
+    html = client.get(reverse("billing:stay-billing", kwargs={"alias": "TIL-HP", "stay_pk": stay.pk})).content.decode()
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert "<" not in title and "Facturation du séjour" in title and stay.resident.full_name in title
+    assert html.count('name="action" value="social-aid"') == 1

@@ -42,3 +42,23 @@ def test_seed_demo_refused_in_production(settings):
     with pytest.raises(CommandError, match="DEMO_ALLOWED=0"):
         call_command("seed_demo", stdout=StringIO())
     assert not Section.objects.exists()
+
+
+@pytest.mark.django_db
+def test_responsable_demo_login_manages_both_tilleuls_sections(client, settings):
+    from pathlib import Path
+
+    from structures import access
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    out = StringIO()
+    call_command("seed_demo", "--residents", "0", stdout=out)
+    assert "responsable / demo" in out.getvalue()
+    assert client.login(username="responsable", password="demo")
+    user = get_user_model().objects.get(username="responsable")
+    for alias in ("TIL-HP", "TIL-HT"):
+        assert access.has_role(user, Section.objects.get(alias=alias), access.Role.MANAGER)
+    assert not user.section_accesses.filter(section__alias__startswith="VER").exists()
+    root = Path(__file__).resolve().parents[2]
+    assert "| `responsable` | `demo` |" in (root / "README.md").read_text(encoding="utf-8")
+    assert "responsable / demo" in (root / "dev").read_text(encoding="utf-8")
