@@ -15,5 +15,6 @@ class BillingConfig(AppConfig):
         signals.connect()
 
         for model in (models.Product, models.Tariff, models.Package, models.NationalParameter,
-                      models.DepartementParameter, models.StayPackage, models.BillingPeriod):
+                      models.DepartementParameter, models.StayPackage, models.BillingPeriod, models.Payment,
+                      models.Allocation):
             auditlog.register(model)
