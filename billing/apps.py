@@ -16,5 +16,5 @@ class BillingConfig(AppConfig):
 
         for model in (models.Product, models.Tariff, models.Package, models.NationalParameter,
                       models.DepartementParameter, models.StayPackage, models.BillingPeriod, models.Payment,
-                      models.Allocation):
+                      models.PaymentAllocation):
             auditlog.register(model)

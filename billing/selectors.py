@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from .models import BillingPeriod, Invoice, Payment
+from .models import BillingPeriod, Invoice, Payment, PaymentBatch
 
 
 def periods_of(*, section) -> QuerySet[BillingPeriod]:
@@ -95,3 +95,10 @@ def account_entries(debtor) -> list[dict]:
         balance += (row["debit"] or 0) - (row["credit"] or 0)
         row["balance"] = balance
     return rows
+
+
+def payment_batch_get(*, section, pk: int):
+    try:
+        return PaymentBatch.objects.select_related("section__establishment").get(pk=pk, section=section)
+    except PaymentBatch.DoesNotExist as exc:
+        raise Http404("Remise introuvable dans cette section.") from exc

@@ -30,6 +30,31 @@ class PaymentDeleteError(Exception):
     pass
 
 
+class PaymentBatch(models.Model):
+    """Payments keyed together (a day's cheques or transfers); for cheques it prints the
+    *bordereau de remise de chèques* given to the bank."""
+
+    section = models.ForeignKey(Section, verbose_name=_("section"), on_delete=models.PROTECT,
+                                related_name="payment_batches")
+    date = models.DateField(_("date de remise"))
+    mode = models.CharField(_("mode"), max_length=14)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("saisi par"), null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("saisi le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("remise de règlements")
+        verbose_name_plural = _("remises de règlements")
+        ordering = ["section", "-date", "-pk"]
+
+    def __str__(self):
+        return f"{self.reference} du {self.date:%d/%m/%Y}"
+
+    @property
+    def reference(self) -> str:
+        return f"REM-{self.pk:06d}"
+
+
 class Payment(models.Model):
     class Kind(models.TextChoices):
         PAYMENT = "payment", _("Règlement")
@@ -55,6 +80,8 @@ class Payment(models.Model):
     invoice = models.ForeignKey(Invoice, verbose_name=_("facture désignée"), null=True, blank=True,
                                 on_delete=models.PROTECT, related_name="named_payments",
                                 help_text=_("La facture que le règlement désigne ; il lui est imputé en premier."))
+    batch = models.ForeignKey(PaymentBatch, verbose_name=_("remise"), null=True, blank=True,
+                              on_delete=models.PROTECT, related_name="payments")
     date = models.DateField(_("date"))
     amount = models.DecimalField(_("montant"), max_digits=12, decimal_places=2)
     mode = models.CharField(_("mode"), max_length=14, choices=Mode.choices)
@@ -100,12 +127,12 @@ class Payment(models.Model):
         raise PaymentDeleteError(_("Un règlement ne se supprime pas : annulez-le avec un motif."))
 
 
-class AllocationQuerySet(models.QuerySet):
+class PaymentAllocationQuerySet(models.QuerySet):
     def delete(self):
         raise PaymentDeleteError(_("Une imputation ne se supprime pas : elle s'annule par une imputation inverse."))
 
 
-class Allocation(models.Model):
+class PaymentAllocation(models.Model):
     """``amount`` of a payment or of a credit note put on ``invoice``. A negative amount reverses an
     earlier allocation (cancellation, re-allocation): the invoice's paid amount is the sum."""
 
@@ -121,7 +148,7 @@ class Allocation(models.Model):
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = AllocationQuerySet.as_manager()
+    objects = PaymentAllocationQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("imputation")

@@ -30,7 +30,7 @@ from django.utils.translation import gettext_lazy
 from core.money import ZERO, round_money
 
 from ..models import Invoice
-from ..models.payments import Allocation, Payment
+from ..models.payments import PaymentAllocation, Payment
 
 PAYABLE_KINDS = (Invoice.Kind.INVOICE, Invoice.Kind.RAPPEL)
 
@@ -101,15 +101,15 @@ def unpaid_q(prefix: str = "") -> Q:
 
 def invoice_paid_amount_check(invoice: Invoice) -> Decimal:
     """The paid amount recomputed from the entries (the cache ``paid_amount`` must equal it)."""
-    return round_money(Allocation.objects.filter(invoice=invoice).aggregate(s=Coalesce(Sum("amount"), ZERO))["s"])
+    return round_money(PaymentAllocation.objects.filter(invoice=invoice).aggregate(s=Coalesce(Sum("amount"), ZERO))["s"])
 
 
 # ---------------------------------------------------------------- allocation core
 
 def _allocate(*, invoice: Invoice, amount: Decimal, on: date, user=None, payment: Payment | None = None,
-              credit_note: Invoice | None = None) -> Allocation:
+              credit_note: Invoice | None = None) -> PaymentAllocation:
     """One allocation entry and the paid-amount cache, on an invoice row locked by the caller."""
-    allocation = Allocation.objects.create(invoice=invoice, payment=payment, credit_note=credit_note, amount=amount,
+    allocation = PaymentAllocation.objects.create(invoice=invoice, payment=payment, credit_note=credit_note, amount=amount,
                                            date=on, created_by=user if (user and user.is_authenticated) else None)
     Invoice.objects.filter(pk=invoice.pk).update(paid_amount=F("paid_amount") + amount, updated_at=timezone.now())
     invoice.paid_amount += amount
@@ -167,7 +167,7 @@ def _amount(value, field: str = "amount") -> Decimal:
 @transaction.atomic
 def payment_record(*, section, on: date, amount, mode: str, invoice: Invoice | None = None,
                    debtor: Debtor | None = None, reference: str = "", bank: str = "", drawer: str = "",
-                   comment: str = "", user=None) -> Payment:
+                   comment: str = "", user=None, batch=None) -> Payment:
     """Record a payment and allocate it (named invoice first, then oldest due first, rest = credit).
 
     The debtor is the named invoice's, or ``debtor`` when no invoice is named."""
@@ -186,7 +186,7 @@ def payment_record(*, section, on: date, amount, mode: str, invoice: Invoice | N
     if debtor.section_id != section.pk:
         raise ValidationError(_("Ce débiteur n'appartient pas à cette section."))
     payment = Payment.objects.create(
-        kind=Payment.Kind.PAYMENT, invoice=invoice, date=on, amount=amount, mode=mode, reference=reference[:80],
+        kind=Payment.Kind.PAYMENT, invoice=invoice, batch=batch, date=on, amount=amount, mode=mode, reference=reference[:80],
         bank=bank[:80], drawer=drawer[:120], comment=comment[:250],
         entered_by=user if (user and user.is_authenticated) else None, **debtor.fields())
     _distribute(debtor=debtor, amount=amount, on=on, user=user, first=invoice, payment=payment)
@@ -283,13 +283,13 @@ def _credit_sources(debtor: Debtor, *, lock: bool = False) -> list[tuple[object,
     if lock:
         payments, notes = payments.select_for_update().order_by("pk"), notes.select_for_update().order_by("pk")
     sources = []
-    allocated_p = dict(Allocation.objects.filter(payment__in=[p.pk for p in payments]).values("payment_id")
+    allocated_p = dict(PaymentAllocation.objects.filter(payment__in=[p.pk for p in payments]).values("payment_id")
                        .annotate(s=Sum("amount")).values_list("payment_id", "s"))
     for p in payments:
         left = p.amount - round_money(allocated_p.get(p.pk) or ZERO)
         if left > 0:
             sources.append((p.date, p.pk, p, left))
-    allocated_n = dict(Allocation.objects.filter(credit_note__in=[n.pk for n in notes]).values("credit_note_id")
+    allocated_n = dict(PaymentAllocation.objects.filter(credit_note__in=[n.pk for n in notes]).values("credit_note_id")
                        .annotate(s=Sum("amount")).values_list("credit_note_id", "s"))
     for n in notes:
         left = -n.total - round_money(allocated_n.get(n.pk) or ZERO)
@@ -345,3 +345,68 @@ def refund_record(*, debtor: Debtor, on: date, amount, mode: str, reference: str
     return Payment.objects.create(kind=Payment.Kind.REFUND, date=on, amount=amount, mode=mode,
                                   reference=reference[:80], comment=comment[:250],
                                   entered_by=user if (user and user.is_authenticated) else None, **debtor.fields())
+
+
+# ---------------------------------------------------------------- batches (fast keying)
+
+@dataclass
+class BatchLine:
+    """One keyed line: ``row`` is its number on the screen (for messages)."""
+
+    row: int
+    invoice: Invoice
+    amount: Decimal
+    reference: str = ""
+    bank: str = ""
+    drawer: str = ""
+
+
+@transaction.atomic
+def payment_batch_record(*, section, on: date, mode: str, lines: list[BatchLine], user=None):
+    """Record keyed payments as one batch, all or nothing (each allocated like ``payment_record``).
+    A cheque batch prints the *bordereau de remise de chèques*."""
+    from ..models import PaymentBatch
+
+    if mode not in (Payment.Mode.CHEQUE, Payment.Mode.TRANSFER, Payment.Mode.CASH):
+        raise ValidationError(_("Une remise regroupe des chèques, des virements ou des espèces (pas « %(mode)s »).")
+                              % {"mode": mode})
+    if not lines:
+        raise ValidationError(_("Aucune ligne saisie."))
+    errors = []
+    batch = PaymentBatch.objects.create(section=section, date=on, mode=mode,
+                                        created_by=user if (user and user.is_authenticated) else None)
+    for line in lines:
+        if mode == Payment.Mode.CHEQUE and not line.reference.strip():
+            errors.append(_("Ligne %(row)s : le numéro du chèque est obligatoire.") % {"row": line.row})
+            continue
+        try:
+            payment_record(section=section, invoice=line.invoice, on=on, amount=line.amount, mode=mode,
+                           reference=line.reference.strip(), bank=line.bank.strip(),
+                           drawer=line.drawer.strip(), user=user, batch=batch)
+        except ValidationError as exc:
+            errors.extend(_("Ligne %(row)s : %(error)s") % {"row": line.row, "error": m} for m in exc.messages)
+    if errors:
+        raise ValidationError(errors)
+    return batch
+
+
+def batch_deposit_rows(batch) -> tuple[list[Payment], Decimal]:
+    """The batch's payments (cancelled ones left out) and their total, for the deposit slip."""
+    payments = list(batch.payments.filter(cancelled_at__isnull=True).select_related("invoice").order_by("pk"))
+    return payments, sum((p.amount for p in payments), ZERO)
+
+
+def invoice_lookup(*, section, query: str, limit: int = 8) -> list[Invoice]:
+    """Open invoices of the section matching what was typed: an invoice number (whole, or its end:
+    « 12 » finds …-000012) or a name (debtor, resident); oldest due first."""
+    query = (query or "").strip()
+    if not query:
+        return []
+    base = Invoice.objects.filter(unpaid_q(), section=section).select_related("resident", "relative", "payer")
+    exact = list(base.filter(number__iexact=query))
+    if exact:
+        return exact
+    q = Q(debtor_name__icontains=query) | Q(resident__last_name__icontains=query)
+    if query.isdigit():
+        q |= Q(number__endswith=query.zfill(6))
+    return list(base.filter(q).order_by("due_date", "number")[:limit])

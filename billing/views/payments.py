@@ -6,14 +6,18 @@ URL: another section's invoice, payment or resident is a 404; writing needs the 
 (403). Re-allocation choices are the debtor's invoices of this section only."""
 from __future__ import annotations
 
+from datetime import date
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
+from django.views import View
 from django.views.generic import TemplateView
 
 from core.forms import attach_errors
@@ -25,6 +29,7 @@ from structures.views_mixins import SectionMixin
 
 from .. import selectors
 from ..models import Invoice, Payment
+from ..services import deposit_slip
 from ..services import payments as services
 from .payment_forms import CancelForm, PaymentForm, ReallocateForm
 from .periods import InvoiceDetailView
@@ -159,4 +164,154 @@ urlpatterns = [
     path("factures/<int:pk>/imputer-credit/", CreditApplyView.as_view(), name="invoice-credit-apply"),
     path("reglements/<int:pk>/", PaymentDetailView.as_view(), name="payment-detail"),
     path("residents/<int:pk>/compte/", ResidentAccountView.as_view(), name="resident-account"),
+]
+
+
+# ---------------------------------------------------------------- fast keying of a batch
+
+BATCH_ROWS = 10
+ROW_FIELDS = ("query", "invoice", "amount", "reference", "bank", "drawer")
+BATCH_MODES = [(m, label) for m, label in Payment.Mode.choices
+               if m in (Payment.Mode.CHEQUE, Payment.Mode.TRANSFER, Payment.Mode.CASH)]
+
+
+def _row_values(data, index: int) -> dict:
+    return {name: (data.get(f"line-{index}-{name}") or "").strip() for name in ROW_FIELDS}
+
+
+def _row_context(section, index: int, values: dict, *, looked_up: bool = False) -> dict:
+    """A keying row; after a lookup: the matching invoice (its balance and debtor proposed) or the candidates."""
+    row = {"index": index, "number": index + 1, "values": values, "invoice": None, "candidates": [],
+           "message": ""}
+    if values.get("invoice"):
+        row["invoice"] = selectors.invoices_of(section=section).filter(pk=values["invoice"]).first() if \
+            values["invoice"].isdigit() else None
+    if looked_up:
+        found = services.invoice_lookup(section=section, query=values.get("query", ""))
+        if len(found) == 1:
+            invoice = found[0]
+            row["invoice"] = invoice
+            values.update(invoice=str(invoice.pk), amount=f"{invoice.total - invoice.paid_amount:.2f}".replace(".", ","),
+                          query=invoice.number, drawer=values.get("drawer") or invoice.debtor_name)
+        else:
+            row["invoice"] = None
+            values["invoice"] = ""
+            row["candidates"] = found
+            row["message"] = (_("Plusieurs factures ouvertes : choisissez.") if found else
+                              _("Aucune facture ouverte ne correspond à « %(q)s ».") % {"q": values.get("query", "")})
+    return row
+
+
+class PaymentBatchView(SectionMixin, TemplateView):
+    """Fast keying of cheques or transfers: one line per payment, invoice number or name looked up
+    (htmx), balance proposed, Enter to the next field; saved all or nothing as one batch."""
+
+    template_name = "billing/payment_batch.html"
+    write_view = True
+    required_role = Role.CLERK
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        rows = kwargs.get("rows") or [_row_context(self.section, i, {n: "" for n in ROW_FIELDS})
+                                      for i in range(BATCH_ROWS)]
+        ctx.update(rows=rows, modes=BATCH_MODES, errors=kwargs.get("errors", []),
+                   on=kwargs.get("on") or timezone.localdate().isoformat(),
+                   mode=kwargs.get("mode") or Payment.Mode.CHEQUE)
+        return ctx
+
+    def post(self, request, *args, **kwargs):
+        data = request.POST
+        count = min(int(data.get("rows") or BATCH_ROWS) if (data.get("rows") or "").isdigit() else BATCH_ROWS, 200)
+        rows, lines, errors = [], [], []
+        on_raw, mode = data.get("on", ""), data.get("mode", "")
+        try:
+            on = date.fromisoformat(on_raw)
+        except ValueError:
+            on = None
+            errors.append(_("Date de remise invalide : « %(value)s ».") % {"value": on_raw})
+        wanted = [_row_values(data, i)["invoice"] for i in range(count)]
+        # Only this section's invoices can be chosen: another id is "unknown" below.
+        invoices = {str(i.pk): i for i in selectors.invoices_of(section=self.section).filter(
+            pk__in=[v for v in wanted if v.isdigit()])}
+        for index in range(count):
+            values = _row_values(data, index)
+            rows.append(_row_context(self.section, index, values))
+            if not (values["invoice"] or values["amount"] or values["reference"] or values["query"]):
+                continue
+            invoice = invoices.get(values["invoice"])
+            if invoice is None:
+                errors.append(_("Ligne %(row)s : facture inconnue dans cette section (« %(value)s »).") % {
+                    "row": index + 1, "value": values["query"] or values["invoice"]})
+                continue
+            try:
+                amount = round_money(values["amount"])
+            except ValueError:
+                errors.append(_("Ligne %(row)s : montant invalide « %(value)s ».") % {"row": index + 1,
+                                                                                     "value": values["amount"]})
+                continue
+            lines.append(services.BatchLine(row=index + 1, invoice=invoice, amount=amount,
+                                            reference=values["reference"], bank=values["bank"],
+                                            drawer=values["drawer"]))
+        if not errors and on is not None:
+            try:
+                batch = services.payment_batch_record(section=self.section, on=on, mode=mode, lines=lines,
+                                                      user=request.user)
+            except ValidationError as exc:
+                errors.extend(exc.messages)
+            else:
+                messages.success(request, _("Remise %(ref)s enregistrée : %(count)s règlement(s).") % {
+                    "ref": batch.reference, "count": len(lines)})
+                return redirect("billing:payment-batch-detail", alias=self.section.alias, pk=batch.pk)
+        return self.render_to_response(self.get_context_data(rows=rows, errors=errors, on=on_raw, mode=mode),
+                                       status=400)
+
+
+class PaymentBatchLookupView(SectionMixin, TemplateView):
+    """htmx: the keying row ``row`` after looking up what was typed in it."""
+
+    template_name = "billing/_batch_row.html"
+    write_view = True
+    required_role = Role.CLERK
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        raw = self.request.GET.get("row", "0")
+        index = int(raw) if raw.isdigit() else 0
+        values = _row_values(self.request.GET, index)
+        pick = self.request.GET.get("pick", "")
+        if pick:
+            values["query"] = pick
+        ctx["row"] = _row_context(self.section, index, values, looked_up=True)
+        ctx["focus"] = True
+        return ctx
+
+
+class PaymentBatchDetailView(SectionMixin, TemplateView):
+    template_name = "billing/payment_batch_detail.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        batch = selectors.payment_batch_get(section=self.section, pk=self.kwargs["pk"])
+        payments, total = services.batch_deposit_rows(batch)
+        ctx.update(batch=batch, payments=payments, total=total,
+                   mode_label=Payment.Mode(batch.mode).label)
+        return ctx
+
+
+class PaymentBatchPdfView(SectionMixin, View):
+    required_role = Role.READER
+
+    def get(self, request, alias, pk):
+        batch = selectors.payment_batch_get(section=self.section, pk=pk)
+        response = HttpResponse(deposit_slip.deposit_slip_pdf(batch), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="bordereau-{batch.reference}.pdf"'
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+urlpatterns += [
+    path("reglements/saisie/", PaymentBatchView.as_view(), name="payment-batch"),
+    path("reglements/saisie/recherche/", PaymentBatchLookupView.as_view(), name="payment-batch-lookup"),
+    path("reglements/remises/<int:pk>/", PaymentBatchDetailView.as_view(), name="payment-batch-detail"),
+    path("reglements/remises/<int:pk>/bordereau.pdf", PaymentBatchPdfView.as_view(), name="payment-batch-pdf"),
 ]

@@ -151,3 +151,70 @@ def test_account_tab_per_debtor_with_running_balance(client, site):
     # The tab is linked from the resident file.
     detail = client.get(reverse("residents:detail", kwargs={"alias": "PAY-A", "pk": resident.pk})).content.decode()
     assert reverse("billing:resident-account", kwargs={"alias": "PAY-A", "pk": resident.pk}) in detail
+
+
+# ---------------------------------------------------------------- fast keying and deposit slip
+
+def _batch_post(rows, on="2026-03-10", mode="cheque"):
+    data = {"on": on, "mode": mode, "rows": str(len(rows))}
+    for i, row in enumerate(rows):
+        for key, value in row.items():
+            data[f"line-{i}-{key}"] = value
+    return data
+
+
+def test_batch_lookup_proposes_the_balance(client, site):
+    client.force_login(site["clerk"])
+    url = reverse("billing:payment-batch-lookup", kwargs={"alias": "PAY-A"})
+    svc.payment_record(section=site["section"], invoice=site["b"], on=date(2026, 3, 1), amount=D("100"),
+                       mode="cheque")
+    html = client.get(url, {"row": "2", "line-2-query": site["b"].number}).content.decode()
+    assert f'name="line-2-invoice" value="{site["b"].pk}"' in html and 'value="50,00"' in html
+    # The end of the number is enough; a name too (one open invoice each here).
+    html = client.get(url, {"row": "0", "line-0-query": site["a"].number[-2:]}).content.decode()
+    assert f'value="{site["a"].pk}"' in html
+    html = client.get(url, {"row": "0", "line-0-query": "martin"}).content.decode()
+    assert "Plusieurs factures ouvertes" in html and site["a"].number in html and site["b"].number in html
+    # Another section's invoice is never found.
+    html = client.get(url, {"row": "0", "line-0-query": site["foreign"].number}).content.decode()
+    assert "Aucune facture ouverte" in html
+    client.force_login(site["reader"])
+    assert client.get(url, {"row": "0", "line-0-query": "x"}).status_code == 403
+
+
+def test_batch_all_or_nothing_and_foreign_invoice_refused(client, site):
+    client.force_login(site["clerk"])
+    url = reverse("billing:payment-batch", kwargs={"alias": "PAY-A"})
+    rows = [{"invoice": str(site["a"].pk), "amount": "100,00", "reference": "111", "bank": "LCL", "drawer": "X"},
+            {"invoice": str(site["foreign"].pk), "amount": "70,00", "reference": "112"}]
+    response = client.post(url, _batch_post(rows))
+    assert response.status_code == 400 and "Ligne 2 : facture inconnue dans cette section" in response.content.decode()
+    rows[1] = {"invoice": str(site["b"].pk), "amount": "150,00", "reference": ""}
+    response = client.post(url, _batch_post(rows))
+    assert response.status_code == 400 and "Ligne 2 : le numéro du chèque est obligatoire" in response.content.decode()
+    assert not Payment.objects.exists() and Invoice.objects.get(pk=site["a"].pk).paid_amount == D("0.00")
+
+
+def test_batch_records_and_prints_the_deposit_slip(client, site):
+    import io
+
+    from pypdf import PdfReader
+
+    client.force_login(site["clerk"])
+    rows = [{"invoice": str(site["a"].pk), "amount": "100,00", "reference": "5550001", "bank": "LCL",
+             "drawer": "Mme MARTIN"},
+            {"invoice": str(site["b"].pk), "amount": "75,50", "reference": "5550002", "bank": "Banque Postale",
+             "drawer": "M. MARTIN"},
+            {}]
+    response = client.post(reverse("billing:payment-batch", kwargs={"alias": "PAY-A"}), _batch_post(rows))
+    assert response.status_code == 302
+    assert Invoice.objects.get(pk=site["b"].pk).paid_amount == D("75.50")
+    pdf = client.get(response.url + "bordereau.pdf")
+    assert pdf["Content-Type"] == "application/pdf"
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "Bordereau de remise de chèques" in text
+    assert "5550001" in text and "Banque Postale" in text and "Mme MARTIN" in text and "175,50" in text
+    other = UserFactory(username="other-clerk")
+    SectionAccessFactory(user=other, section=site["other"], role=SectionAccess.Role.CLERK)
+    client.force_login(other)
+    assert client.get(response.url + "bordereau.pdf").status_code == 404

@@ -1,4 +1,4 @@
-"""Allocation rules of billing-rules.md §9, on hand-computed amounts.
+"""PaymentAllocation rules of billing-rules.md §9, on hand-computed amounts.
 
 Three invoices of one resident: A 100.00 € issued 05/01 (due 20/01), B 150.00 € issued 05/02 (due
 20/02), C 200.00 € issued 05/03 (due 20/03)."""
@@ -9,7 +9,7 @@ import pytest
 from auditlog.models import LogEntry
 from django.core.exceptions import ValidationError
 
-from billing.models import Allocation, Invoice, Payment
+from billing.models import PaymentAllocation, Invoice, Payment
 from billing.models.payments import PaymentDeleteError
 from billing.services import payments as svc
 from billing.services.issuing import credit_note_create
@@ -131,7 +131,7 @@ def test_full_credit_note_on_a_partly_paid_invoice_leaves_a_credit(abc):
     # -100.00: 60.00 closes A (now cancelled); B and C are paid: 40.00 stays as credit.
     assert a.status == Invoice.Status.CANCELLED and a.paid_amount == D("100.00")
     assert svc.invoice_payment_state(a) == PaymentState.CANCELLED
-    assert Allocation.objects.get(credit_note=credit_note).amount == D("60.00")
+    assert PaymentAllocation.objects.get(credit_note=credit_note).amount == D("60.00")
     assert svc.debtor_credit(Debtor.of(a)) == D("40.00")
 
 
@@ -157,7 +157,7 @@ def test_cancel_needs_a_reason_reverses_and_is_audited(abc):
     with pytest.raises(PaymentDeleteError):
         Payment.objects.all().delete()
     with pytest.raises(PaymentDeleteError):
-        Allocation.objects.all().delete()
+        PaymentAllocation.objects.all().delete()
 
 
 def test_manual_reallocation(abc):
