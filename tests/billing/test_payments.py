@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from auditlog.models import LogEntry
 from django.core.exceptions import ValidationError
+from django.db import connection
 
 from billing.models import PaymentAllocation, Invoice, Payment
 from billing.models.payments import PaymentDeleteError
@@ -201,3 +202,39 @@ def test_journal_unpaid_filter(abc):
     Invoice.objects.filter(pk__in=[a.pk, b.pk, c.pk]).update(period=period)
     assert {i.number for i in journal_queryset(period=period, unpaid=True)} == {b.number, c.number}
     assert journal_queryset(period=period).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql",
+                    reason="row locks are only meaningful on PostgreSQL")
+def test_concurrent_payments_never_overpay_an_invoice():
+    import threading
+
+    from django.db import connections
+
+    section = SectionFactory()
+    resident = resident_in(section)
+    a = issued_invoice(section, resident, "100.00", date(2026, 1, 5))
+    b = issued_invoice(section, resident, "150.00", date(2026, 2, 5))
+    debtor, errors, barrier = Debtor.of(a), [], threading.Barrier(4)
+
+    def worker():
+        try:
+            barrier.wait()
+            for _ in range(5):
+                _pay(section, "10.00", debtor=debtor)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    _fresh(a, b)
+    # 20 × 10.00 = 200.00: A (oldest due) paid 100.00, B 100.00, never more than their totals.
+    assert (a.paid_amount, b.paid_amount) == (D("100.00"), D("100.00"))
+    assert svc.debtor_credit(debtor) == D("0.00")
