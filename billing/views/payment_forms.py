@@ -64,6 +64,10 @@ class ReallocateForm(forms.Form):
 def invoice_payment_context(invoice: Invoice, *, can_write: bool, payment_form=None) -> dict:
     """What the invoice page shows about payments (included by ``InvoiceDetailView``)."""
     state = services.invoice_payment_state(invoice)
+    if invoice.kind == Invoice.Kind.CREDIT_NOTE and invoice.status == Invoice.Status.ISSUED:
+        allocations = list(invoice.credit_allocations.select_related("invoice").order_by("created_at", "pk"))
+        used = sum((a.amount for a in allocations), Decimal("0.00"))
+        return {"credit_note_allocations": allocations, "credit_note_left": -invoice.total - used}
     ctx = {"payment_state": state, "payment_state_label": services.PaymentState.LABELS.get(state, ""),
            "allocations": selectors.invoice_allocations(invoice), "debtor_credit": None}
     if state in (services.PaymentState.TO_PAY, services.PaymentState.PARTIAL):

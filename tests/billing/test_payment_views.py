@@ -218,3 +218,16 @@ def test_batch_records_and_prints_the_deposit_slip(client, site):
     SectionAccessFactory(user=other, section=site["other"], role=SectionAccess.Role.CLERK)
     client.force_login(other)
     assert client.get(response.url + "bordereau.pdf").status_code == 404
+
+
+def test_credit_note_page_shows_where_it_went(client, site):
+    from billing.services.issuing import credit_note_create
+
+    svc.payment_record(section=site["section"], invoice=site["a"], on=date(2026, 3, 1), amount=D("40"),
+                       mode="cheque")
+    note = credit_note_create(invoice=site["a"], reason="Erreur", issue_date=date(2026, 3, 2))
+    client.force_login(site["reader"])
+    page = client.get(_invoice_url(site, note)).content.decode()
+    # -100.00: 60.00 on A, the other 40.00 on B (oldest open invoice of the debtor).
+    assert "credit-note-allocations" in page and site["a"].number in page and "60,00" in page
+    assert site["b"].number in page and "40,00" in page
