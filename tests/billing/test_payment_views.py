@@ -231,3 +231,15 @@ def test_credit_note_page_shows_where_it_went(client, site):
     # -100.00: 60.00 on A, the other 40.00 on B (oldest open invoice of the debtor).
     assert "credit-note-allocations" in page and site["a"].number in page and "60,00" in page
     assert site["b"].number in page and "40,00" in page
+
+
+def test_admin_shows_payments_read_only(client, site):
+    payment = svc.payment_record(section=site["section"], invoice=site["a"], on=date(2026, 3, 1), amount=D("40"),
+                                 mode="cheque")
+    admin_user = UserFactory(username="root", is_superuser=True, is_staff=True)
+    client.force_login(admin_user)
+    assert client.get(reverse("admin:billing_payment_changelist")).status_code == 200
+    assert client.get(reverse("admin:billing_payment_change", args=[payment.pk])).status_code == 200
+    assert client.get(reverse("admin:billing_paymentallocation_changelist")).status_code == 200
+    assert client.post(reverse("admin:billing_payment_delete", args=[payment.pk]), {"post": "yes"}).status_code == 403
+    assert Payment.objects.filter(pk=payment.pk).exists()
