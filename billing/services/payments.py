@@ -30,7 +30,7 @@ from django.utils.translation import gettext_lazy
 from core.money import ZERO, round_money
 
 from ..models import Invoice
-from ..models.payments import PaymentAllocation, Payment
+from ..models.payments import Payment, PaymentAllocation, PaymentBatch
 
 PAYABLE_KINDS = (Invoice.Kind.INVOICE, Invoice.Kind.RAPPEL)
 
@@ -365,8 +365,6 @@ class BatchLine:
 def payment_batch_record(*, section, on: date, mode: str, lines: list[BatchLine], user=None):
     """Record keyed payments as one batch, all or nothing (each allocated like ``payment_record``).
     A cheque batch prints the *bordereau de remise de chèques*."""
-    from ..models import PaymentBatch
-
     if mode not in (Payment.Mode.CHEQUE, Payment.Mode.TRANSFER, Payment.Mode.CASH):
         raise ValidationError(_("Une remise regroupe des chèques, des virements ou des espèces (pas « %(mode)s »).")
                               % {"mode": mode})
