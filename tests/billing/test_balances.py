@@ -35,8 +35,8 @@ def site():
                               kind="departement")
     a = issued_invoice(section, durand, "100.00", date(2026, 1, 5))
     b = issued_invoice(section, durand, "150.00", date(2026, 2, 5))
-    c = issued_invoice(section, durand, "200.00", date(2026, 3, 20))
     d = issued_invoice(section, durand, "80.00", date(2026, 3, 1), payer=cd)
+    c = issued_invoice(section, durand, "200.00", date(2026, 3, 20))
     pay_b = svc.payment_record(section=section, invoice=b, on=date(2026, 3, 1), amount=D("50.00"), mode="cheque")
     svc.payment_record(section=section, debtor=Debtor(section.pk, "resident", resident_id=petit.pk),
                        on=date(2026, 3, 2), amount=D("30.00"), mode="transfer", reference="VIR PETIT")

@@ -24,7 +24,7 @@ def site():
     resident = resident_in(section, last_name="MARTIN")
     a = issued_invoice(section, resident, "100.00", date(2026, 1, 5))
     b = issued_invoice(section, resident, "150.00", date(2026, 2, 5))
-    foreign = issued_invoice(other, resident_in(other), "70.00", date(2026, 1, 5))
+    foreign = issued_invoice(other, resident_in(other), "70.00", date(2026, 2, 5))
     clerk = UserFactory(username="clerk")
     SectionAccessFactory(user=clerk, section=section, role=SectionAccess.Role.CLERK)
     reader = UserFactory(username="reader")

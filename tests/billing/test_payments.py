@@ -91,8 +91,8 @@ def test_overpayment_is_a_credit_offered_on_the_next_invoice(abc):
 def test_other_debtors_are_not_touched(abc):
     section, resident, a, b, c = abc
     relative = paying_relative(resident)
-    r1 = issued_invoice(section, resident, "80.00", date(2025, 12, 5), relative=relative)  # older, other debtor
     other = issued_invoice(section, resident_in(section), "40.00", date(2025, 11, 5))
+    r1 = issued_invoice(section, resident, "80.00", date(2025, 12, 5), relative=relative)  # older, other debtor
     _pay(section, "100.00", debtor=Debtor.of(a))
     _fresh(a, r1, other)
     assert (a.paid_amount, r1.paid_amount, other.paid_amount) == (D("100.00"), D("0.00"), D("0.00"))
@@ -170,7 +170,7 @@ def test_manual_reallocation(abc):
     assert svc.debtor_credit(Debtor.of(a)) == D("40.00")
     with pytest.raises(ValidationError):  # more than C's balance… and than the payment
         svc.payment_reallocate(payment=payment, amounts={c.pk: D("250.00")})
-    foreign = issued_invoice(section, resident_in(section), "50.00", date(2026, 1, 5))
+    foreign = issued_invoice(section, resident_in(section), "50.00", date(2026, 3, 5))
     with pytest.raises(ValidationError):
         svc.payment_reallocate(payment=payment, amounts={foreign.pk: D("10.00")})
     _fresh(a, b, foreign)

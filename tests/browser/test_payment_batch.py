@@ -19,9 +19,9 @@ def test_key_three_cheques_and_print_the_deposit_slip(live_server, page):
     section = SectionFactory(alias="CHQ-HP")
     durand = resident_in(section, last_name="DURAND")
     petit = resident_in(section, last_name="PETIT")
+    c = issued_invoice(section, petit, "95.00", date(2026, 10, 2))
     a = issued_invoice(section, durand, "1850.40", date(2026, 11, 2))
     b = issued_invoice(section, petit, "2010.00", date(2026, 11, 2))
-    c = issued_invoice(section, petit, "95.00", date(2026, 10, 2))
     SectionAccessFactory(user=UserFactory(username="caisse"), section=section, role=SectionAccess.Role.CLERK)
 
     base = live_server.url
