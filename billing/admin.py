@@ -5,7 +5,8 @@ from core.admin_helpers import AuditHistoryAdminMixin, euros, readable_json
 from structures.admin_scoping import SectionScopedAdmin, SectionScopedTabularInline
 
 from .models import (BillingPeriod, Calendar, CalendarDay, DepartementParameter, Invoice, InvoiceLine,
-                     NationalParameter, NumberSequence, Package, PackageItem, Product, StayPackage, Tariff)
+                     NationalParameter, NumberSequence, Package, PackageItem, Payment, PaymentAllocation, Product,
+                     StayPackage, Tariff)
 
 
 class FrozenWhenUsedAdminMixin:
@@ -202,3 +203,32 @@ class NumberSequenceAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class _ReadOnlyEntriesAdmin(SectionScopedAdmin):
+    """Payments and allocations are entries: read in the admin (with their audit trail), written
+    only through the services (cancellation with a reason, reversing allocations)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(_ReadOnlyEntriesAdmin):
+    list_display = ["__str__", "kind", "mode", "debtor_kind", "resident", "payer", "amount", "date", "reference",
+                    "cancelled_at", "section"]
+    list_filter = ["section", "kind", "mode", "debtor_kind"]
+    search_fields = ["reference", "drawer", "resident__last_name"]
+
+
+@admin.register(PaymentAllocation)
+class PaymentAllocationAdmin(_ReadOnlyEntriesAdmin):
+    section_lookup = "invoice__section"
+    list_display = ["invoice", "payment", "credit_note", "amount", "date", "created_at"]
+    search_fields = ["invoice__number"]

@@ -16,7 +16,7 @@ class BillingConfig(AppConfig):
 
         for model in (models.Product, models.Tariff, models.Package, models.NationalParameter,
                       models.DepartementParameter, models.StayPackage, models.BillingPeriod, models.Calendar,
-                      models.CalendarDay, models.NumberSequence):
+                      models.CalendarDay, models.NumberSequence, models.Payment, models.PaymentAllocation):
             auditlog.register(model)
         # Invoices are not registered (regenerating thousands of drafts must stay cheap): their state
         # changes are logged explicitly — in bulk at issue (services.issuing), by Invoice.save otherwise.

@@ -2,10 +2,13 @@
 against the user's grants in structures.access), so filtering by it is the scoping."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
-from .models import BillingPeriod, Invoice
+from .models import BillingPeriod, Invoice, Payment, PaymentBatch
 
 
 def periods_of(*, section) -> QuerySet[BillingPeriod]:
@@ -39,3 +42,63 @@ def debtor_label(invoice: Invoice) -> str:
     if invoice.debtor_kind == Invoice.DebtorKind.RELATIVE and invoice.relative:
         return str(invoice.relative)
     return invoice.resident.full_name if invoice.resident else ""
+
+
+# ---------------------------------------------------------------- payments and accounts
+
+def payment_get(*, section, pk: int):
+    try:
+        return Payment.objects.select_related("resident", "relative", "payer", "invoice", "entered_by",
+                                              "cancelled_by").get(pk=pk, section=section)
+    except Payment.DoesNotExist as exc:
+        raise Http404("Règlement introuvable dans cette section.") from exc
+
+
+def invoice_allocations(invoice: Invoice):
+    """The entries on an invoice (payments and credit notes, reversals included), oldest first."""
+    return invoice.allocations.select_related("payment", "credit_note").order_by("created_at", "pk")
+
+
+def payment_debtor_label(payment) -> str:
+    if payment.debtor_kind == Invoice.DebtorKind.PAYER and payment.payer:
+        return payment.payer.name
+    if payment.debtor_kind == Invoice.DebtorKind.RELATIVE and payment.relative:
+        return str(payment.relative)
+    return payment.resident.full_name if payment.resident else ""
+
+
+def account_entries(debtor) -> list[dict]:
+    """The debtor's account in date order with a running balance (positive: owed; negative: credit):
+    invoices, credit notes, payments, refunds, and the cancellation of a payment as its own line.
+    Three queries whatever the size of the account."""
+    rows = []
+    documents = (Invoice.objects.filter(debtor.q()).exclude(status=Invoice.Status.DRAFT)
+                 .only("pk", "number", "kind", "issue_date", "total", "status"))
+    for doc in documents:
+        is_credit = doc.kind == Invoice.Kind.CREDIT_NOTE
+        rows.append({"date": doc.issue_date, "order": (0, doc.pk), "kind": "credit_note" if is_credit else "invoice",
+                     "label": doc.get_kind_display(), "document": doc, "reference": doc.number,
+                     "debit": doc.total if not is_credit else None, "credit": -doc.total if is_credit else None})
+    for p in Payment.objects.filter(debtor.q()):
+        is_refund = p.kind == Payment.Kind.REFUND
+        label = f"{p.get_kind_display()} {p.get_mode_display().lower()}"
+        rows.append({"date": p.date, "order": (1, p.pk), "kind": p.kind, "label": label, "payment": p,
+                     "reference": p.reference, "debit": p.amount if is_refund else None,
+                     "credit": None if is_refund else p.amount, "cancelled": p.is_cancelled})
+        if p.cancelled_at:
+            rows.append({"date": p.cancelled_at.date(), "order": (2, p.pk), "kind": "cancellation",
+                         "label": _("Annulation : %(reason)s") % {"reason": p.cancel_reason}, "payment": p, "reference": p.reference,
+                         "debit": None if is_refund else p.amount, "credit": p.amount if is_refund else None})
+    rows.sort(key=lambda r: (r["date"], r["order"]))
+    balance = Decimal("0.00")
+    for row in rows:
+        balance += (row["debit"] or 0) - (row["credit"] or 0)
+        row["balance"] = balance
+    return rows
+
+
+def payment_batch_get(*, section, pk: int):
+    try:
+        return PaymentBatch.objects.select_related("section__establishment").get(pk=pk, section=section)
+    except PaymentBatch.DoesNotExist as exc:
+        raise Http404("Remise introuvable dans cette section.") from exc

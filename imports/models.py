@@ -12,6 +12,7 @@ class ImportRun(models.Model):
     class Kind(models.TextChoices):
         RESIDENTS = "residents", _("Résidents et proches (XLSX)")
         ABSENCES = "absences", _("Absences (CSV)")
+        PAYMENTS = "payments", _("Règlements (CSV)")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("En cours")

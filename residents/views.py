@@ -29,8 +29,9 @@ TABS = [
     ("stays", gettext_lazy("Séjours")),
     ("absences", gettext_lazy("Absences")),
     ("billing", gettext_lazy("Facturation")),
+    ("account", gettext_lazy("Compte")),  # served by billing (billing:resident-account)
 ]
-TAB_KEYS = {key for key, _label in TABS}
+TAB_KEYS = {key for key, _label in TABS} - {"account"}
 
 
 def detail_url(section, resident, tab: str = "identity") -> str:

@@ -17,6 +17,7 @@ from core.text import text_key
 from residents.models import Relative
 
 from ..models import Invoice, InvoiceLine, NumberSequence
+from .payments import credit_note_allocate
 
 SERIES_OF_KIND = {Invoice.Kind.INVOICE: "invoice", Invoice.Kind.RAPPEL: "invoice",
                   Invoice.Kind.CREDIT_NOTE: "credit_note"}
@@ -298,4 +299,5 @@ def credit_note_create(*, invoice: Invoice, user=None, lines: dict[int, Decimal]
     if not any(credit_left_by_line(invoice).values()):
         invoice.status = Invoice.Status.CANCELLED
         invoice.save(update_fields=["status", "updated_at"])
+    credit_note_allocate(credit_note=credit, user=user)
     return credit

@@ -25,6 +25,7 @@ from residents.models import PaymentMode
 
 from ..models import Invoice, InvoiceLine
 from ..selectors import debtor_label
+from .payments import unpaid_q
 
 HEADERS = ("NUMERO_FACTURE", "STATUT", "DEBITEUR", "REF_EXTERNE", "PRODUIT", "LIBELLE", "DU", "AU", "QUANTITE",
            "PRIX_UNITAIRE", "MONTANT", "DATE_EMISSION", "ECHEANCE", "MODE_REGLEMENT", "COMPTE_PRODUIT", "COMPTE_TIERS")
@@ -81,8 +82,10 @@ def _check_choice(value, choices, what: str):
     return value
 
 
-def journal_queryset(*, period, status=None, debtor_kind=None, payment_mode=None) -> QuerySet[Invoice]:
-    """The invoices of ``period`` matching the filters, issued ones by number then drafts."""
+def journal_queryset(*, period, status=None, debtor_kind=None, payment_mode=None,
+                     unpaid: bool = False) -> QuerySet[Invoice]:
+    """The invoices of ``period`` matching the filters, issued ones by number then drafts
+    (``unpaid``: « impayées », issued invoices with a balance left)."""
     status = _check_choice(status, Invoice.Status, "état")
     debtor_kind = _check_choice(debtor_kind, Invoice.DebtorKind, "débiteur")
     payment_mode = _check_choice(payment_mode, PaymentMode, "mode de règlement")
@@ -97,6 +100,8 @@ def journal_queryset(*, period, status=None, debtor_kind=None, payment_mode=None
         qs = qs.filter(debtor_kind=debtor_kind)
     if payment_mode:
         qs = qs.filter(effective_payment_mode=payment_mode)
+    if unpaid:
+        qs = qs.filter(unpaid_q())
     return qs
 
 
@@ -120,9 +125,10 @@ def journal_totals(invoices: QuerySet[Invoice]) -> dict:
     }
 
 
-def journal_invoices(*, period, status=None, debtor_kind=None, payment_mode=None) -> Journal:
+def journal_invoices(*, period, status=None, debtor_kind=None, payment_mode=None, unpaid=False) -> Journal:
     """``(invoices, totals)`` of a period's journal. Unknown filter values raise ``ValueError``."""
-    invoices = journal_queryset(period=period, status=status, debtor_kind=debtor_kind, payment_mode=payment_mode)
+    invoices = journal_queryset(period=period, status=status, debtor_kind=debtor_kind, payment_mode=payment_mode,
+                                unpaid=unpaid)
     return Journal(invoices, journal_totals(invoices))
 
 

@@ -28,7 +28,7 @@ EXPORT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-FILTERS = ("status", "debtor_kind", "payment_mode")
+FILTERS = ("status", "debtor_kind", "payment_mode", "unpaid")
 
 
 def _with_all(choices):
@@ -41,6 +41,7 @@ class JournalFilterForm(forms.Form):
                                     choices=_with_all(Invoice.DebtorKind.choices))
     payment_mode = forms.ChoiceField(label=gettext_lazy("Mode de règlement"), required=False,
                                      choices=_with_all(PaymentMode.choices))
+    unpaid = forms.BooleanField(label=gettext_lazy("Impayées"), required=False)
 
     def filters(self) -> dict:
         """The valid, non-empty filters (an invalid one is dropped; its error is shown)."""

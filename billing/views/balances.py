@@ -1,0 +1,77 @@
+"""*Restes à recouvrer* of a section: aged open invoices and unallocated credits on a date, with
+filters (debtor kind, payment mode) and the XLSX / CSV export. Readers may see and export."""
+from __future__ import annotations
+
+from django import forms
+from django.http import Http404, HttpResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy
+from django.views import View
+from django.views.generic import TemplateView
+
+from structures.access import Role
+from structures.views_mixins import SectionMixin
+
+from ..models import Invoice, Payment
+from ..services import balances as services
+
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8",
+                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+class BalancesFilterForm(forms.Form):
+    on = forms.DateField(label=gettext_lazy("Au"), required=False,
+                         widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
+    debtor_kind = forms.ChoiceField(label=gettext_lazy("Débiteur"), required=False,
+                                    choices=[("", gettext_lazy("Tous"))] + list(Invoice.DebtorKind.choices))
+    payment_mode = forms.ChoiceField(label=gettext_lazy("Mode de règlement"), required=False,
+                                     choices=[("", gettext_lazy("Tous"))] + list(Payment.Mode.choices))
+
+    def filters(self) -> dict:
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {"on": data.get("on") or timezone.localdate(), "debtor_kind": data.get("debtor_kind") or None,
+                "payment_mode": data.get("payment_mode") or None}
+
+
+class BalancesMixin(SectionMixin):
+    required_role = Role.READER
+
+    @cached_property
+    def filter_form(self) -> BalancesFilterForm:
+        return BalancesFilterForm(data={k: self.request.GET.get(k, "") for k in ("on", "debtor_kind",
+                                                                                 "payment_mode")})
+
+
+class BalancesView(BalancesMixin, TemplateView):
+    template_name = "billing/balances.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        filters = self.filter_form.filters()
+        rows = services.balances_rows(section=self.section, **filters)
+        query = urlencode({k: v for k, v in self.request.GET.items() if k in ("on", "debtor_kind", "payment_mode")})
+        ctx.update(form=self.filter_form, rows=rows, summary=services.balances_summary(rows), on=filters["on"],
+                   query=query)
+        return ctx
+
+
+class BalancesExportView(BalancesMixin, View):
+    def get(self, request, alias, fmt):
+        if fmt not in EXPORT_TYPES:
+            raise Http404("Format d'export inconnu.")
+        filters = self.filter_form.filters()
+        response = HttpResponse(services.balances_export(section=self.section, fmt=fmt, **filters),
+                                content_type=EXPORT_TYPES[fmt])
+        response["Content-Disposition"] = (
+            f'attachment; filename="{services.balances_filename(self.section, filters["on"], fmt)}"')
+        return response
+
+
+urlpatterns = [
+    path("restes-a-recouvrer/", BalancesView.as_view(), name="balances"),
+    path("restes-a-recouvrer/export.<str:fmt>", BalancesExportView.as_view(), name="balances-export"),
+]
