@@ -8,8 +8,7 @@ allocations summed in SQL).
 """
 from __future__ import annotations
 
-import csv
-import io
+import itertools
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -19,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core.exports import csv_bytes, xlsx_bytes
 from core.money import ZERO, round_money
 
 from ..models import Invoice, Payment, PaymentAllocation
@@ -156,47 +156,10 @@ def balances_summary(rows: list[BalanceRow]) -> dict:
 # ---------------------------------------------------------------- files
 
 def _write_rows(fmt: str, headers, rows, *, sheet_title: str = "", widths=()) -> bytes:
-    """CSV (``;``, decimal comma, UTF-8 BOM, CRLF) or XLSX (real dates and numbers) of ``rows``.
-    Local writer on purpose: the lead may re-route it to the shared export writer of ``core``."""
+    """CSV or XLSX of ``rows`` through the shared writer (formula-like texts neutralised)."""
     if fmt == "csv":
-        buffer = io.StringIO(newline="")
-        writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-        writer.writerow(headers)
-        for row in rows:
-            writer.writerow(["" if v is None else v.strftime("%d/%m/%Y") if isinstance(v, date)
-                             else f"{v:.2f}".replace(".", ",") if isinstance(v, Decimal) else v for v in row])
-        return buffer.getvalue().encode("utf-8-sig")
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=(sheet_title or "Export")[:31])
-    for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "A2"
-    bold = Font(bold=True)
-
-    def cell(value):
-        c = WriteOnlyCell(sheet, value=value)
-        if isinstance(value, Decimal):
-            c.number_format = "#,##0.00"
-        elif isinstance(value, date):
-            c.number_format = "DD/MM/YYYY"
-        return c
-
-    header = []
-    for h in headers:
-        c = WriteOnlyCell(sheet, value=h)
-        c.font = bold
-        header.append(c)
-    sheet.append(header)
-    for row in rows:
-        sheet.append([cell(v) for v in row])
-    output = io.BytesIO()
-    workbook.save(output)
-    return output.getvalue()
+        return csv_bytes(itertools.chain([headers], rows))
+    return xlsx_bytes(sheet_title or "Export", rows, headers=headers, widths=widths)
 
 
 def balances_export(*, section, on: date, fmt: str, debtor_kind=None, payment_mode=None) -> bytes:
