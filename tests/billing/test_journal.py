@@ -114,7 +114,7 @@ def test_csv_quotes_semicolons_and_negative_amounts(journal):
     lines = _csv_lines(journal_csv(journal["period"], status="issued"))
     assert lines[-1] == ('EXA-AV-2026-000001;Émise;Mme ALPHA Jeanne;"EXT;A";DEP56;'
                          "Avoir sur EXA-2026-000001 : Dépendance GIR 5-6 (talon);01/04/2026;30/04/2026;"
-                         "1,00;-12,50;-12,50;03/05/2026;18/05/2026;Chèque;;")
+                         "1,00;-12,50;-12,50;03/05/2026;;Chèque;;")  # a credit note has no due date
 
 
 def test_totals_and_bounded_queries(journal):
