@@ -1,4 +1,7 @@
-"""Thin Celery wrappers: they take ids and call services."""
+"""Thin Celery wrappers: they take ids and call services.
+
+``run_job`` is routed to a queue by the job's kind (``core.routing``); it acknowledges its message
+only once done (``acks_late``), the job's lease makes a redelivered message harmless."""
 from celery import shared_task
 
 from core.services import jobs
@@ -13,9 +16,15 @@ def run_job(job_id: int):
         return
     runner = jobs.JOB_RUNNERS.get(kind)
     if runner is None:
-        Job.objects.filter(pk=job_id).update(status=Job.Status.FAILED, error=f"Type de tâche inconnu : {kind}")
+        Job.objects.filter(pk=job_id, status__in=[Job.Status.PENDING, Job.Status.RUNNING]).update(
+            status=Job.Status.FAILED, error=f"Type de tâche inconnu : {kind}")
         return
-    jobs.job_run(job_id=job_id, func=runner)
+
+    def reschedule(countdown: float):
+        # The next batch, later, on the same queue (the router reads the kind again).
+        run_job.apply_async((job_id,), countdown=countdown)
+
+    jobs.job_run(job_id=job_id, func=runner, reschedule=reschedule)
 
 
 @shared_task(name="core.tasks.jobs_mark_stale")

@@ -117,7 +117,7 @@ def test_docker_compose_file_validates():
     assert result.returncode == 0, result.stderr
     services = subprocess.run([*cmd, "config", "--services"], cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=60).stdout.split()
-    assert set(services) == {"db", "redis", "web", "worker", "beat"}
+    assert set(services) == {"db", "redis", "web", "worker", "worker-pdf", "worker-mail", "beat"}
     config = subprocess.run([*cmd, "config"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60).stdout
     assert "image: postgres:15" in config and "image: redis:7" in config
     assert "migrate --noinput" in config and "gunicorn config.wsgi" in config
@@ -133,3 +133,23 @@ def test_dockerfile_runs_as_a_non_root_user():
     assert "libpango-1.0-0" in dockerfile and "libharfbuzz-subset0" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".env" in ignored and ".venv" in ignored and "var" in ignored
+
+
+def test_workers_consume_separate_queues():
+    """docker-compose runs one worker service per queue; ./dev run one worker for all of them."""
+    import re
+
+    from django.conf import settings
+
+    compose = (ROOT / "docker-compose.yml").read_text()
+    queues = {q.name for q in settings.CELERY_TASK_QUEUES}
+    assert queues == {"celery", "mail", "pdf"}
+    blocks = dict(re.findall(r"\n  (worker[\w-]*):\n(.*?)(?=\n  \w|\Z)", compose, re.S))
+    assert set(blocks) == {"worker", "worker-pdf", "worker-mail"}
+    consumed = {}
+    for name, block in blocks.items():
+        flat = re.sub(r"[\s,\[\]\-\"]+", " ", block)
+        consumed[name] = re.search(r" Q (\w+) ", flat).group(1)
+    assert consumed == {"worker": "celery", "worker-pdf": "pdf", "worker-mail": "mail"}
+    dev = (ROOT / "dev").read_text()
+    assert "worker -B -Q celery,pdf,mail" in dev
