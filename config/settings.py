@@ -86,10 +86,16 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL + a busy timeout let the web server and the embedded worker share the file.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
-    )
+    # The web server and the embedded worker share the file (README, "Workers and queues"): WAL
+    # (readers never wait for the writer), a busy timeout (a writer waits up to 20 s for the lock
+    # instead of failing) and IMMEDIATE transactions (the write lock is taken at BEGIN, so a
+    # transaction that read first never has to upgrade its lock: that upgrade fails at once with
+    # « database is locked » when a job committed meanwhile, whatever the timeout).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+    })
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 
