@@ -153,3 +153,33 @@ def test_workers_consume_separate_queues():
     assert consumed == {"worker": "celery", "worker-pdf": "pdf", "worker-mail": "mail"}
     dev = (ROOT / "dev").read_text()
     assert "worker -B -Q celery,pdf,mail" in dev
+
+
+def test_dev_run_shows_the_french_error_pages_and_serves_static_files(tmp_path):
+    """`./dev run` runs with the product's 404 page (not Django's debug page listing every URL),
+    static files served by whitenoise: the settings it uses, read from the script itself."""
+    import re
+
+    dev = (ROOT / "dev").read_text()
+    run = dev[dev.index("cmd_run() {"):dev.index("cmd_test() {")]
+    exported = dict(re.findall(r'export (\w+)="\$\{\w+:-([^}]*)\}"', run))
+    assert exported.get("DEBUG") == "0", exported
+    script = (
+        "import django; django.setup()\n"
+        "from django.conf import settings\n"
+        "from django.test import Client\n"
+        "c = Client()\n"
+        "r = c.get('/cette-page-n-existe-pas/')\n"
+        "css = c.get(settings.STATIC_URL + 'css/sejour.css')\n"
+        "print(settings.DEBUG, r.status_code, css.status_code)\n"
+        "print(r.content.decode())\n"
+    )
+    base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**base, **exported, "SEJOUR_VAR_DIR": str(tmp_path),
+                                 "DJANGO_SETTINGS_MODULE": "config.settings"})
+    assert result.returncode == 0, result.stderr
+    first, _, page = result.stdout.partition("\n")
+    assert first == "False 404 200"
+    assert "Page introuvable" in page and "appartient à une section" in page
+    assert "URLconf" not in page and "admin/" not in page
