@@ -3,6 +3,8 @@
 A job is visible to the user who started it, to anyone who may read its section, and to
 superusers; re-running needs the *facturation* role on its section (or being its author).
 """
+import json
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -30,10 +32,21 @@ def job_detail(request, pk):
     return render(request, "core/job_detail.html", {"job": job})
 
 
+def job_finished_trigger(response, job: Job):
+    """Tell the page (htmx ``HX-Trigger``) that the job it was following has ended: regions with
+    ``hx-trigger="job-finished from:body"`` reload what depends on its result."""
+    response["HX-Trigger"] = json.dumps({"job-finished": {"id": job.pk, "kind": job.kind, "status": job.status}})
+    return response
+
+
 @login_required
 def job_progress(request, pk):
+    """The polled fragment; the poll that sees the job finished also fires « job-finished »."""
     job = _job_for(request.user, pk)
-    return render(request, "core/_job_progress.html", {"job": job})
+    response = render(request, "core/_job_progress.html", {"job": job})
+    if job.is_finished and request.htmx:
+        job_finished_trigger(response, job)
+    return response
 
 
 @login_required
