@@ -215,6 +215,9 @@ MAIL_SENDING_LEASE_SECONDS = env.int("MAIL_SENDING_LEASE_SECONDS", default=900)
 MAIL_SMTP_TIMEOUT = env.int("MAIL_SMTP_TIMEOUT", default=30)
 MAIL_MESSAGES_PER_CONNECTION = env.int("MAIL_MESSAGES_PER_CONNECTION", default=100)
 MAIL_SMTP_CAFILE = env("MAIL_SMTP_CAFILE", default="") or None
+# A campaign batch sleeps for the pace at most this long; a longer wait ends the batch and the next
+# one is scheduled (countdown) so that no mail worker process sleeps through a campaign.
+MAIL_MAX_INLINE_WAIT_SECONDS = env.float("MAIL_MAX_INLINE_WAIT_SECONDS", default=1.0)
 
 LOGGING = {
     "version": 1,

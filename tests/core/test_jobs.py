@@ -401,3 +401,25 @@ def test_heartbeat_thread_renews_the_lease_during_a_long_silent_step(settings):
     done = job_run(job_id=job.pk, func=work)
     assert seen == [True]
     assert done.status == Job.Status.SUCCEEDED
+
+
+def test_run_job_runs_the_batches_inline_when_eager(monkeypatch):
+    from config.celery import app
+
+    batches = []
+
+    def work(*, job, progress):
+        batches.append(1)
+        if len(batches) < 3:
+            raise jobs.JobContinue(0.01)
+        return {"batches": len(batches)}
+
+    monkeypatch.setitem(jobs.JOB_RUNNERS, "test.eager", work)
+    job = _job(kind="test.eager")
+    app.conf.task_always_eager = True
+    try:
+        run_job.apply((job.pk,))
+    finally:
+        app.conf.task_always_eager = False
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and job.result == {"batches": 3}
