@@ -17,8 +17,7 @@ from typing import Any, Callable
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
-from django.db.models import Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
