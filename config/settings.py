@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -90,10 +91,16 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL + a busy timeout let the web server and the embedded worker share the file.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
-    )
+    # The web server and the embedded worker share the file (README, "Workers and queues"): WAL
+    # (readers never wait for the writer), a busy timeout (a writer waits up to 20 s for the lock
+    # instead of failing) and IMMEDIATE transactions (the write lock is taken at BEGIN, so a
+    # transaction that read first never has to upgrade its lock: that upgrade fails at once with
+    # « database is locked » when a job committed meanwhile, whatever the timeout).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+    })
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 
@@ -160,6 +167,9 @@ SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 # --- Celery ---------------------------------------------------------------------------------
 # Embedded default: kombu's filesystem transport under var/broker (no server needed).
 _broker_dir = VAR_DIR / "broker"
+# Redis: a message not acknowledged within this time is delivered again. It must exceed the hard
+# time limit below (acks_late: a task is acknowledged when it ends) and any countdown.
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=7200)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "processed", "control"):
@@ -172,7 +182,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 # Results live in our own Job table, not in a result backend.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -183,10 +193,25 @@ CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD",
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=400_000)  # KiB
 # Processes per worker (None: one per CPU); `--concurrency` on the command line wins.
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=None)
+# Time limits of one task (a generation, one batch of a campaign…): the soft limit raises inside the
+# task (the job is recorded as failed), the hard one kills the process. Keep visibility_timeout above.
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3600)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=3300)
+# Queues (README, "Workers and queues"): mail sending, PDF rendering, the rest. A worker started
+# without -Q consumes all three (./dev run); production runs one worker service per queue.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue(name, Exchange("celery", type="direct"), routing_key=name)
+                      for name in ("celery", "mail", "pdf")]
+CELERY_TASK_ROUTES = ("core.routing.route_task",)
+# Queue of core.tasks.run_job by job kind (a kind, or a prefix ending with ".").
+JOB_QUEUES = {"mailing.": "mail", "billing.render_pdfs": "pdf"}
+# A running job is leased by its worker for this long, renewed while it runs; the beat task
+# jobs_mark_stale (every minute) marks failed a job whose lease expired (worker killed).
+JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=60)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    "jobs-mark-stale": {"task": "core.tasks.jobs_mark_stale", "schedule": 15 * 60},
+    "jobs-mark-stale": {"task": "core.tasks.jobs_mark_stale", "schedule": 60},
     # Messages left by a dead worker and retries that came due.
     "mailing-outbox-due": {"task": "mailing.tasks.outbox_process_due", "schedule": 60},
     "imports-files-purge": {"task": "imports.tasks.import_files_purge", "schedule": 24 * 3600},
@@ -207,6 +232,9 @@ MAIL_MESSAGES_PER_CONNECTION = env.int("MAIL_MESSAGES_PER_CONNECTION", default=1
 MAIL_SMTP_CAFILE = env("MAIL_SMTP_CAFILE", default="") or None
 # Who asks Microsoft Entra ID for the OAuth2 token of Office 365 SMTP (tests put a fake one here).
 MAIL_OAUTH_TOKEN_PROVIDER = "mailing.services.oauth.msal_token"
+# A campaign batch sleeps for the pace at most this long; a longer wait ends the batch and the next
+# one is scheduled (countdown) so that no mail worker process sleeps through a campaign.
+MAIL_MAX_INLINE_WAIT_SECONDS = env.float("MAIL_MAX_INLINE_WAIT_SECONDS", default=1.0)
 
 LOGGING = {
     "version": 1,

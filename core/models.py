@@ -4,6 +4,11 @@ Every long piece of work (generation, PDFs, mailing, imports, SEPA) is a ``Job``
 view creates it, a Celery task runs the matching service and reports progress here, and the
 browser polls ``core:job-progress``. Jobs are re-runnable: ``job_rerun`` creates a new job with
 the same parameters; the services they call are idempotent.
+
+A running job is *leased* by one worker (``lease_owner`` until ``lease_expires_at``): a
+redelivered message for a job whose lease is alive, or for a finished job, does nothing, and the
+beat task ``core.tasks.jobs_mark_stale`` marks failed (re-runnable) a job whose lease expired
+because its worker died.
 """
 from django.conf import settings
 from django.db import models
@@ -42,6 +47,10 @@ class Job(models.Model):
     started_at = models.DateTimeField(_("démarrée le"), null=True, blank=True)
     heartbeat_at = models.DateTimeField(_("dernier signe de vie"), null=True, blank=True)
     finished_at = models.DateTimeField(_("terminée le"), null=True, blank=True)
+    # Exactly-once: the worker running the job holds a lease (who, until when), taken and renewed
+    # by conditional UPDATEs. Empty owner on a running job: waiting for its next batch (scheduled).
+    lease_owner = models.CharField(_("processus détenteur"), max_length=120, blank=True)
+    lease_expires_at = models.DateTimeField(_("bail valable jusqu'au"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("tâche")

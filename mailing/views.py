@@ -5,6 +5,8 @@ Every object is looked up through the section of the URL (``SectionMixin``): ano
 campaign or message is a 404; changes need the *facturation* role, the SMTP test an administrator of the association."""
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import messages
 from django.db import transaction
@@ -90,6 +92,13 @@ class CampaignProgressView(CampaignMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         ctx.update(self.campaign_context())
         return ctx
+
+    def render_to_response(self, context, **kwargs):
+        response = super().render_to_response(context, **kwargs)
+        if not context["running"] and self.request.htmx:
+            # The page was following the sending: let it reload the message rows and buttons.
+            response["HX-Trigger"] = json.dumps({"job-finished": {"campaign": self.campaign.pk}})
+        return response
 
 
 class CampaignExportView(CampaignMixin, View):

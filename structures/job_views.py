@@ -5,6 +5,8 @@ file) only to who may read that section today — its author included, so a revo
 and re-running needs the role that starting it needs (``START_ROLES``; 403 otherwise). A job
 without section (diagnostic) is its author's and the superusers'.
 """
+import json
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -45,10 +47,21 @@ def job_detail(request, pk):
     return render(request, "core/job_detail.html", {"job": job})
 
 
+def job_finished_trigger(response, job: Job):
+    """Tell the page (htmx ``HX-Trigger``) that the job it was following has ended: regions with
+    ``hx-trigger="job-finished from:body"`` reload what depends on its result."""
+    response["HX-Trigger"] = json.dumps({"job-finished": {"id": job.pk, "kind": job.kind, "status": job.status}})
+    return response
+
+
 @login_required
 def job_progress(request, pk):
+    """The polled fragment; the poll that sees the job finished also fires « job-finished »."""
     job = _job_for(request.user, pk)
-    return render(request, "core/_job_progress.html", {"job": job})
+    response = render(request, "core/_job_progress.html", {"job": job})
+    if job.is_finished and request.htmx:
+        job_finished_trigger(response, job)
+    return response
 
 
 @login_required

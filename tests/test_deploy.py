@@ -185,7 +185,7 @@ def test_docker_compose_file_validates():
     assert result.returncode == 0, result.stderr
     services = subprocess.run([*cmd, "config", "--services"], cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=60).stdout.split()
-    assert set(services) == {"db", "redis", "web", "worker", "beat"}
+    assert set(services) == {"db", "redis", "web", "worker", "worker-pdf", "worker-mail", "beat"}
     config = subprocess.run([*cmd, "config"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60).stdout
     assert "image: postgres:15" in config and "image: redis:7" in config
     assert "migrate --noinput" in config and "gunicorn config.wsgi" in config
@@ -209,3 +209,56 @@ def test_demo_data_is_refused_unless_asked_for(tmp_path):
     result = manage("seed_demo", "--no-residents", env={"DEBUG": "1", "SEJOUR_VAR_DIR": str(tmp_path)})
     assert result.returncode != 0 and "DEMO_ALLOWED=0" in result.stderr
     assert "DEMO_ALLOWED=\"${DEMO_ALLOWED:-1}\"" in (ROOT / "dev").read_text()
+
+
+def test_workers_consume_separate_queues():
+    """docker-compose runs one worker service per queue; ./dev run one worker for all of them."""
+    import re
+
+    from django.conf import settings
+
+    compose = (ROOT / "docker-compose.yml").read_text()
+    queues = {q.name for q in settings.CELERY_TASK_QUEUES}
+    assert queues == {"celery", "mail", "pdf"}
+    blocks = dict(re.findall(r"\n  (worker[\w-]*):\n(.*?)(?=\n  \w|\Z)", compose, re.S))
+    assert set(blocks) == {"worker", "worker-pdf", "worker-mail"}
+    consumed = {}
+    for name, block in blocks.items():
+        flat = re.sub(r"[\s,\[\]\-\"]+", " ", block)
+        consumed[name] = re.search(r" Q (\w+) ", flat).group(1)
+    assert consumed == {"worker": "celery", "worker-pdf": "pdf", "worker-mail": "mail"}
+    dev = (ROOT / "dev").read_text()
+    assert "worker -B -Q celery,pdf,mail" in dev
+
+
+def test_dev_run_shows_the_french_error_pages_and_serves_static_files(tmp_path):
+    """`./dev run` runs with the product's 404 page (not Django's debug page listing every URL),
+    static files served by whitenoise: the settings it uses, read from the script itself."""
+    import re
+
+    dev = (ROOT / "dev").read_text()
+    run = dev[dev.index("cmd_run() {"):dev.index("cmd_test() {")]
+    exported = dict(re.findall(r'export (\w+)="\$\{\w+:-([^}]*)\}"', run))
+    assert exported.get("DEBUG") == "0", exported
+    assert "\n  dev_secrets\n" in run  # DEBUG=0 refuses the development key: ./dev makes its own
+    from cryptography.fernet import Fernet
+    secrets_env = {"SECRET_KEY": "x" * 50, "ENCRYPTION_KEY": Fernet.generate_key().decode()}
+    script = (
+        "import django; django.setup()\n"
+        "from django.conf import settings\n"
+        "from django.test import Client\n"
+        "c = Client()\n"
+        "r = c.get('/cette-page-n-existe-pas/')\n"
+        "css = c.get(settings.STATIC_URL + 'css/sejour.css')\n"
+        "print(settings.DEBUG, r.status_code, css.status_code)\n"
+        "print(r.content.decode())\n"
+    )
+    base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**base, **exported, **secrets_env, "SEJOUR_VAR_DIR": str(tmp_path),
+                                 "DJANGO_SETTINGS_MODULE": "config.settings"})
+    assert result.returncode == 0, result.stderr
+    first, _, page = result.stdout.partition("\n")
+    assert first == "False 404 200"
+    assert "Page introuvable" in page and "appartient à une section" in page
+    assert "URLconf" not in page and "admin/" not in page

@@ -19,6 +19,32 @@ from ..services import pdf as pdf_services
 
 # Above this many PDFs still to render, the print file is not built inside the web request.
 SYNC_RENDER_LIMIT = 25
+# The « PDF en préparation » page asks the browser to try again after this many seconds.
+PREPARING_RETRY_SECONDS = 3
+
+
+def _rendering_job(section, *, period_id=None, invoice_id=None):
+    """The PDF job of the section that is rendering this period / invoice right now, if any."""
+    from core.models import Job
+
+    active = Job.objects.filter(section=section, kind=pdf_services.JOB_KIND,
+                                status__in=[Job.Status.PENDING, Job.Status.RUNNING]).order_by("-created_at")
+    for job in active.only("pk", "params", "progress_current", "progress_total", "status", "label", "message"):
+        params = job.params or {}
+        if period_id is not None and params.get("period_id") == period_id:
+            return job
+        if invoice_id is not None and invoice_id in [int(pk) for pk in params.get("invoice_ids") or []]:
+            return job
+    return None
+
+
+def _preparing(request, section, job, what: str):
+    """A French page that retries by itself (Refresh header and meta refresh) while the job works."""
+    response = render(request, "billing/pdf/preparing.html",
+                      {"section": section, "job": job, "what": what, "retry": PREPARING_RETRY_SECONDS}, status=202)
+    response["Refresh"] = str(PREPARING_RETRY_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _pdf_response(data: bytes, filename: str) -> HttpResponse:
@@ -40,6 +66,9 @@ class InvoicePdfView(SectionMixin, View):
             invoice = pdf_services.invoices_for_render().get(pk=invoice.pk)
             return _pdf_response(pdf_services.invoice_render_pdf(invoice), f"brouillon-{invoice.pk}.pdf")
         if not (invoice.pdf and invoice.pdf.storage.exists(invoice.pdf.name)):
+            job = _rendering_job(self.section, period_id=invoice.period_id, invoice_id=invoice.pk)
+            if job is not None:  # the worker is rendering it: do not render it twice, come back
+                return _preparing(request, self.section, job, invoice.number)
             invoice = pdf_services.invoices_for_render().get(pk=invoice.pk)
             pdf_services.invoice_store_pdf(invoice)
         response = FileResponse(invoice.pdf.storage.open(invoice.pdf.name, "rb"), content_type="application/pdf",
@@ -56,6 +85,9 @@ class PeriodPdfView(SectionMixin, View):
     def get(self, request, alias, period_pk):
         period = selectors.period_get(section=self.section, pk=period_pk)
         missing = pdf_services.period_missing_pdfs(period)
+        job = _rendering_job(self.section, period_id=period.pk) if missing else None
+        if job is not None:
+            return _preparing(request, self.section, job, period.label)
         if missing > SYNC_RENDER_LIMIT:
             return render(request, "billing/pdf/not_ready.html",
                           {"section": self.section, "period": period, "missing": missing,

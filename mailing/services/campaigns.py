@@ -2,13 +2,16 @@
 
 ``campaign_start`` creates the ``core.Job`` ("mailing.campaign_send") that runs ``outbox_run`` on
 the campaign's messages; the job's progress bar counts finished messages and its message reads
-"12 envoyé(s), 1 échec(s), 87 restant(s)". Re-running the job (after a crash or after fixing the
-SMTP settings) continues the campaign: sent messages are never sent again.
+"12 envoyé(s), 1 échec(s), 87 restant(s)". The job runs in batches: when the association's pace
+(or a retry) asks to wait, the batch ends and the next one is scheduled with a countdown, so no
+worker process sleeps. Re-running the job (after a crash or after fixing the SMTP settings)
+continues the campaign: sent messages are never sent again.
 """
 from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -18,6 +21,12 @@ from ..models import MailCampaign, OutgoingMessage
 from .outbox import campaign_counts, outbox_run
 
 JOB_KIND = "mailing.campaign_send"
+
+
+def inline_wait_seconds() -> float:
+    """Waits up to this long are slept in the worker; longer ones end the batch (setting
+    ``MAIL_MAX_INLINE_WAIT_SECONDS``)."""
+    return float(getattr(settings, "MAIL_MAX_INLINE_WAIT_SECONDS", 1.0))
 
 
 def campaign_create(*, organisation, label: str, kind: str = MailCampaign.Kind.PERIOD, section=None,
@@ -49,8 +58,9 @@ def counts_message(counts: dict) -> str:
 
 
 def campaign_send_job(*, job, progress) -> dict:
-    """Job runner: send (or finish sending) the campaign ``job.params["campaign_id"]``."""
-    from core.services.jobs import JobError
+    """Job runner: send (or finish sending) the campaign ``job.params["campaign_id"]``, in batches:
+    a batch sends what the pace allows now and schedules the next one (``JobContinue``)."""
+    from core.services.jobs import JobContinue, JobError
 
     campaign = MailCampaign.objects.filter(pk=(job.params or {}).get("campaign_id")).first()
     if campaign is None:
@@ -67,8 +77,11 @@ def campaign_send_job(*, job, progress) -> dict:
         done = counts["total"] - counts["remaining"]
         progress(done, counts["total"], counts_message(counts))
 
+    # The first batch of a job recovers what an earlier, interrupted run left ``sending``; the
+    # next batches (scheduled by JobContinue) must not touch messages other workers are sending.
+    first_batch = not job.progress_total
     report(force=True)
-    result = outbox_run(messages, progress=report)
+    result = outbox_run(messages, progress=report, recover_now=first_batch, max_wait=inline_wait_seconds())
     report(force=True)
     counts = campaign_counts(campaign)
     blocked = Organisation.objects.filter(pk=campaign.organisation_id).values_list("smtp_blocked_reason",
@@ -76,6 +89,10 @@ def campaign_send_job(*, job, progress) -> dict:
     if counts["remaining"] and blocked and (result.aborted is None or result.aborted.blocked):
         raise JobError(_("Envoi suspendu : %(reason)s %(remaining)s message(s) restent en file.") % {
             "reason": blocked, "remaining": counts["remaining"]})
+    if result.resume_at is not None and result.aborted is None:
+        # Paced by the association's server (or waiting for a retry): come back at the free slot
+        # instead of sleeping in the worker process.
+        raise JobContinue((result.resume_at - timezone.now()).total_seconds())
     if result.aborted is not None:
         raise JobError(_("Envoi interrompu : %(explanation)s %(remaining)s message(s) restent en file : corrigez "
                          "les paramètres si besoin puis relancez.") % {

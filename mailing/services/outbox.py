@@ -61,7 +61,7 @@ from ..signals import message_failed, message_sent
 from .documents import DocumentUnavailable, document_attachment
 from .explain import SendError
 from .smtp import SmtpConnection, SmtpSettings, refusal_details
-from .throttle import SystemClock, lock_for_write, throttle_wait
+from .throttle import SystemClock, lock_for_write, throttle_next_slot, throttle_wait
 
 logger = logging.getLogger(__name__)
 Status = OutgoingMessage.Status
@@ -231,6 +231,8 @@ class RunResult:
     requeued: int = 0
     aborted: SendError | None = None
     message_ids: list[int] = field(default_factory=list)
+    # Set when the run stopped rather than wait longer than ``max_wait``: when to come back.
+    resume_at: datetime | None = None
 
     @property
     def processed(self) -> int:
@@ -398,9 +400,11 @@ def message_deliver(message: OutgoingMessage, *, pool: ConnectionPool, worker: s
 
 def outbox_process(queryset: QuerySet | None = None, *, clock=None, worker: str | None = None,
                    pool: ConnectionPool | None = None, result: RunResult | None = None,
-                   progress: Callable[[RunResult], None] | None = None, limit: int | None = None) -> RunResult:
+                   progress: Callable[[RunResult], None] | None = None, limit: int | None = None,
+                   max_wait: float | None = None) -> RunResult:
     """Send every message of ``queryset`` that is due now, one at a time, with the throttle.
-    Stops at the first account-level failure (``result.aborted``)."""
+    Stops at the first account-level failure (``result.aborted``). ``max_wait``: never sleep longer
+    than this for the throttle — stop instead, with ``result.resume_at`` set to the free slot."""
     queryset = queryset if queryset is not None else OutgoingMessage.objects.all()
     clock = clock or SystemClock()
     worker = worker or new_worker_id()
@@ -414,6 +418,11 @@ def outbox_process(queryset: QuerySet | None = None, *, clock=None, worker: str 
                 "organisation_id", flat=True).first()
             if head is None:
                 break
+            if max_wait is not None:
+                slot = throttle_next_slot(organisation_id=head, clock=clock)
+                if (slot - clock.now()).total_seconds() > max_wait:
+                    result.resume_at = slot
+                    break
             throttle_wait(organisation_id=head, clock=clock)
             message = _claim(queryset, organisation_id=head, worker=worker, clock=clock)
             if message is None:  # taken by another worker meanwhile
@@ -478,10 +487,14 @@ def outbox_recover(queryset: QuerySet | None = None, *, claimed_before: datetime
 
 def outbox_run(queryset: QuerySet, *, clock=None, wait: bool = True, recover_now: bool = True,
                connection_factory: Callable | None = None, progress: Callable[[RunResult], None] | None = None,
-               worker: str | None = None) -> RunResult:
+               worker: str | None = None, max_wait: float | None = None) -> RunResult:
     """Send everything pending in ``queryset`` and, if ``wait``, stay until each message is sent or
     given up (sleeping until retries are due). ``recover_now``: messages of the selection left
-    ``sending`` by an earlier, interrupted run are recovered first (a re-run after a crash)."""
+    ``sending`` by an earlier, interrupted run are recovered first (a re-run after a crash).
+
+    ``max_wait`` (seconds): the run never sleeps longer than this for the throttle or a retry; it
+    returns instead with ``result.resume_at`` (the caller schedules its next batch for then, so a
+    paced campaign does not hold a worker process while it waits)."""
     clock = clock or SystemClock()
     worker = worker or new_worker_id()
     pool = ConnectionPool(connection_factory)
@@ -494,7 +507,10 @@ def outbox_run(queryset: QuerySet, *, clock=None, wait: bool = True, recover_now
     try:
         while True:
             sent_before = result.sent
-            outbox_process(queryset, clock=clock, worker=worker, pool=pool, result=result, progress=progress)
+            outbox_process(queryset, clock=clock, worker=worker, pool=pool, result=result, progress=progress,
+                           max_wait=max_wait)
+            if result.resume_at is not None:
+                break
             if result.sent > sent_before:
                 account_failures = 0
             if result.aborted is not None:
@@ -511,10 +527,17 @@ def outbox_run(queryset: QuerySet, *, clock=None, wait: bool = True, recover_now
                 break
             if pending.filter(status=Status.SENDING).exists():  # held by another worker
                 outbox_recover(queryset, clock=clock)
+                if max_wait is not None:  # come back later rather than watch it
+                    result.resume_at = clock.now() + timedelta(seconds=5)
+                    break
                 clock.sleep(1)
                 continue
             next_due = pending.aggregate(at=Min("next_attempt_at"))["at"]
-            clock.sleep(max(0.0, (next_due - clock.now()).total_seconds()) if next_due else 1)
+            pause = max(0.0, (next_due - clock.now()).total_seconds()) if next_due else 1
+            if max_wait is not None and pause > max_wait:
+                result.resume_at = clock.now() + timedelta(seconds=pause)
+                break
+            clock.sleep(pause)
     finally:
         pool.close_all()
     result.uncertain = queryset.filter(status=Status.UNCERTAIN).count()

@@ -110,6 +110,16 @@ def throttle_reserve(*, organisation_id: int, clock=None) -> datetime:
     return slot
 
 
+def throttle_next_slot(*, organisation_id: int, clock=None) -> datetime:
+    """When the association's account may next be used, without booking it (a worker that would
+    have to wait longer than it may sleep schedules its next batch for then instead)."""
+    clock = clock or SystemClock()
+    now = clock.now()
+    next_at = SmtpThrottle.objects.filter(organisation_id=organisation_id).values_list(
+        "next_send_at", flat=True).first()
+    return max(now, next_at) if next_at else now
+
+
 def throttle_wait(*, organisation_id: int, clock=None) -> float:
     """Reserve a slot and sleep until it; returns the seconds waited."""
     clock = clock or SystemClock()

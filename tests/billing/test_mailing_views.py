@@ -238,3 +238,38 @@ def test_mail_settings_for_managers(client, site):
     page = client.get(url).content.decode()
     assert "Votre facture TIL-2022-000123 (septembre 2022)" in page
     assert f"Votre facture {site['invoices'][-1].number} (novembre 2026)" in page or "novembre 2026" in page
+
+
+def test_campaign_page_follows_its_job_with_one_progress_block(client, site):
+    """One progress block (the campaign's counts), and the poll that sees the end fires
+    « job-finished » so that the message rows and buttons are reloaded."""
+    import json
+    import re
+
+    from core.models import Job
+    from core.services.jobs import job_create
+    from mailing.services.campaigns import campaign_create
+    from mailing.services.outbox import message_queue
+
+    campaign = campaign_create(organisation=site["org"], label="Essai", section=site["section"])
+    message_queue(organisation=site["org"], sender_email="f@x.example", recipients=["a@example.org"],
+                  subject="s", body="b", campaign=campaign, section=site["section"])
+    job = job_create(kind="mailing.campaign_send", label="Envoi", section=site["section"],
+                     params={"campaign_id": campaign.pk})
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
+    campaign.job = job
+    campaign.save()
+    client.force_login(site["users"]["tilleuls"])
+    detail = reverse("mailing:campaign-detail", kwargs={"alias": "TIL-HP", "pk": campaign.pk})
+    progress = reverse("mailing:campaign-progress", kwargs={"alias": "TIL-HP", "pk": campaign.pk})
+    html = client.get(detail).content.decode()
+    assert html.count('class="job-progress') == 0 and html.count('id="campaign-progress"') == 1
+    region = re.search(r'<div id="campaign-live"([^>]*)>', html)
+    assert region and 'hx-trigger="job-finished from:body"' in region.group(1)
+    assert 'id="campaign-messages"' in html[region.start():] and "Annuler les messages restants" in html
+    assert "HX-Trigger" not in client.get(progress, HTTP_HX_REQUEST="true")  # running
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED)
+    campaign.messages.update(status="sent")
+    response = client.get(progress, HTTP_HX_REQUEST="true")
+    assert json.loads(response["HX-Trigger"]) == {"job-finished": {"campaign": campaign.pk}}
+    assert "Annuler les messages restants" not in client.get(detail).content.decode()

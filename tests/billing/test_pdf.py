@@ -314,3 +314,35 @@ def test_logo_is_drawn_and_remote_urls_are_refused(billing_setup, settings):
     with pytest.raises(ValueError):
         fetcher.fetch("file:///etc/passwd")
     assert fetcher.fetch((settings.MEDIA_ROOT / est.logo.name).as_uri()) is not None
+
+
+def test_pdf_being_rendered_shows_a_french_page_that_retries(client, demo, monkeypatch):
+    """While the PDF job renders a period, downloading one of its PDFs (or the print file) answers
+    « PDF en préparation » and retries by itself — no second rendering in the request, no 500."""
+    from billing.models import BillingPeriod
+
+    monkeypatch.setattr(run_job, "delay", lambda job_id: None)
+    til = _demo_invoice(demo, "TIL-HP")
+    invoices_issue(invoice_ids=[til.pk], issue_date=date(2026, 5, 2))
+    period = BillingPeriod.objects.create(section=demo["sections"]["TIL-HP"], start=date(2026, 4, 1),
+                                          end=date(2026, 4, 30), accounting_date=date(2026, 4, 30), label="Avril 2026")
+    Invoice.objects.filter(pk=til.pk).update(period=period)
+    job = pdf_services.period_render_pdfs_start(period)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, progress_total=1)
+    monkeypatch.setattr(pdf_services, "invoice_store_pdf",
+                        lambda *a, **kw: pytest.fail("rendered in the request while the job renders it"))
+    client.force_login(demo["users"]["tilleuls"])
+    for url in (reverse("billing:invoice-pdf", kwargs={"alias": "TIL-HP", "pk": til.pk}),
+                reverse("billing:period-pdf", kwargs={"alias": "TIL-HP", "period_pk": period.pk})):
+        response = client.get(url)
+        html = response.content.decode()
+        assert response.status_code == 202, url
+        assert "PDF en préparation" in html and '<meta http-equiv="refresh" content="3">' in html
+        assert response["Refresh"] == "3"
+    # Once the job is done (file stored), the same address gives the PDF.
+    monkeypatch.undo()
+    monkeypatch.setattr(run_job, "delay", lambda job_id: None)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.PENDING)
+    job_run(job_id=job.pk, func=JOB_RUNNERS["billing.render_pdfs"])
+    response = client.get(reverse("billing:invoice-pdf", kwargs={"alias": "TIL-HP", "pk": til.pk}))
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"

@@ -170,3 +170,19 @@ def test_tariff_history_and_manager_only(client, demo):
     assert heb.tariffs.filter(valid_from=date(2027, 1, 1), price=Decimal("72.00")).exists()
     response = client.post(url, {"valid_from": "2027-01-01", "price": "73.00"})
     assert "Un tarif commence déjà le 01/01/2027" in response.content.decode()
+
+
+def test_period_page_reloads_its_invoices_when_the_job_ends(clerk):
+    """The region with the invoices and totals is fetched again (htmx) on « job-finished »."""
+    import re
+
+    period = _period()
+    url = reverse("billing:period-detail", kwargs={"alias": "TIL-HP", "period_pk": period.pk})
+    html = clerk.get(url).content.decode()
+    region = re.search(r'<div id="period-live"([^>]*)>', html)
+    assert region, "no live region"
+    attrs = region.group(1)
+    assert f'hx-get="{url}"' in attrs and 'hx-trigger="job-finished from:body"' in attrs
+    assert 'hx-select="#period-live"' in attrs
+    live = html[region.start():]
+    assert 'id="invoices"' in live and 'id="review"' in live

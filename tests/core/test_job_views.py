@@ -37,7 +37,7 @@ def test_progress_fragment_polls_while_running(client, demo):
     assert 'hx-trigger="every 1s"' in html
     assert 'data-status="running"' in html
     assert 'value="25"' in html
-    assert "1 / 4" in html and "Étape 1 sur 4" in html
+    assert "Étape 1 sur 4" in html  # the one line says what it does (the bar shows how far)
     assert "<html" not in html  # a fragment, not a page
 
 
@@ -176,3 +176,40 @@ def test_selftest_page_starts_a_diagnostic_job(client, demo, sent, django_captur
     assert (job.kind, job.created_by, job.status) == ("core.selftest", demo["users"]["direction"], "pending")
     assert sent == [job.pk]
     assert job.params["steps"] == 5 and job.params["delay"] > 0  # slow enough to watch the bar move
+
+
+# --- Pages follow their jobs (htmx « job-finished ») ----------------------------------------------
+def test_poll_that_sees_the_job_finished_fires_job_finished(client, demo):
+    import json
+
+    job = _job(demo, alias="TIL-HP", login="tilleuls", status=Job.Status.SUCCEEDED, progress_current=4,
+               progress_total=4)
+    client.force_login(demo["users"]["tilleuls"])
+    url = reverse("job-progress", kwargs={"pk": job.pk})
+    response = client.get(url, HTTP_HX_REQUEST="true")
+    assert json.loads(response["HX-Trigger"]) == {
+        "job-finished": {"id": job.pk, "kind": "core.selftest", "status": "succeeded"}}
+    assert "HX-Trigger" not in client.get(url)  # not an htmx poll: nothing to tell
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
+    assert "HX-Trigger" not in client.get(url, HTTP_HX_REQUEST="true")  # still running
+
+
+def test_progress_block_says_it_in_one_line(client, demo):
+    """Not « 27 / 27 27 / 27 facture(s) »: the job's message, or the count when it has none."""
+    import re
+
+    job = _job(demo, alias="TIL-HP", login="tilleuls", status=Job.Status.RUNNING, progress_current=27,
+               progress_total=27, message="27 / 27 facture(s)")
+    client.force_login(demo["users"]["tilleuls"])
+    url = reverse("job-progress", kwargs={"pk": job.pk})
+
+    def text():
+        html = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+        return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+    assert text().count("27 / 27") == 1
+    assert "Diagnostic TIL-HP — En cours · 27 / 27 facture(s)" in text()
+    Job.objects.filter(pk=job.pk).update(message="", progress_current=3)
+    assert "En cours · 3 / 27" in text()
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED, result={"message": "27 PDF créé(s)."})
+    assert "Terminée · 27 PDF créé(s)." in text() and "27 / 27" not in text()

@@ -208,3 +208,218 @@ def test_enqueue_sends_the_task_only_after_commit(django_capture_on_commit_callb
         assert sent == []  # not yet: the worker could not see the row
     assert len(callbacks) == 1
     assert sent == [job.pk]
+
+
+# --- Exactly once: the lease ------------------------------------------------------------------------
+def _running(job, *, owner="worker-a", expires_in=60, heartbeat_ago=0):
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, lease_owner=owner, attempts=1,
+                                         started_at=now, heartbeat_at=now - timedelta(seconds=heartbeat_ago),
+                                         lease_expires_at=now + timedelta(seconds=expires_in))
+    job.refresh_from_db()
+    return job
+
+
+def test_run_claims_a_lease_and_releases_it_when_finished():
+    job = _job()
+    seen = []
+
+    def work(*, job, progress):
+        row = Job.objects.get(pk=job.pk)
+        seen.append((row.status, row.lease_owner, row.lease_expires_at))
+        return {}
+
+    done = job_run(job_id=job.pk, func=work, owner="host:1:abc")
+    status, owner, expires = seen[0]
+    assert (status, owner) == (Job.Status.RUNNING, "host:1:abc")
+    assert timedelta(seconds=50) < expires - timezone.now() <= timedelta(seconds=60)
+    assert done.status == Job.Status.SUCCEEDED and done.lease_expires_at is None
+
+
+def test_redelivered_message_for_a_running_job_with_a_live_lease_does_nothing():
+    job = _running(_job())
+    again = job_run(job_id=job.pk, func=lambda **kw: pytest.fail("must not run twice"), owner="worker-b")
+    assert again.status == Job.Status.RUNNING
+    assert (again.lease_owner, again.attempts) == ("worker-a", 1)
+
+
+def test_only_one_of_two_deliveries_claims_the_job():
+    job = _job()
+    assert jobs.job_claim(job_id=job.pk, owner="worker-a") is True
+    assert jobs.job_claim(job_id=job.pk, owner="worker-b") is False
+    job.refresh_from_db()
+    assert (job.lease_owner, job.attempts) == ("worker-a", 1)
+
+
+def test_a_job_whose_lease_expired_is_taken_over_by_a_redelivery():
+    job = _running(_job(), expires_in=-5)
+    done = job_run(job_id=job.pk, func=lambda **kw: {"ok": 1}, owner="worker-b")
+    assert done.status == Job.Status.SUCCEEDED
+    assert done.attempts == 2
+
+
+def test_a_worker_that_lost_its_lease_stops_and_records_nothing():
+    job = _job()
+
+    def work(*, job, progress):
+        progress(1, 3)
+        # Meanwhile the job was taken over by another worker (this one was thought dead).
+        Job.objects.filter(pk=job.pk).update(lease_owner="worker-b")
+        progress(2, 3)
+        pytest.fail("progress must stop a worker without the lease")
+
+    done = job_run(job_id=job.pk, func=work, owner="worker-a")
+    assert done.status == Job.Status.RUNNING and done.lease_owner == "worker-b"
+    assert done.progress_current == 1 and done.finished_at is None
+
+
+def test_progress_renews_the_lease():
+    job = _running(_job(), owner="w", expires_in=5)
+    Progress(job.pk, owner="w")(1, 2)
+    job.refresh_from_db()
+    assert job.lease_expires_at - timezone.now() > timedelta(seconds=50)
+
+
+def test_killed_worker_job_is_failed_with_rerun_within_two_minutes():
+    """The worker died right after a heartbeat: at most lease (60 s) + one beat period (60 s) later
+    the job is failed with « Relancer », not « En cours » for half an hour."""
+    from django.conf import settings
+
+    job = _running(_job(), owner="dead-worker", expires_in=60)
+    now = timezone.now()
+    assert jobs_mark_stale(now=now + timedelta(seconds=30)) == 0
+    job.refresh_from_db()
+    assert job.status == Job.Status.RUNNING
+    beat = settings.CELERY_BEAT_SCHEDULE["jobs-mark-stale"]["schedule"]
+    assert beat <= 60 and settings.JOB_LEASE_SECONDS + beat <= 120
+    assert jobs_mark_stale(now=now + timedelta(seconds=61)) == 1
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and "Relancez-la" in job.error
+
+
+def test_job_page_shows_rerun_for_a_job_of_a_killed_worker(client):
+    user = UserFactory(is_superuser=True)
+    job = _running(_job(user=user), expires_in=-1)
+    jobs_mark_stale()
+    client.force_login(user)
+    html = client.get(f"/taches/{job.pk}/").content.decode()
+    assert "Relancer" in html and "Échec" in html
+
+
+def test_a_late_finish_of_a_job_marked_stale_records_the_real_outcome():
+    job = _job()
+
+    def work(*, job, progress):
+        Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+        jobs_mark_stale()  # the beat thought the worker dead (e.g. the machine was suspended)
+        return {"done": True}
+
+    done = job_run(job_id=job.pk, func=work)
+    assert done.status == Job.Status.SUCCEEDED and done.result == {"done": True}
+
+
+def test_job_continue_schedules_the_next_batch_without_holding_the_worker():
+    job = _job()
+    scheduled = []
+    batches = []
+
+    def work(*, job, progress):
+        batches.append(1)
+        if len(batches) < 3:
+            raise jobs.JobContinue(12.5, "Pause du serveur d'envoi")
+        return {"batches": len(batches)}
+
+    first = job_run(job_id=job.pk, func=work, reschedule=scheduled.append)
+    assert scheduled == [12.5]
+    assert first.status == Job.Status.RUNNING and first.lease_owner == ""
+    assert first.message == "Pause du serveur d'envoi"
+    assert first.lease_expires_at - timezone.now() > timedelta(seconds=60)  # not stale while waiting
+    assert jobs_mark_stale() == 0
+    job_run(job_id=job.pk, func=work, reschedule=scheduled.append)
+    done = job_run(job_id=job.pk, func=work, reschedule=scheduled.append)
+    assert done.status == Job.Status.SUCCEEDED and done.result == {"batches": 3}
+    assert done.attempts == 1  # batches of one attempt
+
+
+def test_run_job_task_schedules_the_next_batch_with_a_countdown(monkeypatch):
+    calls = []
+    monkeypatch.setitem(jobs.JOB_RUNNERS, "test.batches",
+                        lambda *, job, progress: (_ for _ in ()).throw(jobs.JobContinue(30)))
+    monkeypatch.setattr(run_job, "apply_async", lambda *a, **kw: calls.append((a, kw)))
+    job = _job(kind="test.batches")
+    run_job.run(job.pk)
+    assert calls == [(((job.pk,),), {"countdown": 30.0})]
+
+
+def test_run_job_is_routed_to_the_queue_of_its_kind():
+    from config.celery import app
+
+    def queue_of(kind):
+        job = _job(kind=kind)
+        return app.amqp.router.route({}, "core.tasks.run_job", (job.pk,), {})["queue"].name
+
+    assert queue_of("mailing.campaign_send") == "mail"
+    assert queue_of("billing.render_pdfs") == "pdf"
+    assert queue_of("billing.generate") == "celery"
+    assert queue_of("imports.residents") == "celery"
+    assert app.amqp.router.route({}, "mailing.tasks.outbox_process_due", (), {})["queue"].name == "mail"
+    # An explicit queue still wins (tests and operators).
+    job = _job(kind="mailing.campaign_send")
+    assert app.amqp.router.route({"queue": "other"}, "core.tasks.run_job", (job.pk,), {})["queue"].name == "other"
+
+
+def test_time_limits_and_visibility_timeout_are_consistent():
+    from django.conf import settings
+
+    from config.celery import app
+
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_soft_time_limit < app.conf.task_time_limit
+    assert {q.name for q in app.conf.task_queues} == {"celery", "mail", "pdf"}
+    assert settings.CELERY_VISIBILITY_TIMEOUT > settings.CELERY_TASK_TIME_LIMIT
+    if settings.CELERY_BROKER_URL.startswith("redis://"):
+        assert app.conf.broker_transport_options["visibility_timeout"] == settings.CELERY_VISIBILITY_TIMEOUT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_heartbeat_thread_renews_the_lease_during_a_long_silent_step(settings):
+    """A step that reports no progress for longer than the lease keeps its job (the lease is renewed
+    every third of its length by a thread of the worker)."""
+    import time
+
+    settings.JOB_LEASE_SECONDS = 3
+    job = _job()
+    seen = []
+
+    def work(*, job, progress):
+        before = Job.objects.get(pk=job.pk).lease_expires_at
+        time.sleep(3.5)  # longer than the lease, no progress call
+        seen.append(Job.objects.get(pk=job.pk).lease_expires_at > before)
+        assert jobs_mark_stale() == 0
+        return {}
+
+    done = job_run(job_id=job.pk, func=work)
+    assert seen == [True]
+    assert done.status == Job.Status.SUCCEEDED
+
+
+def test_run_job_runs_the_batches_inline_when_eager(monkeypatch):
+    from config.celery import app
+
+    batches = []
+
+    def work(*, job, progress):
+        batches.append(1)
+        if len(batches) < 3:
+            raise jobs.JobContinue(0.01)
+        return {"batches": len(batches)}
+
+    monkeypatch.setitem(jobs.JOB_RUNNERS, "test.eager", work)
+    job = _job(kind="test.eager")
+    app.conf.task_always_eager = True
+    try:
+        run_job.apply((job.pk,))
+    finally:
+        app.conf.task_always_eager = False
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and job.result == {"batches": 3}

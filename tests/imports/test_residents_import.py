@@ -812,6 +812,17 @@ def test_browser_progress_fragment_polls_while_the_job_runs(client, demo, files,
     assert 'hx-trigger="every 1s"' in fragment and 'data-state="pending"' in fragment and "<html" not in fragment
     assert "confirm-import" not in fragment
     assert with_callbacks.status_code == 302
+    # One line of text for the job: its message, or the count when it has none (not both).
+    import re
+
+    from core.models import Job
+
+    Job.objects.filter(pk=Job.objects.latest("pk").pk).update(status="running", progress_current=12, progress_total=12,
+                                          message="12 / 12 ligne(s) lues")
+    fragment = client.get(reverse("imports:residents-run-status", kwargs={"alias": "TIL-HP", "pk": run_record.pk}),
+                          HTTP_HX_REQUEST="true").content.decode()
+    text = " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
+    assert text.count("12 / 12") == 1 and "En cours · 12 / 12 ligne(s) lues" in text
 
 
 def test_browser_refusals(client, demo, files, manager):
