@@ -3,11 +3,12 @@ from core.services.jobs import register_job_runner
 
 
 def _register():
-    from .services import generation, journal, pdf
+    from .services import batch, generation, journal, pdf
 
     register_job_runner("billing.generate", generation.period_generate_job)
     register_job_runner(pdf.JOB_KIND, pdf.pdf_render_job)
     register_job_runner("billing.export_journal", journal.journal_export_job)
+    register_job_runner(batch.JOB_KIND, batch.section_month_job)
 
 
 _register()

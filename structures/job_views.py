@@ -24,16 +24,25 @@ def _job_for(user, pk: int) -> Job:
     raise Http404("Tâche introuvable.")
 
 
+def _job_context(job: Job) -> dict:
+    """A group job is refreshed from its children when read, and shows them."""
+    if job.kind != job_services.GROUP_KIND:
+        return {"job": job}
+    job = job_services.job_group_refresh(parent_id=job.pk)
+    children = list(job.children.select_related("section").order_by("section__alias", "pk"))
+    return {"job": job, "children": children}
+
+
 @login_required
 def job_detail(request, pk):
     job = _job_for(request.user, pk)
-    return render(request, "core/job_detail.html", {"job": job})
+    return render(request, "core/job_detail.html", _job_context(job))
 
 
 @login_required
 def job_progress(request, pk):
     job = _job_for(request.user, pk)
-    return render(request, "core/_job_progress.html", {"job": job})
+    return render(request, "core/_job_progress.html", _job_context(job))
 
 
 @login_required
@@ -43,6 +52,9 @@ def job_rerun(request, pk):
     if job.section and not access.has_role(request.user, job.section, access.Role.CLERK) \
             and job.created_by_id != request.user.pk:
         raise Http404("Tâche introuvable.")
+    if job.kind == job_services.GROUP_KIND:
+        job_services.job_group_rerun_failed(parent=job, task=run_job)
+        return redirect("job-detail", pk=job.pk)
     new_job = job_services.job_rerun(job=job, user=request.user)
     job_services.job_enqueue(job=new_job, task=run_job)
     return redirect("job-detail", pk=new_job.pk)
