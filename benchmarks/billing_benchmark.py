@@ -18,7 +18,7 @@ import time
 from _common import PG_BENCH_URL, bench_residents, report_row, run_children, throwaway_environment
 
 
-def run_one(n: int) -> dict:
+def run_one(n: int, profile: str = "") -> dict:
     import django
 
     django.setup()
@@ -62,6 +62,20 @@ def run_one(n: int) -> dict:
     seed_time = time.perf_counter() - t0
     period = period_create(section=section, start=date(2026, 11, 1))
     connection.force_debug_cursor = True
+    if profile:
+        # cProfile of the generation alone (no query capture), top functions by own time to stderr.
+        import cProfile
+        import pstats
+        import sys
+
+        connection.force_debug_cursor = False
+        profiler = cProfile.Profile()
+        t0 = time.perf_counter()
+        profiler.runcall(period_generate, period=period)
+        print(f"profiled generation: {time.perf_counter() - t0:.2f} s", file=sys.stderr)
+        stats = pstats.Stats(profiler, stream=sys.stderr)
+        stats.sort_stats(profile).print_stats(30)
+        connection.force_debug_cursor = True
     with CaptureQueriesContext(connection) as ctx:
         t0 = time.perf_counter()
         result = period_generate(period=period)
@@ -77,9 +91,9 @@ def run_one(n: int) -> dict:
             "invoices": result["drafts"], "lines": result["lines"], "issued": len(issued)}
 
 
-def child(n: int, database_url: str | None) -> None:
+def child(n: int, database_url: str | None, profile: str = "") -> None:
     throwaway_environment(database_url=database_url)
-    report_row(run_one(n))
+    report_row(run_one(n, profile))
 
 
 def main():
@@ -87,10 +101,16 @@ def main():
     parser.add_argument("--residents", type=int, nargs="*", default=[1000, 10000])
     parser.add_argument("--database-url", help="PostgreSQL URL (a database the script may drop and re-create).")
     parser.add_argument("--all", action="store_true", help="SQLite and PostgreSQL (127.0.0.1, sejour_bench).")
+    parser.add_argument("--profile", nargs="?", const="tottime", default="",
+                        help="Run the generation once under cProfile first and print the top 30 functions "
+                             "(sorted by tottime, or the given pstats key) to stderr; N from --residents, one size.")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.database_url)
+        child(args.child, args.database_url, args.profile)
+        return
+    if args.profile:
+        child(args.residents[0], args.database_url, args.profile)
         return
     urls = [None, PG_BENCH_URL] if args.all else [args.database_url]
     rows = run_children(__file__, args.residents, urls)
