@@ -19,10 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-FACT_PROVIDERS: list[Callable] = []
-CHART_PROVIDERS: list[Callable] = []
-TODO_PROVIDERS: list[Callable] = []
-ACTION_PROVIDERS: list[Callable] = []
+# (order, provider) pairs, kept sorted by order.
+FACT_PROVIDERS: list[tuple[int, Callable]] = []
+CHART_PROVIDERS: list[tuple[int, Callable]] = []
+TODO_PROVIDERS: list[tuple[int, Callable]] = []
+ACTION_PROVIDERS: list[tuple[int, Callable]] = []
 
 
 @dataclass
@@ -86,26 +87,35 @@ class Dashboard:
         return tree
 
 
-def _register(registry: list[Callable], func: Callable) -> Callable:
-    if func not in registry:
-        registry.append(func)
-    return func
+def _register(registry: list, func: Callable | None, order: int):
+    """Usable as ``@register_x`` or ``@register_x(order=20)``; providers run (and show) by ``order``."""
+    def add(f: Callable) -> Callable:
+        if all(existing is not f for _, existing in registry):
+            registry.append((order, f))
+            registry.sort(key=lambda pair: pair[0])
+        return f
+    return add(func) if func is not None else add
 
 
-def register_facts(func: Callable) -> Callable:
-    return _register(FACT_PROVIDERS, func)
+def register_facts(func: Callable | None = None, *, order: int = 50):
+    return _register(FACT_PROVIDERS, func, order)
 
 
-def register_charts(func: Callable) -> Callable:
-    return _register(CHART_PROVIDERS, func)
+def register_charts(func: Callable | None = None, *, order: int = 50):
+    return _register(CHART_PROVIDERS, func, order)
 
 
-def register_todos(func: Callable) -> Callable:
-    return _register(TODO_PROVIDERS, func)
+def register_todos(func: Callable | None = None, *, order: int = 50):
+    return _register(TODO_PROVIDERS, func, order)
 
 
-def register_actions(func: Callable) -> Callable:
-    return _register(ACTION_PROVIDERS, func)
+def register_actions(func: Callable | None = None, *, order: int = 50):
+    return _register(ACTION_PROVIDERS, func, order)
+
+
+def unregister(func: Callable) -> None:
+    for registry in (FACT_PROVIDERS, CHART_PROVIDERS, TODO_PROVIDERS, ACTION_PROVIDERS):
+        registry[:] = [pair for pair in registry if pair[1] is not func]
 
 
 LEVEL_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -116,17 +126,17 @@ def dashboard_build(*, user, sections, year: int, month: int) -> Dashboard:
     # ``shared``: one dict per dashboard where a provider may keep what its other providers reuse.
     kwargs = {"user": user, "sections": sections, "year": year, "month": month, "shared": {}}
     cards = {s.pk: SectionCard(section=s) for s in sections}
-    for provider in FACT_PROVIDERS:
+    for _order, provider in FACT_PROVIDERS:
         for section_id, facts in provider(**kwargs).items():
             if section_id in cards:
                 cards[section_id].facts.extend(facts)
-    for provider in CHART_PROVIDERS:
+    for _order, provider in CHART_PROVIDERS:
         for section_id, charts in provider(**kwargs).items():
             if section_id in cards:
                 cards[section_id].charts.extend(charts)
     allowed = set(cards)
-    todos = [todo for provider in TODO_PROVIDERS for todo in provider(**kwargs)
+    todos = [todo for _order, provider in TODO_PROVIDERS for todo in provider(**kwargs)
              if todo.section is None or todo.section.pk in allowed]
     todos.sort(key=lambda t: (LEVEL_ORDER.get(t.level, 9), t.section.alias if t.section else "", t.text))
-    actions = [action for provider in ACTION_PROVIDERS for action in provider(**kwargs)]
+    actions = [action for _order, provider in ACTION_PROVIDERS for action in provider(**kwargs)]
     return Dashboard(year=year, month=month, cards=list(cards.values()), todos=todos, actions=actions)

@@ -176,7 +176,7 @@ def _status(period, counts, section) -> tuple[str, str]:
     return _("émise"), "ok"
 
 
-@register_facts
+@register_facts(order=10)
 def billing_facts(*, user, sections, year, month, shared) -> dict:
     state = _state(sections=sections, year=year, month=month, shared=shared)
     periods, counts = state["periods"], state["counts"]
@@ -213,7 +213,7 @@ def billing_facts(*, user, sections, year, month, shared) -> dict:
     return facts
 
 
-@register_charts
+@register_charts(order=10)
 def billing_charts(*, user, sections, year, month, shared) -> dict:
     series = billed_by_month(sections=sections, year=year, month=month)
     state = _state(sections=sections, year=year, month=month, shared=shared)
@@ -229,7 +229,7 @@ def billing_charts(*, user, sections, year, month, shared) -> dict:
     return charts
 
 
-@register_todos
+@register_todos(order=10)
 def billing_todos(*, user, sections, year, month, shared) -> list:
     state = _state(sections=sections, year=year, month=month, shared=shared)
     periods, counts = state["periods"], state["counts"]
@@ -266,7 +266,7 @@ def billing_todos(*, user, sections, year, month, shared) -> list:
     return todos
 
 
-@register_actions
+@register_actions(order=10)
 def billing_actions(*, user, sections, year, month, shared) -> list:
     """« Générer tout » / « Émettre tout » over the sections the user manages (managers only)."""
     managed = access.sections_for(user, access.Role.MANAGER).filter(pk__in=[s.pk for s in sections])

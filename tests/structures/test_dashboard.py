@@ -114,7 +114,7 @@ def test_todo_registry_takes_providers_and_keeps_scoping(client, demo):
         client.force_login(demo["users"]["tilleuls"])
         response = client.get(reverse("home") + NOV)
     finally:
-        dashboard.TODO_PROVIDERS.remove(provider)
+        dashboard.unregister(provider)
     assert seen == [["TIL-HP", "TIL-HT"]]
     assert sorted(a for a, key in _todos(response) if key == "payments") == ["TIL-HP", "TIL-HT"]
     assert "Paiements à affecter" in response.content.decode()
