@@ -4,6 +4,7 @@ one ``billing.section_month`` job per section) by real Celery workers with 1 and
 
     .venv/bin/python benchmarks/association_benchmark.py                     # 100 × 100, PostgreSQL
     .venv/bin/python benchmarks/association_benchmark.py --sections 20 --residents 50 --workers 2
+    .venv/bin/python benchmarks/association_benchmark.py --broker-url redis://127.0.0.1:6379/6
 
 The data: the demo configuration, then S sections of Les Tilleuls (the TIL-HP packages, the TIL calendar),
 each with R residents as in billing_benchmark.py (10 % absences crossing months, GIR mix, APA rules, a
@@ -121,10 +122,17 @@ def run_group(sections, workers: int, timeout: float) -> dict:
 
 def child(args) -> None:
     throwaway_environment(database_url=args.database_url)
+    if args.broker_url:
+        os.environ["CELERY_BROKER_URL"] = args.broker_url
     import django
 
     django.setup()
     from django.core.management import call_command
+
+    from config.celery import app
+
+    if not app.conf.broker_url.startswith("filesystem"):
+        app.control.purge()  # a Redis database of our own: nothing left from an interrupted run
 
     call_command("migrate", verbosity=0)
     t0 = time.perf_counter()
@@ -143,6 +151,9 @@ def main():
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--database-url", default=PG_BENCH_URL,
                         help="PostgreSQL URL (a database the script may drop and re-create).")
+    parser.add_argument("--broker-url", default=os.environ.get("CELERY_BROKER_URL", ""),
+                        help="Celery broker (default: CELERY_BROKER_URL, else the embedded filesystem broker, "
+                             "which polls every second between tasks).")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -150,7 +161,8 @@ def main():
         child(args)
         return
     cmd = [sys.executable, __file__, "--child", "--sections", str(args.sections), "--residents", str(args.residents),
-           "--database-url", args.database_url, "--timeout", str(args.timeout), "--workers",
+           "--database-url", args.database_url, "--timeout", str(args.timeout), "--broker-url", args.broker_url,
+           "--workers",
            *[str(w) for w in args.workers]]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     import ast

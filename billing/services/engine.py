@@ -128,7 +128,7 @@ class Context:
     psychiatric_charge: Dated
     departement: Dated  # -> DepartementParameter-like object
     pocket_money_minimum: Dated = field(default_factory=lambda: Dated([]))
-    _prices: dict = field(default_factory=dict, repr=False)  # (product id, day) -> price, filled on use
+    _prices: dict = field(default_factory=dict, repr=False)  # memo: (product id, day) -> price, ("dept", day)
 
     def price(self, product: Product, day: date) -> Decimal | None:
         key = (product.id, day)
@@ -140,7 +140,12 @@ class Context:
             return price
 
     def dept(self, day: date):
-        return self.departement.on(day)
+        key = ("dept", day)
+        try:
+            return self._prices[key]
+        except KeyError:
+            value = self._prices[key] = self.departement.on(day)
+            return value
 
 
 class EngineWarning(Exception):
