@@ -18,7 +18,7 @@ import time
 from _common import PG_BENCH_URL, bench_residents, report_row, run_children, throwaway_environment
 
 
-def run_one(n: int) -> dict:
+def run_one(n: int, profile: str = "") -> dict:
     import django
 
     django.setup()
@@ -62,10 +62,25 @@ def run_one(n: int) -> dict:
     seed_time = time.perf_counter() - t0
     period = period_create(section=section, start=date(2026, 11, 1))
     connection.force_debug_cursor = True
-    with CaptureQueriesContext(connection) as ctx:
+    if profile:
+        # cProfile of the generation alone (no query capture), top functions by own time to stderr.
+        import cProfile
+        import pstats
+        import sys
+
+        connection.force_debug_cursor = False
+        profiler = cProfile.Profile()
         t0 = time.perf_counter()
+        profiler.runcall(period_generate, period=period)
+        print(f"profiled generation: {time.perf_counter() - t0:.2f} s", file=sys.stderr)
+        stats = pstats.Stats(profiler, stream=sys.stderr)
+        stats.sort_stats(profile).print_stats(30)
+        connection.force_debug_cursor = True
+    with CaptureQueriesContext(connection) as ctx:
+        t0, c0 = time.perf_counter(), time.process_time()
         result = period_generate(period=period)
         generation = time.perf_counter() - t0
+        generation_cpu = time.process_time() - c0  # this process only: steadier than wall time on a busy machine
     generation_queries = len(ctx.captured_queries)
     with CaptureQueriesContext(connection) as ctx:
         t0 = time.perf_counter()
@@ -73,13 +88,14 @@ def run_one(n: int) -> dict:
         issue = time.perf_counter() - t0
     issue_queries = len(ctx.captured_queries)
     return {"n": n, "db": connection.vendor, "seed_s": seed_time, "generation_s": generation,
+            "generation_cpu_s": generation_cpu,
             "generation_queries": generation_queries, "issue_s": issue, "issue_queries": issue_queries,
             "invoices": result["drafts"], "lines": result["lines"], "issued": len(issued)}
 
 
-def child(n: int, database_url: str | None) -> None:
+def child(n: int, database_url: str | None, profile: str = "") -> None:
     throwaway_environment(database_url=database_url)
-    report_row(run_one(n))
+    report_row(run_one(n, profile))
 
 
 def main():
@@ -87,18 +103,25 @@ def main():
     parser.add_argument("--residents", type=int, nargs="*", default=[1000, 10000])
     parser.add_argument("--database-url", help="PostgreSQL URL (a database the script may drop and re-create).")
     parser.add_argument("--all", action="store_true", help="SQLite and PostgreSQL (127.0.0.1, sejour_bench).")
+    parser.add_argument("--profile", nargs="?", const="tottime", default="",
+                        help="Run the generation once under cProfile first and print the top 30 functions "
+                             "(sorted by tottime, or the given pstats key) to stderr; N from --residents, one size.")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.database_url)
+        child(args.child, args.database_url, args.profile)
+        return
+    if args.profile:
+        child(args.residents[0], args.database_url, args.profile)
         return
     urls = [None, PG_BENCH_URL] if args.all else [args.database_url]
     rows = run_children(__file__, args.residents, urls)
-    print("| database | residents | invoices | lines | generation (s) | generation queries | issue (s) | issue queries |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| database | residents | invoices | lines | generation (s) | generation CPU (s) | generation queries "
+          "| issue (s) | issue queries |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r['db']} | {r['n']} | {r['invoices']} | {r['lines']} | {r['generation_s']:.2f} | "
-              f"{r['generation_queries']} | {r['issue_s']:.2f} | {r['issue_queries']} |")
+              f"{r['generation_cpu_s']:.2f} | {r['generation_queries']} | {r['issue_s']:.2f} | {r['issue_queries']} |")
 
 
 if __name__ == "__main__":

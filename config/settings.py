@@ -140,6 +140,10 @@ if STATIC_ROOT.is_relative_to(VAR_DIR):
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# manage.py backup / restore (core.services.backup): default output folder, and the tables the
+# migrations fill by themselves (their rows do not make a database "non-empty" for restore).
+BACKUP_DIR = Path(env("BACKUP_DIR", default=str(VAR_DIR / "backups")))
+BACKUP_REFERENCE_TABLES = ["billing_nationalparameter"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from billing.views.batch import month_all_start
+
 admin.site.site_header = "Séjour — administration"
 admin.site.site_title = "Séjour"
 
@@ -10,6 +12,7 @@ urlpatterns = [
     path("connexion/", auth_views.LoginView.as_view(), name="login"),
     path("deconnexion/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("structures.urls")),
+    path("toutes-sections/facturation/", month_all_start, name="billing-month-all"),
     path("s/<str:alias>/residents/", include("residents.urls")),
     path("s/<str:alias>/facturation/", include("billing.urls")),
     path("s/<str:alias>/imports/", include("imports.urls")),

@@ -43,6 +43,10 @@ class Job(models.Model):
         on_delete=models.CASCADE, related_name="jobs",
     )
     rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
+    # A group of jobs started together (one per section): the parent is never run by a worker, its
+    # status and progress aggregate its children (``core.services.jobs.job_group_refresh``).
+    parent = models.ForeignKey("self", verbose_name=_("tâche groupée"), null=True, blank=True,
+                               on_delete=models.CASCADE, related_name="children")
     created_at = models.DateTimeField(_("créée le"), default=timezone.now)
     started_at = models.DateTimeField(_("démarrée le"), null=True, blank=True)
     heartbeat_at = models.DateTimeField(_("dernier signe de vie"), null=True, blank=True)

@@ -54,7 +54,7 @@ class EstablishmentAdmin(SectionScopedAdmin):
 @admin.register(Section)
 class SectionAdmin(SectionScopedAdmin):
     section_lookup = "pk"
-    list_display = ["alias", "name", "establishment", "kind", "periodicity", "is_active"]
+    list_display = ["alias", "name", "establishment", "kind", "periodicity", "places", "is_active"]
     list_filter = ["kind", "establishment", "is_active"]
     search_fields = ["alias", "name"]
 

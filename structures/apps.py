@@ -8,6 +8,7 @@ class StructuresConfig(AppConfig):
 
     def ready(self):
         from auditlog.registry import auditlog
+        from django.utils.module_loading import autodiscover_modules
 
         from . import models
 
@@ -17,3 +18,6 @@ class StructuresConfig(AppConfig):
         auditlog.register(models.Establishment)
         auditlog.register(models.Section)
         auditlog.register(models.SectionAccess)
+        # The apps above plug into the tableau de bord from their ``services/dashboard.py``
+        # (facts, charts, to-dos, actions; see structures/dashboard.py).
+        autodiscover_modules("services.dashboard")

@@ -58,4 +58,4 @@ class EstablishmentForm(forms.ModelForm):
 class SectionForm(forms.ModelForm):
     class Meta:
         model = Section
-        fields = ["name", "kind", "periodicity", "payment_due_days", "is_active"]
+        fields = ["name", "kind", "periodicity", "payment_due_days", "places", "is_active"]

@@ -41,10 +41,19 @@ def _job_for(user, pk: int) -> Job:
     raise Http404("Tâche introuvable.")
 
 
+def _job_context(job: Job) -> dict:
+    """A group job is refreshed from its children when read, and shows them."""
+    if job.kind != job_services.GROUP_KIND:
+        return {"job": job}
+    job = job_services.job_group_refresh(parent_id=job.pk)
+    children = list(job.children.select_related("section").order_by("section__alias", "pk"))
+    return {"job": job, "children": children}
+
+
 @login_required
 def job_detail(request, pk):
     job = _job_for(request.user, pk)
-    return render(request, "core/job_detail.html", {"job": job})
+    return render(request, "core/job_detail.html", _job_context(job))
 
 
 def job_finished_trigger(response, job: Job):
@@ -58,7 +67,7 @@ def job_finished_trigger(response, job: Job):
 def job_progress(request, pk):
     """The polled fragment; the poll that sees the job finished also fires « job-finished »."""
     job = _job_for(request.user, pk)
-    response = render(request, "core/_job_progress.html", {"job": job})
+    response = render(request, "core/_job_progress.html", _job_context(job))
     if job.is_finished and request.htmx:
         job_finished_trigger(response, job)
     return response
@@ -70,6 +79,9 @@ def job_rerun(request, pk):
     job = _job_for(request.user, pk)
     if job.section and not access.has_role(request.user, job.section, start_role(job.kind)):
         raise PermissionDenied("Relancer cette tâche demande le rôle nécessaire pour la lancer.")
+    if job.kind == job_services.GROUP_KIND:
+        job_services.job_group_rerun_failed(parent=job, task=run_job)
+        return redirect("job-detail", pk=job.pk)
     new_job = job_services.job_rerun(job=job, user=request.user)
     job_services.job_enqueue(job=new_job, task=run_job)
     return redirect("job-detail", pk=new_job.pk)

@@ -251,6 +251,10 @@ class Section(models.Model):
     social_aid_habilitated = models.BooleanField(
         _("places habilitées à l'aide sociale"), default=False,
         help_text=_("Tarif hébergement fixé par arrêté départemental : pas de rappel rétroactif (R314-35 CASF)."))
+    places = models.PositiveIntegerField(
+        _("nombre de places"), null=True, blank=True,
+        help_text=_("Capacité autorisée ; sert au taux d'occupation du tableau de bord "
+                    "(jours facturés ÷ places × jours du mois)."))
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:

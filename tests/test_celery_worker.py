@@ -157,3 +157,18 @@ def test_worker_uses_the_configured_transport(worker):
         assert transport == "redis"
         assert conn.as_uri().startswith("redis://")
         assert connection.vendor == "postgresql", connection.vendor
+
+
+def test_worker_runs_a_group_and_the_parent_aggregates(worker, queue_name):
+    """« Générer tout » in small: the children of a group job go to the worker, the parent follows."""
+    from core.services.jobs import job_group_create
+
+    parent = job_group_create(label="Groupe", children=[
+        {"kind": "core.selftest", "label": f"Diagnostic {n}", "params": {"steps": 2}} for n in range(3)])
+    for child_id in parent.children.values_list("pk", flat=True):
+        run_job.apply_async((child_id,), queue=queue_name)
+    parent, _ = _poll(parent.pk, until=lambda j: j.is_finished)
+    assert parent.status == Job.Status.SUCCEEDED, parent.error
+    assert (parent.progress_current, parent.progress_total) == (3, 3)
+    assert parent.result == {"succeeded": 3, "failed": 0}
+    assert set(parent.children.values_list("status", flat=True)) == {Job.Status.SUCCEEDED}

@@ -69,9 +69,12 @@ LODGING_KINDS = (Product.Kind.ACCOMMODATION, Product.Kind.TEMPORARY)
 ACCOMMODATION_SCOPE_KINDS = LODGING_KINDS + (Product.Kind.DAY_CARE,)
 
 
+_KIND_FOR_GIR = {1: Product.Kind.DEPENDENCY_12, 2: Product.Kind.DEPENDENCY_12, 3: Product.Kind.DEPENDENCY_34,
+                 4: Product.Kind.DEPENDENCY_34}
+
+
 def dependency_kind_for_gir(gir: int) -> str:
-    return {1: Product.Kind.DEPENDENCY_12, 2: Product.Kind.DEPENDENCY_12, 3: Product.Kind.DEPENDENCY_34,
-            4: Product.Kind.DEPENDENCY_34}.get(gir, Product.Kind.DEPENDENCY_56)
+    return _KIND_FOR_GIR.get(gir, Product.Kind.DEPENDENCY_56)
 
 
 class Tariff(frozen.FrozenWhenUsedMixin, models.Model):

@@ -25,6 +25,12 @@ from .dated import Dated
 ONE = Decimal("1")
 HALF = Decimal("0.5")
 ABSENCE_RULES_WITH_EFFECT = ("HOSPITAL", "HOSPITAL_PSY", "CONVENIENCE")
+# Enum members read once (a class attribute of a TextChoices costs a metaclass lookup on every access;
+# the engine reads them hundreds of thousands of times per period).
+UNIT_MONTH, UNIT_UNIT, UNIT_HALF_DAY = Product.Unit.MONTH, Product.Unit.UNIT, Product.Unit.HALF_DAY
+KIND_DAY_CARE, KIND_DEPENDENCY_56 = Product.Kind.DAY_CARE, Product.Kind.DEPENDENCY_56
+MONTHLY_PRORATA = Product.MonthlyMode.PRORATA
+ONE_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,7 @@ class CoverageRuleData:
             return product.kind in DEPENDENCY_KINDS
         if self.scope == "accommodation":
             return product.kind in ACCOMMODATION_SCOPE_KINDS
-        return product.pk in self.product_ids
+        return product.id in self.product_ids
 
 
 @dataclass
@@ -128,13 +134,24 @@ class Context:
     establishment_departement: str = ""
     # département code -> (payer id, APA group id, label) of the départements paying APA under dotation globale
     apa_dotation: dict = field(default_factory=dict)
+    _prices: dict = field(default_factory=dict, repr=False)  # memo: (product id, day) -> price, ("dept", day)
 
     def price(self, product: Product, day: date) -> Decimal | None:
-        table = self.tariffs.get(product.pk)
-        return table.on(day) if table else None
+        key = (product.id, day)
+        try:
+            return self._prices[key]
+        except KeyError:
+            table = self.tariffs.get(product.id)
+            price = self._prices[key] = table.on(day) if table else None
+            return price
 
     def dept(self, day: date):
-        return self.departement.on(day)
+        key = ("dept", day)
+        try:
+            return self._prices[key]
+        except KeyError:
+            value = self._prices[key] = self.departement.on(day)
+            return value
 
 
 class EngineWarning(Exception):
@@ -184,8 +201,8 @@ def day_items(*, stay: StayData, ctx: Context, start: date, end: date, warnings:
         absence = _absence_on(stay, day)
         dept = ctx.dept(day)
         for product in products:
-            if product.unit == Product.Unit.MONTH:
-                key = (product.pk, day.year, day.month)
+            if product.unit == UNIT_MONTH:
+                key = (product.id, day.year, day.month)
                 if key in monthly_done or post_death:
                     continue
                 monthly_done.add(key)
@@ -194,7 +211,7 @@ def day_items(*, stay: StayData, ctx: Context, start: date, end: date, warnings:
                     warnings.append(f"{product.code} : aucun tarif le {day:%d/%m/%Y}")
                     continue
                 qty, prorata = ONE, None
-                if product.monthly_mode == Product.MonthlyMode.PRORATA:
+                if product.monthly_mode == MONTHLY_PRORATA:
                     # §1: presence days of the month (days after a death are not presence days);
                     # the fraction is kept exact, the amount is rounded once (Line.amount).
                     month_days = pycal.monthrange(day.year, day.month)[1]
@@ -204,17 +221,17 @@ def day_items(*, stay: StayData, ctx: Context, start: date, end: date, warnings:
                     qty = Decimal(presence) / Decimal(month_days)
                 items.append(DayItem(day, product, qty, price, "monthly", monthly=True, prorata=prorata))
                 continue
-            if product.unit == Product.Unit.UNIT:
+            if product.unit == UNIT_UNIT:
                 continue  # unit products are billed by hand
             if product.is_dependency:
                 continue  # handled below by GIR
-            if product.kind == Product.Kind.DAY_CARE and stay.attendance and day.weekday() not in stay.attendance:
+            if product.kind == KIND_DAY_CARE and stay.attendance and day.weekday() not in stay.attendance:
                 continue  # day care: billed on the person's attendance days only
             price = ctx.price(product, day)
             if price is None:
                 warnings.append(f"{product.code} : aucun tarif le {day:%d/%m/%Y}")
                 continue
-            qty = HALF if (state == "half" and product.unit == Product.Unit.HALF_DAY) else ONE
+            qty = HALF if (state == "half" and product.unit == UNIT_HALF_DAY) else ONE
             reason = "presence"
             if post_death:
                 if product.kind not in LODGING_KINDS:
@@ -237,7 +254,7 @@ def day_items(*, stay: StayData, ctx: Context, start: date, end: date, warnings:
                             price, reason = max(ZERO, price - reduction), "absence_convenience"
                         else:
                             reason = "absence_convenience_cap"
-                elif info.rule in ABSENCE_RULES_WITH_EFFECT and product.kind == Product.Kind.DAY_CARE:
+                elif info.rule in ABSENCE_RULES_WITH_EFFECT and product.kind == KIND_DAY_CARE:
                     continue  # day care is billed per day of attendance only
             items.append(DayItem(day, product, qty, price, reason))
         # Dependency: the GIR group's tariff of the day; none after death nor on absence days.
@@ -251,7 +268,7 @@ def day_items(*, stay: StayData, ctx: Context, start: date, end: date, warnings:
                 if absence and absence[0].rule in ABSENCE_RULES_WITH_EFFECT:
                     billed = bool(dept and dept.talon_on_first_day and absence[1] == 1)
                     if billed:
-                        dep_product = ctx.products_by_kind.get(Product.Kind.DEPENDENCY_56)
+                        dep_product = ctx.products_by_kind.get(KIND_DEPENDENCY_56)
                 if dep_product is not None and billed:
                     price = ctx.price(dep_product, day)
                     if price is None:
@@ -296,7 +313,7 @@ def share_items(*, stay: StayData, ctx: Context, items: list[DayItem]) -> list[S
             elif rule.mode == "above_talon":
                 if not item.product.is_dependency:
                     continue
-                talon_product = ctx.products_by_kind.get(Product.Kind.DEPENDENCY_56)
+                talon_product = ctx.products_by_kind.get(KIND_DEPENDENCY_56)
                 talon = ctx.price(talon_product, item.day) if talon_product else None
                 part = remaining - (talon or ZERO)
             else:
@@ -342,9 +359,9 @@ def aggregate(*, stay: StayData, shares: list[Share]) -> list[Line]:
         if not share.invoiced:
             continue
         item = share.item
-        key = (share.debtor, item.product.pk, share.unit_price, item.reason, share.note)
+        key = (share.debtor, item.product.id, share.unit_price, item.reason, share.note)
         current = open_lines.get(key)
-        if current and not item.monthly and current.date_to + timedelta(days=1) == item.day:
+        if current and not item.monthly and current.date_to + ONE_DAY == item.day:
             current.date_to = item.day
             current.quantity += item.quantity
             continue

@@ -18,7 +18,7 @@ from payers.models import CoverageRule, Payer, SocialAidDecision
 from residents.models import Absence, GirAssessment, Relative, Stay
 
 from ..models import (BillingPeriod, CalendarDay, DepartementParameter, Invoice, InvoiceLine, NationalParameter,
-                      Product, StayPackage, Tariff)
+                      Package, Product, StayPackage, Tariff)
 from ..models.catalog import DEPENDENCY_KINDS
 from . import engine, social_aid
 from .dated import Dated
@@ -99,11 +99,17 @@ def load_stays(*, section, start: date, end: date) -> list[engine.StayData]:
                                                                 and s.room_emptied_on >= start)]
     stay_ids = [s.pk for s in stays]
     resident_ids = {s.resident_id for s in stays}
+    # Each package (and its products) is loaded once and shared by the stays that use it.
+    assignments = list(StayPackage.objects.filter(stay_id__in=stay_ids).values_list("stay_id", "valid_from",
+                                                                                  "package_id"))
+    package_data = {}
+    for package in (Package.objects.filter(pk__in={a[2] for a in assignments})
+                    .prefetch_related("items__product")):
+        package_data[package.pk] = (package.pk, package.dependency_by_gir,
+                                    [item.product for item in package.items.all()])
     packages = defaultdict(list)
-    for sp in (StayPackage.objects.filter(stay_id__in=stay_ids)
-               .select_related("package").prefetch_related("package__items__product")):
-        products = [item.product for item in sp.package.items.all()]
-        packages[sp.stay_id].append((sp.valid_from, (sp.package_id, sp.package.dependency_by_gir, products)))
+    for stay_id, valid_from, package_id in assignments:
+        packages[stay_id].append((valid_from, package_data[package_id]))
     girs = defaultdict(list)
     for g in GirAssessment.objects.filter(resident_id__in=resident_ids).values("resident_id", "valid_from", "gir"):
         girs[g["resident_id"]].append((g["valid_from"], g["gir"]))

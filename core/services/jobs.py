@@ -178,6 +178,8 @@ def job_run(*, job_id: int, func: Callable[..., Any], owner: str | None = None,
         _finish(job, owner, Job.Status.SUCCEEDED, result=result)
     finally:
         heartbeat.stop()
+    if job.parent_id:
+        job_group_refresh(parent_id=job.parent_id)
     job.refresh_from_db()
     return job
 
@@ -206,6 +208,67 @@ def _finish(job: Job, owner: str, status: str, *, result=None, error: str = "", 
         values["result"] = {"traceback": detail[-4000:]}
     # Only the lease holder records the outcome (a job marked stale meanwhile gets its real outcome).
     Job.objects.filter(pk=job.pk, lease_owner=owner).update(**values)
+
+
+GROUP_KIND = "core.group"
+
+
+def job_group_create(*, label: str, children: list[dict], user=None, params: dict | None = None) -> Job:
+    """A parent job and its children (``{"kind", "label", "section", "params"}`` each), created
+    pending; ``job_group_enqueue`` sends the children to the workers, which run them in parallel."""
+    parent = job_create(kind=GROUP_KIND, label=label, user=user, params=params)
+    Job.objects.bulk_create([
+        Job(kind=child["kind"], label=child["label"][:200], section=child.get("section"),
+            params=child.get("params") or {}, parent=parent,
+            created_by=user if (user and user.is_authenticated) else None)
+        for child in children])
+    Job.objects.filter(pk=parent.pk).update(progress_total=len(children))
+    parent.refresh_from_db()
+    return parent
+
+
+def job_group_enqueue(*, parent: Job, task) -> Job:
+    child_ids = list(parent.children.values_list("pk", flat=True))
+    transaction.on_commit(lambda: [task.delay(pk) for pk in child_ids])
+    return parent
+
+
+def job_group_refresh(*, parent_id: int) -> Job | None:
+    """Aggregate the children into the parent: progress = finished children; running while one
+    is pending or running; then succeeded, or failed if any child failed (re-run the failed ones)."""
+    parent = Job.objects.filter(pk=parent_id).first()
+    if parent is None:
+        return None
+    rows = list(Job.objects.filter(parent_id=parent_id).values("status", "section_id", "error", "result"))
+    counts = {status: 0 for status in Job.Status.values}
+    for row in rows:
+        counts[row["status"]] += 1
+    finished = counts[Job.Status.SUCCEEDED] + counts[Job.Status.FAILED]
+    values: dict[str, Any] = {"progress_current": finished, "progress_total": len(rows),
+                              "message": _("%(done)s sur %(total)s terminée(s), %(failed)s en échec") % {
+                                  "done": finished, "total": len(rows), "failed": counts[Job.Status.FAILED]}}
+    if finished == len(rows):
+        values["status"] = Job.Status.FAILED if counts[Job.Status.FAILED] else Job.Status.SUCCEEDED
+        values["finished_at"] = parent.finished_at or timezone.now()
+        values["error"] = (_("%(n)s tâche(s) en échec.") % {"n": counts[Job.Status.FAILED]}
+                           if counts[Job.Status.FAILED] else "")
+        values["result"] = {"succeeded": counts[Job.Status.SUCCEEDED], "failed": counts[Job.Status.FAILED]}
+    elif finished or counts[Job.Status.RUNNING]:
+        values["status"] = Job.Status.RUNNING
+        values["started_at"] = parent.started_at or timezone.now()
+        values["heartbeat_at"] = timezone.now()
+    Job.objects.filter(pk=parent_id).update(**values)
+    parent.refresh_from_db()
+    return parent
+
+
+def job_group_rerun_failed(*, parent: Job, task) -> Job:
+    """Send the failed children of a group again (their services are idempotent)."""
+    failed = list(parent.children.filter(status=Job.Status.FAILED).values_list("pk", flat=True))
+    Job.objects.filter(pk__in=failed).update(status=Job.Status.PENDING, error="", finished_at=None)
+    Job.objects.filter(pk=parent.pk).update(status=Job.Status.RUNNING, error="", finished_at=None, result=None)
+    transaction.on_commit(lambda: [task.delay(pk) for pk in failed])
+    return job_group_refresh(parent_id=parent.pk)
 
 
 def job_rerun(*, job: Job, user=None) -> Job:

@@ -58,11 +58,12 @@ def test_home_tree_for_a_reader_everywhere(client, demo):
     assert "EHPAD Les Tilleuls" in html and "EHPAD Le Verger" in html
 
 
-def test_home_with_a_single_section_goes_straight_to_it(client, manager):
+def test_home_with_a_single_section_shows_its_dashboard(client, manager):
+    # The home page is the tableau de bord (it used to redirect a one-section user to the residents).
     client.force_login(manager)
     response = client.get(reverse("home"))
-    assert response.status_code == 302
-    assert response["Location"] == reverse("residents:list", kwargs={"alias": "TIL-HP"})
+    assert response.status_code == 200
+    assert [card.section.alias for card in response.context["board"].cards] == ["TIL-HP"]
 
 
 def test_home_without_sections_explains(client, demo):

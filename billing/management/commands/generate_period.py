@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from billing.services import checks as check_services
-from billing.services import issuing, periods
+from billing.services import batch, issuing, periods
 from billing.services.generation import period_generate
 from core.money import format_euros
 from structures.models import Section
@@ -15,7 +15,11 @@ class Command(BaseCommand):
     help = "Génère (et émet avec --issue) les factures d'une section pour un mois."
 
     def add_arguments(self, parser):
-        parser.add_argument("--section", required=True, help="Alias de la section (ex. TIL-HP).")
+        target = parser.add_mutually_exclusive_group(required=True)
+        target.add_argument("--section", help="Alias de la section (ex. TIL-HP).")
+        target.add_argument("--all-sections", action="store_true",
+                            help="Toutes les sections actives, l'une après l'autre (une section refusée "
+                                 "n'arrête pas les autres ; code de sortie non nul s'il y en a une).")
         parser.add_argument("--month", required=True, help="Mois AAAA-MM.")
         parser.add_argument("--issue", action="store_true", help="Émettre les brouillons après la génération.")
         parser.add_argument("--regularise", action="store_true",
@@ -24,9 +28,11 @@ class Command(BaseCommand):
         parser.add_argument("--issue-date", help="Date d'émission AAAA-MM-JJ (défaut : aujourd'hui).")
 
     def handle(self, *args, **options):
-        section = Section.objects.filter(alias=options["section"]).first()
-        if section is None:
-            raise CommandError(f"Section inconnue : « {options['section']} ».")
+        section = None
+        if not options["all_sections"]:
+            section = Section.objects.filter(alias=options["section"]).first()
+            if section is None:
+                raise CommandError(f"Section inconnue : « {options['section']} ».")
         try:
             year, month = periods.parse_month(options["month"])
         except ValidationError as exc:
@@ -38,7 +44,11 @@ class Command(BaseCommand):
             except ValueError as exc:
                 raise CommandError(f"Date d'émission invalide : « {options['issue_date']} » (AAAA-MM-JJ).") from exc
         if options["regularise"]:
+            if section is None:
+                raise CommandError("--regularise se lance section par section : précisez --section ALIAS.")
             return self._regularise(section=section, year=year, month=month, issue_date=issue_date)
+        if section is None:
+            return self.handle_all(year=year, month=month, issue=options["issue"], issue_date=issue_date)
         # Opening the period and checking it is one transaction: a refused run leaves nothing behind.
         with transaction.atomic():
             period = periods.period_for_month(section=section, year=year, month=month)
@@ -100,3 +110,27 @@ class Command(BaseCommand):
             + (f" : {', '.join(result['credit_notes'])}" if result["credit_notes"] else "")
             + f" ; {len(result['invoices'])} facture(s) de régularisation émise(s) ({format_euros(result['invoiced'])})"
             + (f" : {', '.join(result['invoices'])}" if result["invoices"] else "") + "."))
+
+    def handle_all(self, *, year: int, month: int, issue: bool, issue_date):
+        """Every active section in turn; a refused section is reported and the others go on."""
+        sections = list(Section.objects.filter(is_active=True).select_related("establishment").order_by("alias"))
+        failed = []
+        for section in sections:
+            try:
+                result = batch.section_month_generate(section=section, year=year, month=month)
+                line = (f"{section.alias} : {result['drafts']} facture(s) brouillon, {result['lines']} ligne(s), "
+                        f"total {format_euros(result['total'])}")
+                if issue:
+                    issued = batch.section_month_issue(section=section, year=year, month=month, issue_date=issue_date,
+                                                        render_pdfs=False)
+                    line += f" ; {issued['issued']} émise(s)"
+                    if issued["issued"]:
+                        line += f" ({issued['first']} à {issued['last']})"
+            except ValidationError as exc:
+                failed.append(section.alias)
+                self.stderr.write(f"{section.alias} : ERREUR : {' '.join(exc.messages)}")
+                continue
+            self.stdout.write(self.style.SUCCESS(line))
+        self.stdout.write(f"{len(sections) - len(failed)} section(s) sur {len(sections)} générée(s).")
+        if failed:
+            raise CommandError(f"Génération impossible pour : {', '.join(failed)}.")
