@@ -2,6 +2,7 @@
 
 Three invoices of one resident: A 100.00 € issued 05/01 (due 20/01), B 150.00 € issued 05/02 (due
 20/02), C 200.00 € issued 05/03 (due 20/03)."""
+from django.db.models import QuerySet
 from datetime import date
 from decimal import Decimal
 
@@ -199,7 +200,7 @@ def test_journal_unpaid_filter(abc):
 
     period = BillingPeriod.objects.create(section=section, start=date(2026, 1, 1), end=date(2026, 3, 31),
                                           accounting_date=date(2026, 3, 31), label="T1")
-    Invoice.objects.filter(pk__in=[a.pk, b.pk, c.pk]).update(period=period)
+    QuerySet.update(Invoice.objects.filter(pk__in=[a.pk, b.pk, c.pk]), period=period)  # fixture: bypasses the issued-invoice guard
     assert {i.number for i in journal_queryset(period=period, unpaid=True)} == {b.number, c.number}
     assert journal_queryset(period=period).count() == 3
 

@@ -1,5 +1,6 @@
 """French refusals instead of 500s or header injection: deleting a relative who is the debtor of an
 issued invoice; a CR/LF typed in an e-mail subject."""
+from django.db.models import QuerySet
 from datetime import date
 
 import pytest
@@ -26,7 +27,7 @@ def issued(demo_with_residents):
 def test_deleting_the_debtor_of_an_issued_invoice_is_refused_in_french(client, issued):
     relative = Relative.objects.filter(resident=issued.resident).first() or Relative.objects.create(
         resident=issued.resident, last_name="Proche", first_name="Paul")
-    Invoice.objects.filter(pk=issued.pk).update(relative=relative, debtor_kind="relative")
+    QuerySet.update(Invoice.objects.filter(pk=issued.pk), relative=relative, debtor_kind="relative")  # fixture: bypasses the guard
     client.login(username="tilleuls", password="demo")
     url = reverse("residents:relative-delete", kwargs={"alias": "TIL-HP", "pk": issued.resident_id,
                                                        "relative_pk": relative.pk})
