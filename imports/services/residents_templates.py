@@ -55,6 +55,7 @@ def _example_values(which: str, section=None) -> dict:
         own = [code for code, kind, dept in payers if kind == "departement"
                and dept == section.establishment.departement]
         values["PAYEUR"] = own[0] if own else (payers[0][0] if payers else "")
+        values["DOMICILE_SECOURS"] = section.establishment.departement
     return values
 
 

@@ -28,6 +28,7 @@ def resident_row(n: int = 1, **overrides) -> dict:
         "DATE_NAISSANCE": date(1938, 4, 12), "LIEU_NAISSANCE": "Lyon", "NIR": nir(n),
         "ADRESSE": "12 rue des Lilas", "CODE_POSTAL": "69003", "VILLE": "Lyon", "TELEPHONE": "04 78 00 00 00",
         "EMAIL": "", "DATE_ENTREE": date(2026, 11, 2), "HEBERGEMENT": "STD", "CHAMBRE": str(100 + n), "GIR": 3,
+        "DOMICILE_SECOURS": "",
         "PAYEUR": "CD69", "AIDE_SOCIALE": 0, "MODE_REGLEMENT": "CHEQUE", "IBAN": "", "BIC": "",
         "TITULAIRE_COMPTE": "", "RUM": "", "DATE_SIGNATURE_MANDAT": "",
     }

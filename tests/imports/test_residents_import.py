@@ -536,8 +536,8 @@ def test_duplicate_headers(demo, files):
     residents = files.residents([resident_row(1)], headers=headers)
     code, out, err = run(residents)
     assert code == 1
-    assert line(1, "NOM", "NOM", "En-tête en double : la colonne NOM apparaît en E et en AB.") in err
-    assert "Avertissement : " + line(1, "#N/A", "#N/A", "Colonne inconnue en AC, ignorée.") in out
+    assert line(1, "NOM", "NOM", "En-tête en double : la colonne NOM apparaît en E et en AC.") in err
+    assert "Avertissement : " + line(1, "#N/A", "#N/A", "Colonne inconnue en AD, ignorée.") in out
 
 
 def test_headers_in_any_order_case_and_accents(demo, files):
@@ -675,7 +675,8 @@ def test_template_command_writes_importable_workbooks(demo, tmp_path):
     book = load_workbook(residents)
     data, notes = book.worksheets
     assert [c.value for c in data[1]] == RESIDENT_HEADERS
-    assert data["B2"].value == "TIL-HP" and data["T2"].value == "CD69"
+    assert data["B2"].value == "TIL-HP" and data["U2"].value == "CD69"
+    assert data["T2"].value == "69"  # DOMICILE_SECOURS: the section's establishment's département
     assert notes.title == "Notes"
     texts = [r for r in notes.iter_rows(values_only=True)]
     assert ("NUMERO *", "Oui") == texts[[i for i, r in enumerate(texts) if r[0] == "NUMERO *"][0]][:2]
@@ -864,7 +865,8 @@ def test_browser_template_download(client, demo, which, header):
     book = load_workbook(io.BytesIO(response.content))
     assert [c.value for c in book.worksheets[0][1]] == header and book.worksheets[1].title == "Notes"
     if which == "residents":
-        assert book.worksheets[0]["B2"].value == "VER-HP" and book.worksheets[0]["T2"].value == "CD57"
+        assert book.worksheets[0]["B2"].value == "VER-HP" and book.worksheets[0]["U2"].value == "CD57"
+        assert book.worksheets[0]["T2"].value == "57"
     assert client.get(reverse("imports:residents-template", kwargs={"alias": "VER-HP", "which": "autre"})
                       ).status_code == 404
 

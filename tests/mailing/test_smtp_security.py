@@ -39,6 +39,7 @@ def test_no_login_in_clear_to_a_remote_name(remote_name):
     assert "STARTTLS" in error.explanation
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_login_in_clear_to_the_local_machine_is_allowed():
     with SmtpServer(auth=("factu@exemple.fr", "secret")) as server:
         for host in ("127.0.0.1", "localhost"):
