@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from billing.models import Invoice
 from billing.services import batch
@@ -189,4 +190,4 @@ def test_generate_all_is_for_managers_and_starts_one_job_per_managed_section(cli
     for child in issue_parent.children.all():
         job_services.job_run(job_id=child.pk, func=job_services.JOB_RUNNERS[child.kind])
     assert not Invoice.objects.filter(section__alias__in=["TIL-HP", "VER-HP"], status="draft").exists()
-    assert Invoice.objects.filter(section__alias="TIL-HP", status="issued", issue_date=date.today()).exists()
+    assert Invoice.objects.filter(section__alias="TIL-HP", status="issued", issue_date=timezone.localdate()).exists()
