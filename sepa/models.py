@@ -1,11 +1,15 @@
-"""SEPA direct-debit mandates (the debit batches and pain.008 files come with the SEPA issue)."""
+"""SEPA direct debit: creditor identity per establishment, mandates (with their account history),
+debit batches and their lines (billing-rules.md §11)."""
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from billing.models import BillingPeriod, Invoice
 from residents.models import Relative, Resident
-from structures.models import Establishment
+from structures.models import Establishment, Section
 
 # EPC Latin character set for identifiers; no leading/trailing "/" and no "//".
 RUM_VALIDATOR = RegexValidator(
@@ -46,6 +50,9 @@ class Mandate(models.Model):
     last_collection_date = models.DateField(_("dernier prélèvement"), null=True, blank=True)
     original_iban = models.CharField(_("IBAN d'origine (amendement)"), max_length=34, blank=True,
                                      help_text=_("Renseigné quand l'IBAN change : amendement SMNDA au prochain prélèvement."))
+    revoked_on = models.DateField(_("révoqué le"), null=True, blank=True)
+    revoke_reason = models.CharField(_("motif de la révocation"), max_length=250, blank=True)
+    lapsed_on = models.DateField(_("caduc le"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -60,3 +67,128 @@ class Mandate(models.Model):
 
     def __str__(self):
         return f"{self.rum} — {self.account_holder}"
+
+
+class Creditor(models.Model):
+    """The SEPA creditor identity of an establishment (billing-rules.md §11): ICS, collecting account,
+    pre-notification delay, pain.008 version and the bank's "FRST after an amendment" option."""
+
+    class Version(models.TextChoices):
+        V08 = "pain.008.001.08", _("pain.008.001.08 (2019, par défaut)")
+        V02 = "pain.008.001.02", _("pain.008.001.02 (repli si la banque l'exige)")
+
+    establishment = models.OneToOneField(Establishment, verbose_name=_("établissement"), on_delete=models.PROTECT,
+                                         related_name="sepa_creditor")
+    ics = models.CharField(_("ICS (identifiant créancier SEPA)"), max_length=35)
+    name = models.CharField(_("nom du créancier"), max_length=70)
+    iban = models.CharField(_("IBAN du compte crédité"), max_length=34)
+    bic = models.CharField(_("BIC du compte crédité"), max_length=11)
+    prenotification_days = models.PositiveSmallIntegerField(
+        _("délai de pré-notification (jours)"), default=14,
+        help_text=_("Au moins 14 jours, sauf délai plus court convenu dans le mandat."))
+    version = models.CharField(_("version du fichier"), max_length=16, choices=Version.choices, default=Version.V08)
+    frst_after_amendment = models.BooleanField(
+        _("FRST après un changement de compte"), default=False,
+        help_text=_("Option de certaines banques : le prélèvement suivant un amendement est présenté en FRST."))
+
+    class Meta:
+        verbose_name = _("créancier SEPA")
+        verbose_name_plural = _("créanciers SEPA")
+
+    def __str__(self):
+        return f"{self.name} ({self.ics})"
+
+    def clean(self):
+        from .validators import validate_bic, validate_iban, validate_ics
+
+        errors = {}
+        for field, check in (("ics", validate_ics), ("iban", validate_iban), ("bic", validate_bic)):
+            try:
+                setattr(self, field, check(getattr(self, field)))
+            except ValidationError as exc:
+                errors[field] = exc.messages
+        if errors:
+            raise ValidationError(errors)
+
+
+class MandateAccount(models.Model):
+    """History of a mandate's debtor accounts (an amendment keeps the RUM and adds a row)."""
+
+    mandate = models.ForeignKey(Mandate, on_delete=models.CASCADE, related_name="accounts")
+    iban = models.CharField(_("IBAN"), max_length=34)
+    bic = models.CharField(_("BIC"), max_length=11, blank=True)
+    account_holder = models.CharField(_("titulaire du compte"), max_length=140)
+    valid_from = models.DateField(_("depuis le"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("compte du mandat")
+        verbose_name_plural = _("comptes du mandat")
+        ordering = ["mandate", "valid_from", "pk"]
+
+
+class DebitBatch(models.Model):
+    """A pain.008 debit batch of an issued period: draft → generated → sent → settled, or cancelled."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Brouillon")
+        GENERATED = "generated", _("Fichier généré")
+        SENT = "sent", _("Envoyé à la banque")
+        SETTLED = "settled", _("Réglé")
+        CANCELLED = "cancelled", _("Annulé")
+
+    section = models.ForeignKey(Section, verbose_name=_("section"), on_delete=models.PROTECT,
+                                related_name="debit_batches")
+    period = models.ForeignKey(BillingPeriod, verbose_name=_("période"), on_delete=models.PROTECT,
+                               related_name="debit_batches")
+    collection_date = models.DateField(_("date de prélèvement"))
+    status = models.CharField(_("état"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    version = models.CharField(_("version du fichier"), max_length=16, blank=True)
+    message_id = models.CharField(_("identifiant du message"), max_length=35, blank=True)
+    xml = models.TextField(_("fichier pain.008"), blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    generated_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("lot de prélèvements")
+        verbose_name_plural = _("lots de prélèvements")
+        ordering = ["-collection_date", "-pk"]
+
+    def __str__(self):
+        return f"{self.section} — {self.collection_date:%d/%m/%Y}"
+
+
+class DebitLine(models.Model):
+    """One invoice collected by a batch. ``active`` is False once the batch is cancelled: an invoice
+    is in at most one active line (a batch never collects an invoice twice)."""
+
+    batch = models.ForeignKey(DebitBatch, on_delete=models.CASCADE, related_name="lines")
+    invoice = models.ForeignKey(Invoice, verbose_name=_("facture"), on_delete=models.PROTECT,
+                                related_name="debit_lines")
+    mandate = models.ForeignKey(Mandate, verbose_name=_("mandat"), on_delete=models.PROTECT,
+                                related_name="debit_lines")
+    amount = models.DecimalField(_("montant"), max_digits=12, decimal_places=2)
+    sequence_type = models.CharField(_("séquence"), max_length=4, choices=Mandate.SequenceType.choices)
+    end_to_end_id = models.CharField(_("référence de bout en bout"), max_length=35)
+    iban = models.CharField(_("IBAN"), max_length=34)
+    bic = models.CharField(_("BIC"), max_length=11, blank=True)
+    debtor_name = models.CharField(_("débiteur"), max_length=140)
+    original_iban = models.CharField(_("IBAN d'origine (amendement)"), max_length=34, blank=True)
+    remittance = models.CharField(_("libellé"), max_length=140)
+    active = models.BooleanField(default=True)
+    payment = models.ForeignKey("billing.Payment", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="debit_lines")
+
+    class Meta:
+        verbose_name = _("prélèvement")
+        verbose_name_plural = _("prélèvements")
+        ordering = ["batch", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice"], condition=Q(active=True),
+                                    name="invoice_in_one_active_debit_batch"),
+        ]
