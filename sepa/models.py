@@ -1,7 +1,6 @@
 """SEPA direct debit: creditor identity per establishment, mandates (with their account history),
 debit batches and their lines (billing-rules.md §11)."""
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -67,48 +66,6 @@ class Mandate(models.Model):
 
     def __str__(self):
         return f"{self.rum} — {self.account_holder}"
-
-
-class Creditor(models.Model):
-    """The SEPA creditor identity of an establishment (billing-rules.md §11): ICS, collecting account,
-    pre-notification delay, pain.008 version and the bank's "FRST after an amendment" option."""
-
-    class Version(models.TextChoices):
-        V08 = "pain.008.001.08", _("pain.008.001.08 (2019, par défaut)")
-        V02 = "pain.008.001.02", _("pain.008.001.02 (repli si la banque l'exige)")
-
-    establishment = models.OneToOneField(Establishment, verbose_name=_("établissement"), on_delete=models.PROTECT,
-                                         related_name="sepa_creditor")
-    ics = models.CharField(_("ICS (identifiant créancier SEPA)"), max_length=35)
-    name = models.CharField(_("nom du créancier"), max_length=70)
-    iban = models.CharField(_("IBAN du compte crédité"), max_length=34)
-    bic = models.CharField(_("BIC du compte crédité"), max_length=11)
-    prenotification_days = models.PositiveSmallIntegerField(
-        _("délai de pré-notification (jours)"), default=14,
-        help_text=_("Au moins 14 jours, sauf délai plus court convenu dans le mandat."))
-    version = models.CharField(_("version du fichier"), max_length=16, choices=Version.choices, default=Version.V08)
-    frst_after_amendment = models.BooleanField(
-        _("FRST après un changement de compte"), default=False,
-        help_text=_("Option de certaines banques : le prélèvement suivant un amendement est présenté en FRST."))
-
-    class Meta:
-        verbose_name = _("créancier SEPA")
-        verbose_name_plural = _("créanciers SEPA")
-
-    def __str__(self):
-        return f"{self.name} ({self.ics})"
-
-    def clean(self):
-        from .validators import validate_bic, validate_iban, validate_ics
-
-        errors = {}
-        for field, check in (("ics", validate_ics), ("iban", validate_iban), ("bic", validate_bic)):
-            try:
-                setattr(self, field, check(getattr(self, field)))
-            except ValidationError as exc:
-                errors[field] = exc.messages
-        if errors:
-            raise ValidationError(errors)
 
 
 class MandateAccount(models.Model):

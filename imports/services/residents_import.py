@@ -425,7 +425,7 @@ class Cells:
         return bank
 
     def _iban(self, text: str) -> tuple[str, str | None]:
-        from sepa.validators import iban_check
+        from core.bank import iban_check
 
         try:
             return iban_check(text)
@@ -434,7 +434,7 @@ class Cells:
             return "", None
 
     def _bic(self, text: str) -> str:
-        from sepa.validators import validate_bic
+        from core.bank import validate_bic
 
         try:
             return validate_bic(text)

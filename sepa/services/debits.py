@@ -27,7 +27,7 @@ from core.formats import fr_date
 from core.money import ZERO, round_money
 from residents.models import PaymentMode
 
-from ..models import Creditor, DebitBatch, DebitLine, Mandate
+from ..models import DebitBatch, DebitLine, Mandate
 
 ID_CHARS = re.compile(r"[^A-Za-z0-9/\-?:().,'+ ]")
 
@@ -44,13 +44,14 @@ def target_business_day(day: date) -> bool:
     return day.weekday() < 5 and day not in _target_closing_days(day.year)
 
 
-def collection_date_check(*, creditor: Creditor, collection_date: date, today: date | None = None) -> None:
+def collection_date_check(*, creditor, collection_date: date, today: date | None = None) -> None:
+    """``creditor`` is the establishment (structures holds the SEPA creditor identity)."""
     today = today or date.today()
-    earliest = today + timedelta(days=creditor.prenotification_days)
+    earliest = today + timedelta(days=creditor.sepa_prenotification_days)
     if collection_date < earliest:
         raise ValidationError({"collection_date": _(
             "Date de prélèvement trop proche : le délai de pré-notification est de %(days)s jours, "
-            "choisissez le %(earliest)s ou après.") % {"days": creditor.prenotification_days,
+            "choisissez le %(earliest)s ou après.") % {"days": creditor.sepa_prenotification_days,
                                                         "earliest": fr_date(earliest)}})
     if not target_business_day(collection_date):
         raise ValidationError({"collection_date": _(
@@ -58,12 +59,13 @@ def collection_date_check(*, creditor: Creditor, collection_date: date, today: d
             "1er mai, 25 ou 26 décembre).") % {"date": fr_date(collection_date)}})
 
 
-def creditor_of(section) -> Creditor:
-    try:
-        return section.establishment.sepa_creditor
-    except Creditor.DoesNotExist:
-        raise ValidationError(_("L'établissement %(name)s n'a pas d'identité de créancier SEPA (ICS, compte) : "
-                                "renseignez-la d'abord.") % {"name": section.establishment.name}) from None
+def creditor_of(section):
+    """The section's establishment, refused when its SEPA creditor identity (ICS, IBAN) is missing."""
+    establishment = section.establishment
+    if not (establishment.creditor_id and establishment.iban):
+        raise ValidationError(_("L'établissement %(name)s n'a pas d'identité de créancier SEPA (ICS et IBAN) : "
+                                "renseignez-la d'abord.") % {"name": establishment.name})
+    return establishment
 
 
 # ------------------------------------------------------------------ selection
@@ -88,13 +90,13 @@ class Selection:
     exclusions: list[Exclusion] = field(default_factory=list)
 
 
-def _sequence_type(mandate: Mandate, creditor: Creditor) -> str:
-    if mandate.original_iban and creditor.frst_after_amendment:
+def _sequence_type(mandate: Mandate, creditor) -> str:
+    if mandate.original_iban and creditor.sepa_frst_after_amendment:
         return Mandate.SequenceType.FRST
     return mandate.next_sequence_type
 
 
-def batch_selection(*, period, creditor: Creditor | None = None) -> Selection:
+def batch_selection(*, period, creditor=None) -> Selection:
     """Issued invoices of the period paid by direct debit: those to collect (active mandate, balance
     > 0, in no other batch) and the others with the reason."""
     section = period.section
@@ -156,7 +158,7 @@ def debit_batch_create(*, period, collection_date: date, user=None, today: date 
     if not selection.candidates:
         raise ValidationError(_("Aucune facture à prélever pour la période %(label)s.") % {"label": period.label})
     batch = DebitBatch.objects.create(section=section, period=period, collection_date=collection_date,
-                                      version=creditor.version,
+                                      version=creditor.sepa_version,
                                       created_by=user if (user and user.is_authenticated) else None)
     try:
         with transaction.atomic():
@@ -247,19 +249,19 @@ def _creditor_address(establishment) -> dict:
     return address
 
 
-def pain008_build(*, batch: DebitBatch, creditor: Creditor, lines: list[DebitLine]) -> bytes:
+def pain008_build(*, batch: DebitBatch, creditor, lines: list[DebitLine]) -> bytes:
     """The pain.008 of ``lines`` (one payment block per sequence type and collection date), amended
     transactions completed, validated against the XSD. Raises ``ValidationError`` in French."""
     from sepaxml import SepaDD
 
-    config = {"name": creditor.name, "IBAN": creditor.iban, "batch": True, "creditor_id": creditor.ics,
+    config = {"name": creditor.sepa_name, "IBAN": creditor.iban, "batch": True, "creditor_id": creditor.creditor_id,
               "currency": "EUR", "instrument": "CORE"}
     if creditor.bic:
         config["BIC"] = creditor.bic
-    address = _creditor_address(creditor.establishment)
+    address = _creditor_address(creditor)
     if address:
         config["address"] = address
-    sepa = SepaDD(config, schema=batch.version or creditor.version, clean=True)
+    sepa = SepaDD(config, schema=batch.version or creditor.sepa_version, clean=True)
     for line in lines:
         cents = int((line.amount * 100).to_integral_value())
         if cents < 1:

@@ -10,8 +10,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from ..models import Mandate, MandateAccount
-from ..validators import validate_bic, validate_iban, validate_rum
+from ..models import RUM_VALIDATOR, Mandate, MandateAccount
+from core.bank import validate_bic, validate_iban
+
 
 LAPSE_MONTHS = 36
 
@@ -46,7 +47,8 @@ def mandate_create(*, establishment, resident, iban: str, account_holder: str, b
     if relative is not None and relative.resident_id != resident.pk:
         raise ValidationError({"relative": _("Ce proche n'est pas rattaché à ce résident.")})
     if rum:
-        rum = validate_rum(rum)
+        rum = rum.strip()
+        RUM_VALIDATOR(rum)
         if Mandate.objects.filter(establishment=establishment, rum__iexact=rum).exists():
             raise ValidationError({"rum": _("La RUM %(rum)s existe déjà pour ce créancier.") % {"rum": rum}})
     else:

@@ -5,7 +5,6 @@ from decimal import Decimal
 from billing.models import BillingPeriod, Invoice, InvoiceLine
 from billing.services.issuing import invoices_issue
 from residents.models import PaymentMode
-from sepa.models import Creditor
 from sepa.services.mandates import mandate_create
 
 # Valid French IBANs (RIB key checked): two banks.
@@ -15,14 +14,17 @@ IBAN_B = "FR1420041010050500013M02606"  # another bank (20041)
 ICS = "FR72ZZZ123456"
 
 
-def creditor_for(section, **kwargs) -> Creditor:
+def creditor_for(section, **kwargs):
+    """The section's establishment with its SEPA creditor identity."""
     establishment = section.establishment
-    if not establishment.city:
-        establishment.city, establishment.postal_code, establishment.address = "Lyon", "69003", "12 rue des Tilleuls"
-        establishment.save(update_fields=["city", "postal_code", "address"])
-    return Creditor.objects.create(establishment=establishment, **{
-        "ics": ICS, "name": "EHPAD Les Tilleuls", "iban": "FR7610107001011234567890129", "bic": "BREDFRPPXXX",
-        **kwargs})
+    fields = {"city": "Lyon", "postal_code": "69003", "address": "12 rue des Tilleuls", "creditor_id": ICS,
+              "sepa_creditor_name": "EHPAD Les Tilleuls", "iban": "FR7610107001011234567890129", "bic": "BREDFRPPXXX",
+              **kwargs}
+    for name, value in fields.items():
+        setattr(establishment, name, value)
+    establishment.full_clean()
+    establishment.save()
+    return establishment
 
 
 def period_for(section, start=date(2026, 1, 1), end=date(2026, 1, 31)) -> BillingPeriod:

@@ -12,7 +12,8 @@ from billing.models import Invoice, Payment
 from billing.services.payments import payment_record
 from billing.services.issuing import credit_note_create
 from residents.models import PaymentMode
-from sepa.models import Creditor, DebitBatch, DebitLine, Mandate
+from sepa.models import DebitBatch, DebitLine, Mandate
+from structures.models import SepaVersion
 from sepa.selectors import invoices_in_unsettled_batches
 from sepa.services import debits as svc
 from sepa.services.mandates import mandate_change_account, mandate_create, mandate_revoke
@@ -51,7 +52,7 @@ def test_collection_date_refusals(setup):
         svc.collection_date_check(creditor=creditor, collection_date=date(2026, 2, 13), today=TODAY)
     with pytest.raises(ValidationError, match="jour ouvré TARGET"):
         svc.collection_date_check(creditor=creditor, collection_date=date(2026, 4, 6), today=TODAY)
-    creditor.prenotification_days = 5
+    creditor.sepa_prenotification_days = 5
     svc.collection_date_check(creditor=creditor, collection_date=date(2026, 2, 9), today=TODAY)
 
 
@@ -88,8 +89,8 @@ def test_batch_file_valid_for_both_versions(setup):
     mandate_create(establishment=section.establishment, resident=taken, iban=IBAN_B, account_holder="Repris",
                    rum="ANCIEN-42", signature_date=date(2020, 5, 1), last_collection_date=date(2025, 12, 5))
     debit_invoice(period, taken, "99.99")
-    for version, bic_tag in ((Creditor.Version.V08, "BICFI"), (Creditor.Version.V02, "BIC")):
-        creditor.version = version
+    for version, bic_tag in ((SepaVersion.V08, "BICFI"), (SepaVersion.V02, "BIC")):
+        creditor.sepa_version = version
         creditor.save()
         batch = svc.debit_batch_create(period=period, collection_date=COLLECTION, today=TODAY)
         batch = svc.debit_batch_generate(batch=batch)
@@ -185,8 +186,8 @@ def test_amendment_after_an_iban_change(setup, new_iban, original):
     active_mandate(section, other, IBAN_B)
     debit_invoice(period, resident, "10.00")
     debit_invoice(period, other, "20.00")
-    for version in (Creditor.Version.V08, Creditor.Version.V02):
-        creditor.version = version
+    for version in (SepaVersion.V08, SepaVersion.V02):
+        creditor.sepa_version = version
         creditor.save()
         batch = svc.debit_batch_generate(batch=svc.debit_batch_create(period=period, collection_date=COLLECTION,
                                                                      today=TODAY))
@@ -199,7 +200,7 @@ def test_amendment_after_an_iban_change(setup, new_iban, original):
         account = amended.find("p:AmdmntInfDtls/p:OrgnlDbtrAcct/p:Id", ns)
         assert (account.findtext("p:IBAN", namespaces=ns) or account.findtext("p:Othr/p:Id", namespaces=ns)) == original
         assert [r.find("p:AmdmntInd", ns) for r in related.values()] == [None]
-        if version == Creditor.Version.V08:
+        if version == SepaVersion.V08:
             svc.debit_batch_cancel(batch=batch)
     svc.debit_batch_mark_sent(batch=batch)
     mandate.refresh_from_db()
@@ -208,7 +209,7 @@ def test_amendment_after_an_iban_change(setup, new_iban, original):
 
 def test_frst_after_amendment_bank_option(setup):
     section, creditor, period = setup
-    creditor.frst_after_amendment = True
+    creditor.sepa_frst_after_amendment = True
     creditor.save()
     resident = resident_in(section)
     mandate = active_mandate(section, resident, IBAN_A, last_collection_date=date(2025, 12, 5))

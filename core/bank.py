@@ -1,5 +1,7 @@
-"""The one place where SEPA identifiers are checked (IBAN, BIC, ICS, RUM): forms, imports and
-services all call these. Each returns the compact form or raises ``ValidationError`` in French."""
+"""The one place where SEPA bank identifiers are checked (IBAN, BIC, ICS): the establishment form
+(structures), the residents import, the mandate services (sepa) all call these. It lives in ``core``
+because structures, below sepa, uses it too. Each returns the compact form or raises
+``ValidationError`` in French. (The RUM rule stays with the mandate: ``sepa.models.RUM_VALIDATOR``.)"""
 from __future__ import annotations
 
 import re
@@ -7,7 +9,6 @@ import re
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from .models import RUM_VALIDATOR
 
 
 def iban_check(text: str) -> tuple[str, str | None]:
@@ -72,9 +73,3 @@ def validate_ics(text: str) -> str:
     except StdnumError:
         raise ValidationError(_("ICS invalide : %(value)s (format FRkkZZZnnnnnn, clé contrôlée).")
                               % {"value": text}, code="ics") from None
-
-
-def validate_rum(text: str) -> str:
-    value = (text or "").strip()
-    RUM_VALIDATOR(value)
-    return value
