@@ -28,6 +28,6 @@ def direct_debit_without_mandate(*, period, stays) -> list:
         checks.append(Check("warning", _(
             "%(name)s paie par prélèvement mais son débiteur n'a pas de mandat SEPA actif : la facture ne pourra "
             "pas être prélevée.") % {"name": resident.full_name},
-            reverse("residents:detail", kwargs={"alias": section.alias, "pk": resident_id}) + "?tab=mandates",
+            reverse("sepa:resident-mandates", kwargs={"alias": section.alias, "pk": resident_id}),
             _("Mandats")))
     return checks

@@ -121,7 +121,7 @@ def test_preflight_warns_direct_debit_without_active_mandate(billing_setup):
         return [c for c in period_checks(period=period) if "mandat SEPA actif" in c.message]
 
     assert len(warnings()) == 1 and warnings()[0].level == "warning"
-    assert "?tab=mandates" in warnings()[0].link
+    assert warnings()[0].link == f"/s/{billing_setup.section.alias}/prelevements/residents/{resident.pk}/mandats/"
     relative = paying_relative(resident)
     mandate_create(establishment=billing_setup.section.establishment, resident=resident, iban=IBAN_A,
                    account_holder="Dupont", signature_date=date(2026, 1, 5))  # the resident's, but a relative pays
