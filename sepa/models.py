@@ -26,6 +26,7 @@ class Mandate(models.Model):
         ACTIVE = "active", _("Actif")
         REVOKED = "revoked", _("Révoqué")
         EXPIRED = "expired", _("Caduc (36 mois sans prélèvement)")
+        SUSPENDED = "suspend", _("Suspendu (à revoir après un rejet)")
 
     class SequenceType(models.TextChoices):
         FRST = "FRST", _("Premier prélèvement (FRST)")
@@ -138,6 +139,8 @@ class DebitLine(models.Model):
     original_iban = models.CharField(_("IBAN d'origine (amendement)"), max_length=34, blank=True)
     remittance = models.CharField(_("libellé"), max_length=140)
     active = models.BooleanField(default=True)
+    return_code = models.CharField(_("motif du rejet ou retour"), max_length=4, blank=True)
+    returned_on = models.DateField(_("rejeté ou retourné le"), null=True, blank=True)
     payment = models.ForeignKey("billing.Payment", null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="debit_lines")
 

@@ -25,7 +25,7 @@ from structures.access import Role
 from structures.views_mixins import SectionMixin
 
 from .models import DebitBatch, Mandate
-from .services import debits, mandates
+from .services import debits, mandates, returns
 
 app_name = "sepa"
 
@@ -197,6 +197,32 @@ class BatchListingView(BatchMixin, View):
         return response
 
 
+class ReturnsImportView(SectionMixin, View):
+    """Upload of a pain.002 / camt.054 file of rejects and returns (the report shown as messages)."""
+
+    MAX_BYTES = 20 * 1024 * 1024
+
+    def post(self, request, alias):
+        upload = request.FILES.get("file")
+        if upload is None or upload.size > self.MAX_BYTES:
+            messages.error(request, _("Choisissez un fichier pain.002 ou camt.054 (20 Mo au plus)."))
+            return redirect("sepa:batches", alias=alias)
+        try:
+            report = returns.returns_apply(content=upload.read(), user=request.user)
+        except ValidationError as exc:
+            messages.error(request, _("%(name)s refusé, rien n'a été appliqué : %(errors)s") % {
+                "name": upload.name, "errors": " ".join(exc.messages)})
+            return redirect("sepa:batches", alias=alias)
+        messages.success(request, _("%(applied)s rejet(s) ou retour(s) appliqué(s), %(already)s déjà traité(s), "
+                                    "%(unmatched)s sans correspondance.") % {
+            "applied": len(report.applied), "already": len(report.already), "unmatched": len(report.unmatched)})
+        if report.unmatched:
+            messages.warning(request, _("Sans correspondance : %(refs)s") % {"refs": ", ".join(report.unmatched)})
+        if report.suspended:
+            messages.warning(request, _("Mandats suspendus, à revoir : %(rums)s") % {"rums": ", ".join(report.suspended)})
+        return redirect("sepa:batches", alias=alias)
+
+
 def resident_mandates_url(section, resident_id) -> str:
     return reverse("sepa:resident-mandates", kwargs={"alias": section.alias, "pk": resident_id})
 
@@ -205,6 +231,7 @@ urlpatterns = [
     path("residents/<int:pk>/mandats/", ResidentMandatesView.as_view(), name="resident-mandates"),
     path("mandats/<int:pk>/formulaire.pdf", MandateFormPdfView.as_view(), name="mandate-pdf"),
     path("lots/", BatchListView.as_view(), name="batches"),
+    path("retours/", ReturnsImportView.as_view(), name="returns"),
     path("lots/<int:pk>/", BatchDetailView.as_view(), name="batch-detail"),
     path("lots/<int:pk>/pain008.xml", BatchXmlView.as_view(), name="batch-xml"),
     path("lots/<int:pk>/liste.xlsx", BatchListingView.as_view(), name="batch-xlsx"),

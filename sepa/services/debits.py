@@ -330,7 +330,7 @@ def debit_batch_settle(*, batch: DebitBatch, user=None, today: date | None = Non
     if today < batch.collection_date:
         raise ValidationError(_("Le lot ne peut être réglé qu'à partir de sa date de prélèvement, le %(date)s.")
                               % {"date": fr_date(batch.collection_date)})
-    for line in batch.lines.filter(active=True).select_related("invoice").order_by("pk"):
+    for line in batch.lines.filter(active=True, return_code="").select_related("invoice").order_by("pk"):
         line.payment = payment_record(section=batch.section, on=batch.collection_date, amount=line.amount,
                                       mode=Payment.Mode.DIRECT_DEBIT, invoice=line.invoice,
                                       reference=line.end_to_end_id,
