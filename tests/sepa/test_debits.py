@@ -12,7 +12,7 @@ from billing.models import Invoice, Payment
 from billing.services.payments import payment_record
 from billing.services.issuing import credit_note_create
 from residents.models import PaymentMode
-from sepa.models import DebitBatch, DebitLine, Mandate
+from sepa.models import DebitBatch, DebitLine
 from structures.models import SepaVersion
 from sepa.selectors import invoices_in_unsettled_batches
 from sepa.services import debits as svc
