@@ -123,7 +123,7 @@ def returns_apply(*, content: bytes, on: date | None = None, user=None) -> Retur
     on = on or date.today()
     report = ReturnsReport()
     parsed = returns_parse(content)
-    lines = {line.end_to_end_id: line for line in DebitLine.objects.select_for_update().filter(
+    lines = {line.end_to_end_id: line for line in DebitLine.objects.select_for_update(of=("self",)).filter(
         end_to_end_id__in=[r.end_to_end_id for r in parsed], active=True).select_related("payment", "mandate")}
     for item in parsed:
         line = lines.get(item.end_to_end_id)
