@@ -219,6 +219,7 @@ CELERY_BEAT_SCHEDULE = {
     # Messages left by a dead worker and retries that came due.
     "mailing-outbox-due": {"task": "mailing.tasks.outbox_process_due", "schedule": 60},
     "imports-files-purge": {"task": "imports.tasks.import_files_purge", "schedule": 24 * 3600},
+    "sepa-mandates-lapse": {"task": "sepa.tasks.mandates_lapse", "schedule": 24 * 3600},
 }
 
 # --- Mail (the association's SMTP is used for invoices; this is for system mails) -----------

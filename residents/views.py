@@ -30,8 +30,9 @@ TABS = [
     ("absences", gettext_lazy("Absences")),
     ("billing", gettext_lazy("Facturation")),
     ("account", gettext_lazy("Compte")),  # served by billing (billing:resident-account)
+    ("mandates", gettext_lazy("Mandats SEPA")),  # served by sepa (sepa:resident-mandates)
 ]
-TAB_KEYS = {key for key, _label in TABS} - {"account"}
+TAB_KEYS = {key for key, _label in TABS} - {"account", "mandates"}
 
 
 def detail_url(section, resident, tab: str = "identity") -> str:

@@ -9,6 +9,12 @@ class SepaConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
 
+        from billing.services.checks import period_check_register
+
         from . import models
+        from .checks import direct_debit_without_mandate
 
         auditlog.register(models.Mandate)
+        auditlog.register(models.MandateAccount)
+        auditlog.register(models.DebitBatch)
+        period_check_register(direct_debit_without_mandate)

@@ -1,11 +1,14 @@
-"""SEPA direct-debit mandates (the debit batches and pain.008 files come with the SEPA issue)."""
+"""SEPA direct debit: creditor identity per establishment, mandates (with their account history),
+debit batches and their lines (billing-rules.md §11)."""
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from billing.models import BillingPeriod, Invoice
 from residents.models import Relative, Resident
-from structures.models import Establishment
+from structures.models import Establishment, Section
 
 # EPC Latin character set for identifiers; no leading/trailing "/" and no "//".
 RUM_VALIDATOR = RegexValidator(
@@ -23,6 +26,7 @@ class Mandate(models.Model):
         ACTIVE = "active", _("Actif")
         REVOKED = "revoked", _("Révoqué")
         EXPIRED = "expired", _("Caduc (36 mois sans prélèvement)")
+        SUSPENDED = "suspend", _("Suspendu (à revoir après un rejet)")
 
     class SequenceType(models.TextChoices):
         FRST = "FRST", _("Premier prélèvement (FRST)")
@@ -46,6 +50,9 @@ class Mandate(models.Model):
     last_collection_date = models.DateField(_("dernier prélèvement"), null=True, blank=True)
     original_iban = models.CharField(_("IBAN d'origine (amendement)"), max_length=34, blank=True,
                                      help_text=_("Renseigné quand l'IBAN change : amendement SMNDA au prochain prélèvement."))
+    revoked_on = models.DateField(_("révoqué le"), null=True, blank=True)
+    revoke_reason = models.CharField(_("motif de la révocation"), max_length=250, blank=True)
+    lapsed_on = models.DateField(_("caduc le"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -60,3 +67,88 @@ class Mandate(models.Model):
 
     def __str__(self):
         return f"{self.rum} — {self.account_holder}"
+
+
+class MandateAccount(models.Model):
+    """History of a mandate's debtor accounts (an amendment keeps the RUM and adds a row)."""
+
+    mandate = models.ForeignKey(Mandate, on_delete=models.CASCADE, related_name="accounts")
+    iban = models.CharField(_("IBAN"), max_length=34)
+    bic = models.CharField(_("BIC"), max_length=11, blank=True)
+    account_holder = models.CharField(_("titulaire du compte"), max_length=140)
+    valid_from = models.DateField(_("depuis le"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("compte du mandat")
+        verbose_name_plural = _("comptes du mandat")
+        ordering = ["mandate", "valid_from", "pk"]
+
+
+class DebitBatch(models.Model):
+    """A pain.008 debit batch of an issued period: draft → generated → sent → settled, or cancelled."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Brouillon")
+        GENERATED = "generated", _("Fichier généré")
+        SENT = "sent", _("Envoyé à la banque")
+        SETTLED = "settled", _("Réglé")
+        CANCELLED = "cancelled", _("Annulé")
+
+    section = models.ForeignKey(Section, verbose_name=_("section"), on_delete=models.PROTECT,
+                                related_name="debit_batches")
+    period = models.ForeignKey(BillingPeriod, verbose_name=_("période"), on_delete=models.PROTECT,
+                               related_name="debit_batches")
+    collection_date = models.DateField(_("date de prélèvement"))
+    status = models.CharField(_("état"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    version = models.CharField(_("version du fichier"), max_length=16, blank=True)
+    message_id = models.CharField(_("identifiant du message"), max_length=35, blank=True)
+    xml = models.TextField(_("fichier pain.008"), blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    generated_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("lot de prélèvements")
+        verbose_name_plural = _("lots de prélèvements")
+        ordering = ["-collection_date", "-pk"]
+
+    def __str__(self):
+        return f"{self.section} — {self.collection_date:%d/%m/%Y}"
+
+
+class DebitLine(models.Model):
+    """One invoice collected by a batch. ``active`` is False once the batch is cancelled: an invoice
+    is in at most one active line (a batch never collects an invoice twice)."""
+
+    batch = models.ForeignKey(DebitBatch, on_delete=models.CASCADE, related_name="lines")
+    invoice = models.ForeignKey(Invoice, verbose_name=_("facture"), on_delete=models.PROTECT,
+                                related_name="debit_lines")
+    mandate = models.ForeignKey(Mandate, verbose_name=_("mandat"), on_delete=models.PROTECT,
+                                related_name="debit_lines")
+    amount = models.DecimalField(_("montant"), max_digits=12, decimal_places=2)
+    sequence_type = models.CharField(_("séquence"), max_length=4, choices=Mandate.SequenceType.choices)
+    end_to_end_id = models.CharField(_("référence de bout en bout"), max_length=35)
+    iban = models.CharField(_("IBAN"), max_length=34)
+    bic = models.CharField(_("BIC"), max_length=11, blank=True)
+    debtor_name = models.CharField(_("débiteur"), max_length=140)
+    original_iban = models.CharField(_("IBAN d'origine (amendement)"), max_length=34, blank=True)
+    remittance = models.CharField(_("libellé"), max_length=140)
+    active = models.BooleanField(default=True)
+    return_code = models.CharField(_("motif du rejet ou retour"), max_length=4, blank=True)
+    returned_on = models.DateField(_("rejeté ou retourné le"), null=True, blank=True)
+    payment = models.ForeignKey("billing.Payment", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="debit_lines")
+
+    class Meta:
+        verbose_name = _("prélèvement")
+        verbose_name_plural = _("prélèvements")
+        ordering = ["batch", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice"], condition=Q(active=True),
+                                    name="invoice_in_one_active_debit_batch"),
+        ]

@@ -52,7 +52,8 @@ class EstablishmentForm(forms.ModelForm):
     class Meta:
         model = Establishment
         fields = ["name", "finess", "siret", "address", "postal_code", "city", "departement", "legal_status",
-                  "phone", "sender_name", "sender_email", "logo", "creditor_id", "iban", "bic"]
+                  "phone", "sender_name", "sender_email", "logo", "creditor_id", "iban", "bic",
+                  "sepa_creditor_name", "sepa_prenotification_days", "sepa_version", "sepa_frst_after_amendment"]
 
 
 class SectionForm(forms.ModelForm):

@@ -167,6 +167,11 @@ class Organisation(AddressMixin):
 DEPARTEMENT_VALIDATOR = RegexValidator(r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$", _("Code de département invalide."))
 
 
+class SepaVersion(models.TextChoices):
+    V08 = "pain.008.001.08", _("pain.008.001.08 (2019, par défaut)")
+    V02 = "pain.008.001.02", _("pain.008.001.02 (repli si la banque l'exige)")
+
+
 class Establishment(AddressMixin):
     class LegalStatus(models.TextChoices):
         PUBLIC = "public", _("Public")
@@ -200,10 +205,20 @@ class Establishment(AddressMixin):
                 "(facture n° {numero}, montant {montant}).\n\nCordialement,\n{etablissement}",
     )
     logo = models.ImageField(_("logo"), upload_to="logos/", blank=True)
-    # SEPA creditor identity (used by direct debits).
+    # SEPA creditor identity (used by direct debits, billing-rules.md §11).
     creditor_id = models.CharField(_("ICS"), max_length=35, blank=True)
     iban = models.CharField(_("IBAN"), max_length=34, blank=True)
     bic = models.CharField(_("BIC"), max_length=11, blank=True)
+    sepa_creditor_name = models.CharField(_("nom du créancier SEPA"), max_length=70, blank=True,
+                                          help_text=_("Vide : le nom de l'établissement."))
+    sepa_prenotification_days = models.PositiveSmallIntegerField(
+        _("délai de pré-notification (jours)"), default=14,
+        help_text=_("Au moins 14 jours, sauf délai plus court convenu dans le mandat."))
+    sepa_version = models.CharField(_("version des fichiers de prélèvement"), max_length=16,
+                                    choices=SepaVersion.choices, default=SepaVersion.V08)
+    sepa_frst_after_amendment = models.BooleanField(
+        _("FRST après un changement de compte"), default=False,
+        help_text=_("Option de certaines banques : le prélèvement qui suit un amendement est présenté en FRST."))
 
     class Meta:
         verbose_name = _("établissement")
@@ -217,12 +232,31 @@ class Establishment(AddressMixin):
     def is_alsace_moselle(self) -> bool:
         return self.departement in {"57", "67", "68"}
 
+    @property
+    def sepa_name(self) -> str:
+        return self.sepa_creditor_name or self.name[:70]
+
     def clean(self):
         from django.core.exceptions import ValidationError
-        from stdnum.eu import at_02
 
-        if self.creditor_id and not at_02.is_valid(self.creditor_id):
-            raise ValidationError({"creditor_id": _("ICS invalide : « %(v)s ».") % {"v": self.creditor_id}})
+        from core.bank import validate_bic, validate_iban
+
+        errors = {}
+        if self.creditor_id:
+            from stdnum.eu import at_02
+
+            if not at_02.is_valid(self.creditor_id):
+                errors["creditor_id"] = _("ICS invalide : « %(v)s ».") % {"v": self.creditor_id}
+            else:
+                self.creditor_id = at_02.compact(self.creditor_id)
+        for name, check in (("iban", validate_iban), ("bic", validate_bic)):
+            if getattr(self, name):
+                try:
+                    setattr(self, name, check(getattr(self, name)))
+                except ValidationError as exc:
+                    errors[name] = exc.messages
+        if errors:
+            raise ValidationError(errors)
 
 
 class Section(models.Model):

@@ -27,6 +27,18 @@ class Check:
     link_label: str = ""
 
 
+# Checks contributed by apps above billing (e.g. sepa: direct debit without an active mandate). They
+# register at startup (AppConfig.ready) so that billing never imports them: fn(*, period, stays) -> [Check].
+EXTRA_PERIOD_CHECKS: list = []
+
+
+def period_check_register(fn):
+    """Add a pre-flight check provider (idempotent); usable as a decorator."""
+    if fn not in EXTRA_PERIOD_CHECKS:
+        EXTRA_PERIOD_CHECKS.append(fn)
+    return fn
+
+
 def _ranges(days: list[date]) -> str:
     if not days:
         return ""
@@ -118,6 +130,8 @@ def period_checks(*, period: BillingPeriod) -> list[Check]:
                 _("Le produit %(code)s n'a aucun tarif.") % {"code": product.code},
                 reverse("billing:product-detail", kwargs={"alias": alias, "pk": product.pk}), _("Saisir un tarif")))
     checks.extend(_address_checks(section=section, stays=stays, start=start, end=end))
+    for provider in EXTRA_PERIOD_CHECKS:
+        checks.extend(provider(period=period, stays=stays))
     if not stays:
         checks.append(Check("warning", _("Aucun séjour dans la section %(alias)s sur la période.") % {"alias": alias}))
     return checks

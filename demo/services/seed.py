@@ -111,6 +111,9 @@ def demo_seed(*, residents: int = 60, users: bool = True) -> dict:
     demo_billing_seed(organisation=organisation, establishments=establishments, sections=sections)
     demo_absence_mappings(establishments=establishments)  # correspondence table C→1, H→2, P→3, S→4
     made = demo_residents(organisation=organisation, sections=sections, count=residents)
+    from .sepa_seed import demo_mandates
+
+    demo_mandates(organisation=organisation)  # SEPA mandates of the residents paying by direct debit
     demo_billing_for_stays(organisation=organisation)
     return {"organisation": organisation, "establishments": establishments, "sections": sections,
             "users": created_users, "residents_created": made}

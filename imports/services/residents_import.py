@@ -425,46 +425,22 @@ class Cells:
         return bank
 
     def _iban(self, text: str) -> tuple[str, str | None]:
-        from schwifty import IBAN
-        from schwifty import exceptions as ex
+        from core.bank import iban_check
 
-        compact = re.sub(r"[\s\-.]", "", text).upper()
         try:
-            iban = IBAN(compact, validate_bban=True)
-        except ex.InvalidCountryCode:
-            message = _("IBAN invalide : code pays inconnu.")
-        except ex.InvalidLength:
-            message = _("IBAN invalide : longueur incorrecte pour ce pays.")
-        except ex.InvalidChecksumDigits:
-            message = _("IBAN invalide : clé de contrôle de l'IBAN incorrecte (faute de frappe ?).")
-        except ex.InvalidBBANChecksum:
-            message = _("IBAN invalide : clé RIB incorrecte.")
-        except (ex.InvalidStructure, ex.InvalidBankCode, ex.InvalidBranchCode, ex.InvalidAccountCode):
-            message = _("IBAN invalide : structure incorrecte pour ce pays.")
-        except ValueError:
-            message = _("IBAN invalide.")
-        else:
-            if not iban.in_sepa_zone:
-                self.error("IBAN", _("IBAN hors de la zone SEPA : prélèvement impossible."))
-                return "", None
-            try:
-                bic = iban.bic
-            except Exception:  # noqa: BLE001 - the bank registry is only a hint
-                bic = None
-            return iban.compact, (str(bic) if bic else None)
-        self.error("IBAN", message)
-        return "", None
+            return iban_check(text)
+        except ValidationError as exc:
+            self.error("IBAN", exc.messages[0])
+            return "", None
 
     def _bic(self, text: str) -> str:
-        from schwifty import BIC
+        from core.bank import validate_bic
 
-        compact = re.sub(r"\s", "", text).upper()
         try:
-            bic = BIC(compact)
-        except ValueError:
-            self.error("BIC", _("BIC invalide : 8 ou 11 caractères (banque, pays, localité, agence)."))
+            return validate_bic(text)
+        except ValidationError as exc:
+            self.error("BIC", exc.messages[0])
             return ""
-        return bic.compact
 
 
 # ---------------------------------------------------------------------------------------- validation

@@ -1,0 +1,135 @@
+"""Mandate life cycle (billing-rules.md §11): create, sign, change of account (amendment), revoke,
+lapse. The mandate's status, its next sequence type and the debit batches are three separate things."""
+from __future__ import annotations
+
+from datetime import date
+
+import calendar
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from ..models import RUM_VALIDATOR, Mandate, MandateAccount
+from core.bank import validate_bic, validate_iban
+
+
+LAPSE_MONTHS = 36
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` shifted by ``months`` (negative allowed), clamped to the month's last day."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def mandate_rum_generate(*, establishment, resident, relative=None) -> str:
+    """``<ESTABLISHMENT>-<resident id>[-P<relative id>]`` and a counter if already taken."""
+    base = f"{establishment.code}-{resident.pk}" + (f"-P{relative.pk}" if relative else "")
+    rum, n = base, 1
+    while Mandate.objects.filter(establishment=establishment, rum__iexact=rum).exists():
+        n += 1
+        rum = f"{base}-{n}"
+    return rum
+
+
+@transaction.atomic
+def mandate_create(*, establishment, resident, iban: str, account_holder: str, bic: str = "", relative=None,
+                   rum: str = "", signature_date: date | None = None, last_collection_date: date | None = None,
+                   on: date | None = None) -> Mandate:
+    """A mandate to sign (RUM generated) or, with its RUM typed, one taken over from another system:
+    with a last collection date it starts at RCUR."""
+    iban = validate_iban(iban)
+    bic = validate_bic(bic)
+    if not account_holder.strip():
+        raise ValidationError({"account_holder": _("Indiquez le titulaire du compte.")})
+    if relative is not None and relative.resident_id != resident.pk:
+        raise ValidationError({"relative": _("Ce proche n'est pas rattaché à ce résident.")})
+    if rum:
+        rum = rum.strip()
+        RUM_VALIDATOR(rum)
+        if Mandate.objects.filter(establishment=establishment, rum__iexact=rum).exists():
+            raise ValidationError({"rum": _("La RUM %(rum)s existe déjà pour ce créancier.") % {"rum": rum}})
+    else:
+        rum = mandate_rum_generate(establishment=establishment, resident=resident, relative=relative)
+    mandate = Mandate.objects.create(
+        establishment=establishment, resident=resident, relative=relative, rum=rum, iban=iban, bic=bic,
+        account_holder=account_holder.strip()[:140], last_collection_date=last_collection_date,
+        next_sequence_type=Mandate.SequenceType.RCUR if last_collection_date else Mandate.SequenceType.FRST)
+    MandateAccount.objects.create(mandate=mandate, iban=iban, bic=bic, account_holder=mandate.account_holder,
+                                  valid_from=signature_date or on or date.today())
+    if signature_date:
+        mandate_sign(mandate=mandate, signature_date=signature_date)
+    return mandate
+
+
+def mandate_sign(*, mandate: Mandate, signature_date: date) -> Mandate:
+    """Record the signature date: the mandate becomes active."""
+    if mandate.status != Mandate.Status.PENDING:
+        raise ValidationError(_("Seul un mandat à signer peut être signé (mandat %(rum)s : %(status)s).") % {
+            "rum": mandate.rum, "status": mandate.get_status_display()})
+    if signature_date > date.today():
+        raise ValidationError({"signature_date": _("La date de signature ne peut pas être future.")})
+    mandate.signature_date = signature_date
+    mandate.status = Mandate.Status.ACTIVE
+    mandate.save(update_fields=["signature_date", "status"])
+    return mandate
+
+
+@transaction.atomic
+def mandate_change_account(*, mandate: Mandate, iban: str, account_holder: str = "", bic: str = "",
+                           on: date | None = None) -> Mandate:
+    """A new debtor account on the same mandate: the RUM is kept, the old account stays in the history
+    and the next collection carries the amendment (``original_iban``; SMNDA when the bank changes)."""
+    mandate = Mandate.objects.select_for_update().get(pk=mandate.pk)
+    if mandate.status in (Mandate.Status.REVOKED, Mandate.Status.EXPIRED):
+        raise ValidationError(_("Le mandat %(rum)s n'est plus utilisable : créez-en un nouveau.") % {"rum": mandate.rum})
+    iban = validate_iban(iban)
+    bic = validate_bic(bic)
+    if iban == mandate.iban:
+        raise ValidationError({"iban": _("C'est déjà l'IBAN du mandat.")})
+    if not mandate.original_iban:  # several changes before a collection: the original is the first
+        mandate.original_iban = mandate.iban
+    mandate.iban, mandate.bic = iban, bic
+    if account_holder.strip():
+        mandate.account_holder = account_holder.strip()[:140]
+    mandate.save(update_fields=["iban", "bic", "account_holder", "original_iban"])
+    MandateAccount.objects.create(mandate=mandate, iban=iban, bic=bic, account_holder=mandate.account_holder,
+                                  valid_from=on or date.today())
+    return mandate
+
+
+def mandate_revoke(*, mandate: Mandate, on: date, reason: str) -> Mandate:
+    if not reason.strip():
+        raise ValidationError({"revoke_reason": _("Indiquez le motif de la révocation.")})
+    if mandate.status in (Mandate.Status.REVOKED, Mandate.Status.EXPIRED):
+        raise ValidationError(_("Le mandat %(rum)s est déjà %(status)s.") % {
+            "rum": mandate.rum, "status": mandate.get_status_display().lower()})
+    mandate.status, mandate.revoked_on, mandate.revoke_reason = Mandate.Status.REVOKED, on, reason.strip()[:250]
+    mandate.save(update_fields=["status", "revoked_on", "revoke_reason"])
+    return mandate
+
+
+def mandate_lapse_date(mandate: Mandate) -> date | None:
+    """36 months after the due date of the last collection (rejected or not), or after the signature
+    for a mandate never used."""
+    start = mandate.last_collection_date or mandate.signature_date
+    return add_months(start, LAPSE_MONTHS) if start else None
+
+
+@transaction.atomic
+def mandates_lapse(*, today: date | None = None) -> list[Mandate]:
+    """Mark lapsed (*caducs*) the active and pending-signed mandates whose lapse date has passed."""
+    today = today or date.today()
+    limit = add_months(today, -LAPSE_MONTHS)
+    candidates = Mandate.objects.select_for_update().filter(status=Mandate.Status.ACTIVE).filter(
+        Q(last_collection_date__lte=limit) | Q(last_collection_date__isnull=True, signature_date__lte=limit))
+    lapsed = []
+    for mandate in candidates:
+        if mandate_lapse_date(mandate) > today:  # month-end clamping of the coarse filter
+            continue
+        mandate.status, mandate.lapsed_on = Mandate.Status.EXPIRED, mandate_lapse_date(mandate)
+        mandate.save(update_fields=["status", "lapsed_on"])
+        lapsed.append(mandate)
+    return lapsed

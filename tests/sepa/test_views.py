@@ -1,0 +1,117 @@
+"""SEPA screens: mandates tab (create, sign, change of account, revoke, printable form) and debit
+batch pages; refusals (other section → 404, *lecture* → 403)."""
+import io
+from datetime import date, timedelta
+
+import pytest
+from openpyxl import load_workbook
+from pypdf import PdfReader
+
+from sepa.models import DebitBatch, Mandate
+from sepa.services.debits import target_business_day
+from structures.models import SectionAccess
+from tests.billing.payment_helpers import resident_in
+from tests.factories import SectionAccessFactory, SectionFactory, UserFactory
+from tests.sepa.helpers import IBAN_A, IBAN_B, creditor_for, debit_invoice, period_for
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(client, section, role=SectionAccess.Role.CLERK):
+    user = UserFactory()
+    SectionAccessFactory(user=user, section=section, role=role)
+    client.force_login(user)
+    return client
+
+
+def _next_business_day(days=20):
+    day = date.today() + timedelta(days=days)
+    while not target_business_day(day):
+        day += timedelta(days=1)
+    return day
+
+
+def test_mandate_screens(client):
+    section = SectionFactory()
+    creditor_for(section)
+    resident = resident_in(section)
+    c = _client(client, section)
+    url = f"/s/{section.alias}/prelevements/residents/{resident.pk}/mandats/"
+    page = c.get(url)
+    assert page.status_code == 200 and "Mandats SEPA" in page.content.decode()
+    c.post(url, {"action": "create", "account_holder": "Jeanne Dupont", "iban": "FR76 3000 6000 0112 3456 7890 189"})
+    mandate = Mandate.objects.get()
+    assert mandate.status == Mandate.Status.PENDING and mandate.iban == IBAN_A
+    response = c.post(url, {"action": "create", "account_holder": "X", "iban": "FR7730006000011234567890189"}, follow=True)
+    assert "clé de contrôle de l&#x27;IBAN" in response.content.decode() or "clé de contrôle" in response.content.decode()
+    pdf = c.get(f"/s/{section.alias}/prelevements/mandats/{mandate.pk}/formulaire.pdf")
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "Mandat de prélèvement SEPA" in text and mandate.rum in text and "8 semaines" in text
+    assert "FR72ZZZ123456" in text and IBAN_A in text
+    c.post(url, {"action": "sign", "mandate": mandate.pk, "signature_date": "2026-01-05"})
+    mandate.refresh_from_db()
+    assert mandate.status == Mandate.Status.ACTIVE
+    c.post(url, {"action": "account", "mandate": mandate.pk, "iban": IBAN_B})
+    mandate.refresh_from_db()
+    assert mandate.iban == IBAN_B and mandate.original_iban == IBAN_A
+    c.post(url, {"action": "revoke", "mandate": mandate.pk, "revoked_on": "2026-02-01", "reason": "Décès"})
+    mandate.refresh_from_db()
+    assert mandate.status == Mandate.Status.REVOKED and mandate.revoke_reason == "Décès"
+
+
+def test_mandate_refusals(client):
+    section = SectionFactory()
+    resident = resident_in(section)
+    url = f"/s/{section.alias}/prelevements/residents/{resident.pk}/mandats/"
+    reader = _client(client, section, SectionAccess.Role.READER)
+    assert reader.get(url).status_code == 200
+    assert reader.post(url, {"action": "create", "account_holder": "X", "iban": IBAN_A}).status_code == 403
+    assert not Mandate.objects.exists()
+    other = SectionFactory()
+    outsider = UserFactory()
+    SectionAccessFactory(user=outsider, section=other)
+    client.force_login(outsider)
+    assert client.get(url).status_code == 404
+    assert client.get(f"/s/{other.alias}/prelevements/residents/{resident.pk}/mandats/").status_code == 404
+
+
+def test_batch_screens(client):
+    section = SectionFactory()
+    creditor_for(section)
+    period = period_for(section)
+    resident = resident_in(section)
+    c = _client(client, section)
+    c.post(f"/s/{section.alias}/prelevements/residents/{resident.pk}/mandats/",
+           {"action": "create", "account_holder": "Dupont", "iban": IBAN_A, "signature_date": "2026-01-05"})
+    invoice = debit_invoice(period, resident, "1500.00")
+    debit_invoice(period, resident_in(section), "10.00")
+    base = f"/s/{section.alias}/prelevements/lots/"
+    response = c.post(base, {"period": period.pk, "collection_date": "2026-01-03"}, follow=True)
+    assert "pré-notification" in response.content.decode() and not DebitBatch.objects.exists()
+    response = c.post(base, {"period": period.pk, "collection_date": _next_business_day().isoformat()})
+    batch = DebitBatch.objects.get()
+    assert response.url == f"{base}{batch.pk}/"
+    page = c.get(response.url).content.decode()
+    assert "Aucun mandat." in page and invoice.number in page and "FRST : 1" in page
+    assert c.get(f"{base}{batch.pk}/pain008.xml").status_code == 404  # not generated yet
+    c.post(f"{base}{batch.pk}/", {"action": "generate"})
+    xml = c.get(f"{base}{batch.pk}/pain008.xml")
+    assert xml.status_code == 200 and invoice.number.encode() in xml.content
+    sheet = load_workbook(io.BytesIO(c.get(f"{base}{batch.pk}/liste.xlsx").content)).active
+    assert [cell.value for cell in sheet[2]][1:5] == [Mandate.objects.get().rum, "FRST", 1500, invoice.number]
+    c.post(f"{base}{batch.pk}/", {"action": "send"})
+    batch.refresh_from_db()
+    assert batch.status == DebitBatch.Status.SENT
+    response = c.post(f"{base}{batch.pk}/", {"action": "settle"}, follow=True)
+    assert "à partir de sa date de prélèvement" in response.content.decode()
+    # refusals
+    reader = UserFactory()
+    SectionAccessFactory(user=reader, section=section, role=SectionAccess.Role.READER)
+    client.force_login(reader)
+    assert client.get(f"{base}{batch.pk}/").status_code == 200
+    assert client.post(f"{base}{batch.pk}/", {"action": "cancel"}).status_code == 403
+    outsider = UserFactory()
+    SectionAccessFactory(user=outsider, section=SectionFactory())
+    client.force_login(outsider)
+    assert client.get(f"{base}{batch.pk}/").status_code == 404
+    assert client.get(f"{base}{batch.pk}/pain008.xml").status_code == 404
