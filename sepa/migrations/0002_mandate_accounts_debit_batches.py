@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('billing', '0009_payments'),
         ('sepa', '0001_initial'),
-        ('structures', '0005_establishment_sepa_creditor'),
+        ('structures', '0006_establishment_sepa_creditor'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

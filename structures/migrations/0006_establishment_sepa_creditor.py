@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('structures', '0004_organisation_smtp_admin_oauth_block'),
+        ('structures', '0005_section_places'),
     ]
 
     operations = [
