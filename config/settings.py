@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "residents",
     "payers",
     "sepa",
+    "reminders",
     "imports",
     "demo",
 ]
