@@ -205,3 +205,20 @@ def letter_set_registered_number(*, letter: ReminderLetter, number: str) -> Remi
     letter.registered_number = number[:40]
     letter.save(update_fields=["registered_number"])
     return letter
+
+
+def run_preview_pdf(*, run: ReminderRun, reminder: Reminder) -> bytes:
+    """The « loupe »: the letter the debtor of ``reminder`` would receive (its ticked lines, or the
+    line itself when none is ticked), as it stands now; nothing is stored."""
+    debtor = Debtor.of(reminder.invoice)
+    lines = [line for line in run.reminders.filter(debtor.q("invoice__")).select_related("invoice")
+             .order_by("invoice__due_date", "invoice__number") if line.selected and not line.exclusion]
+    lines = lines or [reminder]
+    name, address, person = _letter_debtor(lines[0].invoice)
+    data = letters_svc.LetterData(
+        establishment=run.section.establishment, debtor_name=name, debtor_address=address, person=person,
+        level=max(line.level for line in lines), print_date=run.print_date,
+        pay_by=run.print_date + _pay_within(delays_for(run.section)),
+        lines=[letters_svc.LetterLine(line.invoice.number, line.invoice.issue_date, line.invoice.due_date,
+                                      line.amount, line.balance, line.level) for line in lines])
+    return letters_svc.letters_pdf([data])
