@@ -191,6 +191,8 @@ CELERY_BEAT_SCHEDULE = {
     # Messages left by a dead worker and retries that came due.
     "mailing-outbox-due": {"task": "mailing.tasks.outbox_process_due", "schedule": 60},
     "imports-files-purge": {"task": "imports.tasks.import_files_purge", "schedule": 24 * 3600},
+    # The month's reminder proposals (idempotent: once per section and month; never sends).
+    "reminders-proposals": {"task": "reminders.tasks.proposals_prepare", "schedule": 24 * 3600},
 }
 
 # --- Mail (the association's SMTP is used for invoices; this is for system mails) -----------

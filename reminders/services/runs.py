@@ -222,3 +222,21 @@ def run_preview_pdf(*, run: ReminderRun, reminder: Reminder) -> bytes:
         lines=[letters_svc.LetterLine(line.invoice.number, line.invoice.issue_date, line.invoice.due_date,
                                       line.amount, line.balance, line.level) for line in lines])
     return letters_svc.letters_pdf([data])
+
+
+def proposals_prepare(*, today: date | None = None) -> list[int]:
+    """The scheduler's monthly proposal (beat, daily, idempotent): for each active section with
+    nothing reminded this month yet, a run dated today with the limit date the 1st of the month,
+    when it has at least one line to send. It never validates (never sends) anything."""
+    from structures.models import Section
+
+    today = today or timezone.localdate()
+    created = []
+    month = first_of_month(today)
+    for section in Section.objects.filter(is_active=True).select_related("establishment"):
+        if ReminderRun.objects.filter(section=section, print_date__gte=month).exists():
+            continue
+        rows = proposal_rows(section=section, limit_date=month, print_date=today)
+        if any(not row.is_excluded for row in rows):
+            created.append(run_create(section=section, print_date=today, limit_date=month, by_scheduler=True).pk)
+    return created
