@@ -24,7 +24,6 @@ from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Invoice, Payment, PaymentAllocation
-from billing.selectors import debtor_label
 from billing.services.payments import PAYABLE_KINDS, Debtor
 from core.money import ZERO, round_money
 
@@ -72,7 +71,7 @@ def unsettled_debit_invoice_ids(invoice_ids: list[int]) -> set[int]:
 
 @dataclass
 class ProposalRow:
-    invoice: Invoice
+    invoice: InvoiceRef
     debtor: Debtor
     debtor_name: str
     level: int
@@ -136,42 +135,68 @@ def debtor_credits(section) -> dict[Debtor, Decimal]:
     return {debtor: amount for debtor, amount in credits.items() if amount > 0}
 
 
+@dataclass(frozen=True, slots=True)
+class InvoiceRef:
+    """What the proposal needs of an invoice (read as plain values: no model instances)."""
+
+    pk: int
+    number: str
+    section_id: int
+    debtor_kind: str
+    resident_id: int | None
+    relative_id: int | None
+    payer_id: int | None
+    debtor_name: str
+    issue_date: date
+    due_date: date
+    total: Decimal
+    paid_amount: Decimal
+
+
+INVOICE_FIELDS = ("pk", "number", "section_id", "debtor_kind", "resident_id", "relative_id", "payer_id",
+                  "debtor_name", "issue_date", "due_date", "total", "paid_amount")
+
+
 def proposal_rows(*, section, limit_date: date, print_date: date) -> list[ProposalRow]:
     """Per debtor (sorted by name), the invoices due at a level on ``print_date``, with the
     excluded ones and their reason."""
     delays = delays_for(section)
-    invoices = list(
-        Invoice.objects.filter(section=section, kind__in=PAYABLE_KINDS, status=Invoice.Status.ISSUED,
-                               due_date__lte=limit_date, issue_date__lte=print_date)
-        .select_related("resident", "relative", "payer", "payer_group")
-        .annotate(paid_on=_allocated_until(print_date)).filter(paid_on__lt=F("total"))
-        .order_by("due_date", "number"))
-    ids = [i.pk for i in invoices]
+    candidates = (Invoice.objects.filter(section=section, kind__in=PAYABLE_KINDS, status=Invoice.Status.ISSUED,
+                                         due_date__lte=limit_date, issue_date__lte=print_date)
+                  .annotate(paid_on=_allocated_until(print_date)).filter(paid_on__lt=F("total")))
+    rows_values = list(candidates.order_by("due_date", "number")
+                       .values_list(*INVOICE_FIELDS, "resident_name", "paid_on"))
+    # Histories, disputes: joined on the same candidates in SQL (no list of ids sent back).
+    scope = {"invoice__section": section, "invoice__kind__in": PAYABLE_KINDS,
+             "invoice__status": Invoice.Status.ISSUED, "invoice__due_date__lte": limit_date}
     history: dict[int, list[tuple[int, date]]] = defaultdict(list)
-    for invoice_id, level, printed in (Reminder.objects.filter(invoice_id__in=ids, status=Reminder.Status.SENT)
+    for invoice_id, level, printed in (Reminder.objects.filter(status=Reminder.Status.SENT, **scope)
                                        .values_list("invoice_id", "level", "print_date")):
         history[invoice_id].append((level, printed))
-    disputes = dict(InvoiceDispute.objects.filter(invoice_id__in=ids, is_disputed=True)
-                    .values_list("invoice_id", "comment"))
-    debits = unsettled_debit_invoice_ids(ids)
+    disputes = dict(InvoiceDispute.objects.filter(is_disputed=True, **scope).values_list("invoice_id", "comment"))
     credits = debtor_credits(section)
 
+    due: list[tuple[InvoiceRef, int, Decimal]] = []
+    for values in rows_values:
+        paid_on = values[-1]
+        ref = InvoiceRef(*values[:7], values[7] or values[12] or values[1], *values[8:12])
+        level = next_level(history.get(ref.pk, ()), due_date=ref.due_date, print_date=print_date, delays=delays)
+        if level is not None:
+            due.append((ref, level, round_money(ref.total - paid_on)))
+    debits = unsettled_debit_invoice_ids([ref.pk for ref, _l, _b in due]) if due else set()
+
     rows: list[ProposalRow] = []
-    for invoice in invoices:
-        level = next_level(history[invoice.pk], due_date=invoice.due_date, print_date=print_date, delays=delays)
-        if level is None:
-            continue
-        balance = round_money(invoice.total - invoice.paid_on)
+    for ref, level, balance in due:
         # A payment recorded since (even dated after the print date) is never chased.
-        balance = min(balance, invoice.total - invoice.paid_amount)
-        row = ProposalRow(invoice=invoice, debtor=Debtor.of(invoice), debtor_name=debtor_label(invoice), level=level,
-                          amount=invoice.total, balance=balance, days_late=max((print_date - invoice.due_date).days, 0),
-                          history=sorted(history[invoice.pk]))
+        balance = min(balance, ref.total - ref.paid_amount)
+        row = ProposalRow(invoice=ref, debtor=Debtor.of(ref), debtor_name=ref.debtor_name, level=level,
+                          amount=ref.total, balance=balance, days_late=max((print_date - ref.due_date).days, 0),
+                          history=sorted(history.get(ref.pk, ())))
         if balance <= 0:
             row.exclusion = SETTLED
-        elif invoice.pk in disputes:
-            row.exclusion, row.exclusion_detail = DISPUTED, disputes[invoice.pk]
-        elif invoice.pk in debits:
+        elif ref.pk in disputes:
+            row.exclusion, row.exclusion_detail = DISPUTED, disputes[ref.pk]
+        elif ref.pk in debits:
             row.exclusion = DIRECT_DEBIT
         elif credits.get(row.debtor, ZERO) >= balance:
             credits[row.debtor] -= balance

@@ -38,7 +38,7 @@ def run_create(*, section, print_date: date, limit_date: date | None = None, use
                                          created_by=user if (user and user.is_authenticated) else None,
                                          by_scheduler=by_scheduler)
         Reminder.objects.bulk_create([
-            Reminder(run=run, invoice=row.invoice, level=row.level, amount=row.amount, balance=row.balance,
+            Reminder(run=run, invoice_id=row.invoice.pk, level=row.level, amount=row.amount, balance=row.balance,
                      days_late=row.days_late, exclusion=row.exclusion, exclusion_detail=row.exclusion_detail[:250],
                      selected=not row.is_excluded, print_date=print_date) for row in rows_of(run)])
     return run
