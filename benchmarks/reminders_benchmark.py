@@ -77,6 +77,15 @@ def run_one(n: int) -> dict:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")  # fresh statistics, as a live database has
     connection.force_debug_cursor = True
+    import os
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+        import pstats
+        prof = cProfile.Profile()
+        prof.enable()
+        proposal_rows(section=section, limit_date=date(2026, 2, 1), print_date=date(2026, 2, 10))
+        prof.disable()
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
     with CaptureQueriesContext(connection) as ctx:
         t0 = time.perf_counter()
         rows = proposal_rows(section=section, limit_date=date(2026, 2, 1), print_date=date(2026, 2, 10))

@@ -15,7 +15,6 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from residents.models import Resident
-from structures.access import Role
 from structures.views_mixins import SectionMixin
 
 from . import selectors

@@ -2,7 +2,6 @@
 registered number, histories, dispute flag, cancel — with the section refusals (404 / 403)."""
 import io
 from datetime import date
-from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -61,7 +60,7 @@ def test_run_preview_untick_validate_history(client, site, eager_celery, django_
     assert response.status_code == 302 and response["Location"] == _url("run", pk=run.pk)
     page = client.get(_url("run", pk=run.pk)).content.decode()
     assert site["a"].number in page and site["b"].number in page and "loupe" in page
-    line_a, line_b = run.reminders.get(invoice=site["a"]), run.reminders.get(invoice=site["b"])
+    line_a = run.reminders.get(invoice=site["a"])
     preview = client.get(_url("preview", pk=run.pk, line_pk=line_a.pk))
     assert preview["Content-Type"] == "application/pdf" and preview["Content-Disposition"].startswith("inline")
     text = _pdf_text(preview.content)
