@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "residents",
     "payers",
     "sepa",
+    "reminders",
     "imports",
     "demo",
 ]
@@ -220,6 +221,8 @@ CELERY_BEAT_SCHEDULE = {
     "mailing-outbox-due": {"task": "mailing.tasks.outbox_process_due", "schedule": 60},
     "imports-files-purge": {"task": "imports.tasks.import_files_purge", "schedule": 24 * 3600},
     "sepa-mandates-lapse": {"task": "sepa.tasks.mandates_lapse", "schedule": 24 * 3600},
+    # The month's reminder proposals (idempotent: once per section and month; never sends).
+    "reminders-proposals": {"task": "reminders.tasks.proposals_prepare", "schedule": 24 * 3600},
 }
 
 # --- Mail (the association's SMTP is used for invoices; this is for system mails) -----------

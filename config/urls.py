@@ -18,6 +18,7 @@ urlpatterns = [
     path("s/<str:alias>/imports/", include("imports.urls")),
     path("s/<str:alias>/courriels/", include("mailing.urls")),
     path("s/<str:alias>/prelevements/", include("sepa.urls")),
+    path("s/<str:alias>/relances/", include("reminders.urls")),
 ]
 # No route serves MEDIA_ROOT, even with DEBUG on (./dev run): PDFs and uploaded files are only
 # reached through views that check the login and the section grants.
