@@ -3,7 +3,7 @@ from django.contrib import admin
 from core.admin_helpers import ReadableJsonAdminMixin
 from structures.admin_scoping import SectionScopedAdmin
 
-from .models import AbsenceCodeMapping, ImportRun
+from .models import AbsenceCodeMapping, BankStatementEntry, ImportRun
 
 
 @admin.register(ImportRun)
@@ -21,3 +21,16 @@ class AbsenceCodeMappingAdmin(SectionScopedAdmin):
     section_lookup = "establishment__sections"
     list_display = ["establishment", "external_code", "reason"]
     list_filter = ["establishment"]
+
+
+@admin.register(BankStatementEntry)
+class BankStatementEntryAdmin(SectionScopedAdmin):
+    list_display = ["booking_date", "entry_ref", "direction", "amount", "status", "section"]
+    list_filter = ["status", "direction", "section"]
+    readonly_fields = [f.name for f in BankStatementEntry._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

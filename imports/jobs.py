@@ -7,3 +7,5 @@ from core.services.jobs import register_job_runner  # noqa: F401
 from .services import absences_import, residents_import  # noqa: E402
 register_job_runner(residents_import.JOB_KIND, residents_import.residents_import_job)
 register_job_runner(absences_import.ABSENCES_JOB_KIND, absences_import.absences_validate_job)
+from .services import bank_statement  # noqa: E402
+register_job_runner(bank_statement.JOB_KIND, bank_statement.statement_import_job)

@@ -13,6 +13,7 @@ class ImportRun(models.Model):
         RESIDENTS = "residents", _("Résidents et proches (XLSX)")
         ABSENCES = "absences", _("Absences (CSV)")
         PAYMENTS = "payments", _("Règlements (CSV)")
+        BANK_STATEMENT = "bank_stmt", _("Relevé bancaire (camt.053)")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("En cours")
@@ -68,3 +69,49 @@ class AbsenceCodeMapping(models.Model):
 
     def __str__(self):
         return f"{self.external_code} → {self.reason.code}"
+
+
+class BankStatementEntry(models.Model):
+    """One booked transaction of a camt.053 bank statement (an entry, or one transaction of a batch
+    entry). Kept so that importing the same statement twice records nothing new (``entry_ref`` is the
+    bank's reference, unique per section and account) and so that the lines not matched to an invoice
+    wait for a clerk on the manual matching screen."""
+
+    class Direction(models.TextChoices):
+        CREDIT = "CRDT", _("Crédit")
+        DEBIT = "DBIT", _("Débit")
+
+    class Status(models.TextChoices):
+        MATCHED = "matched", _("Rapproché automatiquement")
+        PENDING = "pending", _("À rapprocher")
+        MANUAL = "manual", _("Rapproché à la main")
+        IGNORED = "ignored", _("Écarté")
+
+    run = models.ForeignKey(ImportRun, verbose_name=_("import"), on_delete=models.PROTECT, related_name="bank_entries")
+    section = models.ForeignKey(Section, verbose_name=_("section"), on_delete=models.PROTECT,
+                                related_name="bank_entries")
+    account = models.CharField(_("compte (IBAN)"), max_length=34, blank=True)
+    entry_ref = models.CharField(_("référence bancaire"), max_length=140)
+    booking_date = models.DateField(_("date de comptabilisation"))
+    amount = models.DecimalField(_("montant"), max_digits=12, decimal_places=2)
+    direction = models.CharField(_("sens"), max_length=4, choices=Direction.choices)
+    remittance = models.CharField(_("libellé"), max_length=500, blank=True)
+    counterparty = models.CharField(_("contrepartie"), max_length=140, blank=True)
+    status = models.CharField(_("état"), max_length=8, choices=Status.choices)
+    reason = models.CharField(_("motif"), max_length=250, blank=True)
+    payment = models.ForeignKey("billing.Payment", verbose_name=_("règlement"), null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="bank_entries")
+    processed_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("traité par"), null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    processed_at = models.DateTimeField(_("traité le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("ligne de relevé bancaire")
+        verbose_name_plural = _("lignes de relevés bancaires")
+        ordering = ["section", "booking_date", "pk"]
+        constraints = [models.UniqueConstraint(fields=["section", "account", "entry_ref"],
+                                               name="unique_bank_entry_ref")]
+        indexes = [models.Index(fields=["section", "status"])]
+
+    def __str__(self):
+        return f"{self.entry_ref} {self.get_direction_display()} {self.amount} € du {self.booking_date:%d/%m/%Y}"

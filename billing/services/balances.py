@@ -100,10 +100,14 @@ def _credit_rows(*, section, on: date, debtor_kind=None, payment_mode=None) -> l
     not_cancelled = Q(cancelled_at__isnull=True) | Q(cancelled_at__date__gt=on)
     payments = (Payment.objects.filter(not_cancelled, section=section, date__lte=on)
                 .select_related("resident", "relative", "payer")
-                .annotate(allocated=_allocated_by(on, "payment")).order_by("date", "pk"))
+                .annotate(allocated=_allocated_by(on, "payment"))
+                # Only what can make a credit row: refunds, and payments not wholly allocated (the
+                # database skips the fully allocated ones instead of Python loading them all).
+                .filter(Q(kind=Payment.Kind.REFUND) | Q(allocated__lt=F("amount"))).order_by("date", "pk"))
     notes = (Invoice.objects.filter(section=section, kind=Invoice.Kind.CREDIT_NOTE, issue_date__lte=on)
              .exclude(status=Invoice.Status.DRAFT).select_related("resident", "relative", "payer", "payer_group")
-             .annotate(allocated=_allocated_by(on, "credit_note")).order_by("issue_date", "pk"))
+             .annotate(allocated=_allocated_by(on, "credit_note")).filter(allocated__lt=-F("total"))
+             .order_by("issue_date", "pk"))
     if debtor_kind:
         payments, notes = payments.filter(debtor_kind=debtor_kind), notes.filter(debtor_kind=debtor_kind)
     sources: dict[Debtor, list] = {}

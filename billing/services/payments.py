@@ -408,3 +408,37 @@ def invoice_lookup(*, section, query: str, limit: int = 8) -> list[Invoice]:
     if query.isdigit():
         q |= Q(number__endswith=query.zfill(6))
     return list(base.filter(q).order_by("due_date", "number")[:limit])
+
+
+# ---------------------------------------------------------------- a payment with chosen allocations
+
+@transaction.atomic
+def payment_record_allocated(*, section, debtor: Debtor, on: date, amount, mode: str, amounts: dict[int, Decimal],
+                             reference: str = "", comment: str = "", user=None) -> Payment:
+    """Record a payment put on the invoices the clerk chose (``{invoice id: amount}``, each at most the
+    invoice's balance, all of ``debtor`` in ``section``); what is not allocated stays as credit.
+    Used for a payer's payment spread over its beneficiaries' invoices."""
+    amount = _amount(amount)
+    if mode not in Payment.Mode.values:
+        raise ValidationError({"mode": _("Mode de règlement inconnu : %(value)s") % {"value": mode}})
+    if debtor.section_id != section.pk:
+        raise ValidationError(_("Ce débiteur n'appartient pas à cette section."))
+    wanted = {int(pk): _amount(value) for pk, value in amounts.items()}
+    total = sum(wanted.values(), ZERO)
+    if total > amount:
+        raise ValidationError(_("Le total imputé (%(total)s) dépasse le montant du règlement (%(amount)s).") % {
+            "total": total, "amount": amount})
+    invoices = {i.pk: i for i in Invoice.objects.select_for_update().filter(debtor.q(), pk__in=wanted).order_by("pk")}
+    payment = Payment.objects.create(
+        kind=Payment.Kind.PAYMENT, date=on, amount=amount, mode=mode, reference=reference[:80], comment=comment[:250],
+        entered_by=user if (user and user.is_authenticated) else None, **debtor.fields())
+    for invoice_id, part in wanted.items():
+        invoice = invoices.get(invoice_id)
+        if invoice is None:
+            raise ValidationError(_("La facture n° %(id)s n'est pas due par ce débiteur.") % {"id": invoice_id})
+        _check_payable(invoice, section)
+        if part > invoice.total - invoice.paid_amount:
+            raise ValidationError(_("%(amount)s dépasse le reste à régler de la facture %(number)s (%(balance)s).") % {
+                "amount": part, "number": invoice.number, "balance": invoice.total - invoice.paid_amount})
+        _allocate(invoice=invoice, amount=part, on=on, user=user, payment=payment)
+    return payment

@@ -18,9 +18,10 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Sum
 from django.utils.translation import gettext as _
 
-from billing.models import Invoice, Payment
+from billing.models import Invoice, Payment, PaymentAllocation
 from billing.services.payments import Debtor, payment_record, unpaid_q
 from core.money import ZERO, format_euros, to_decimal
 from payers.models import Payer
@@ -270,12 +271,15 @@ def payments_import_apply(*, section: Section, data: bytes, name: str = "regleme
         run.save()
         return run
     with transaction.atomic():
-        credit = ZERO
+        recorded = []
         for planned in validation.planned:
             payment = payment_record(section=section, invoice=planned.invoice, debtor=planned.debtor, on=planned.on,
                                      amount=planned.amount, mode=planned.mode, reference=planned.reference,
                                      drawer=planned.drawer, comment=planned.comment, user=user)
-            credit += payment.amount - sum((a.amount for a in payment.allocations.all()), ZERO)
+            recorded.append(payment.pk)
+        # What was not allocated (credit), in one query for the whole file.
+        allocated = PaymentAllocation.objects.filter(payment_id__in=recorded).aggregate(s=Sum("amount"))["s"] or ZERO
+        credit = sum((p.amount for p in validation.planned), ZERO) - allocated
         run.status = ImportRun.Status.IMPORTED
         run.summary = {**run.summary, "credit": str(credit), "credit_label": format_euros(credit),
                        "open_left": Invoice.objects.filter(unpaid_q(), section=section).count()}

@@ -70,6 +70,7 @@ def test_import_allocates_each_kind_of_line(tmp_path, site):
     assert Payment.objects.get(reference="VIR MARTIN MARS").relative == site["son"]
     run = ImportRun.objects.get(kind="payments")
     assert run.status == "imported" and run.summary["lines"] == 3
+    assert run.summary["credit"] == "50.00" and "non imputé (crédit) : 50,00" in out
 
 
 def test_errors_are_reported_in_french_and_nothing_is_written(tmp_path, site):
