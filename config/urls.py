@@ -11,6 +11,7 @@ urlpatterns = [
     path("deconnexion/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("structures.urls")),
     path("s/<str:alias>/residents/", include("residents.urls")),
+    path("s/<str:alias>/payeurs/", include("payers.urls")),
     path("s/<str:alias>/facturation/", include("billing.urls")),
     path("s/<str:alias>/imports/", include("imports.urls")),
     path("s/<str:alias>/courriels/", include("mailing.urls")),

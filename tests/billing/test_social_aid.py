@@ -96,3 +96,18 @@ def test_rappel_under_social_aid_goes_to_the_departement(billing_setup, ash_stay
     assert [(i.debtor_kind, i.total) for i in invoices] == [("payer", D("60.00"))]  # 30 days × 2.00
     line = invoices.get().lines.get()
     assert (line.quantity, line.unit_price, line.previous_unit_price) == (D("30"), D("2.00"), D("65.00"))
+
+
+def test_the_payers_own_pocket_money_minimum_applies_when_the_decision_has_none(billing_setup, ash_stay):
+    cd = billing_setup.payers["CD69"]
+    cd.pocket_money_minimum = D("130.00")
+    cd.save()
+    period = billing_setup.period(*APRIL)
+    period_generate(period=period)
+    resident = Invoice.objects.get(period=period, debtor_kind="resident")
+    # 1 200 − 130 (payer's minimum, above 10 % and the legal 125) + 150 housing allowance
+    assert resident.lines.get(reason="ash_contribution").amount == D("1220.00")
+    SocialAidDecision.objects.filter(stay=ash_stay).update(pocket_money_minimum=D("140.00"))
+    period_generate(period=period)
+    resident = Invoice.objects.get(period=period, debtor_kind="resident", status="draft")
+    assert resident.lines.get(reason="ash_contribution").amount == D("1210.00")  # the decision's own wins
