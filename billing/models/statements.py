@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +16,13 @@ from residents.models import Resident
 from structures.models import Establishment, Section
 
 from .invoices import BillingPeriod, Invoice
+
+
+class StatementQuerySet(models.QuerySet):
+    def delete(self):
+        if self.exclude(status=Statement.Status.DRAFT).exists():
+            raise ValidationError(_("Un bordereau validé ne se supprime pas."))
+        return super().delete()
 
 
 class Statement(models.Model):
@@ -45,6 +53,8 @@ class Statement(models.Model):
     validated_at = models.DateTimeField(_("validé le"), null=True, blank=True)
     last_sent_at = models.DateTimeField(_("dernier envoi"), null=True, blank=True)
 
+    objects = StatementQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("bordereau")
         verbose_name_plural = _("bordereaux")
@@ -57,6 +67,11 @@ class Statement(models.Model):
 
     def __str__(self):
         return self.number or f"Bordereau provisoire n° {self.pk}"
+
+    def delete(self, *args, **kwargs):
+        if self.status != self.Status.DRAFT:
+            raise ValidationError(_("Un bordereau validé ne se supprime pas."))
+        return super().delete(*args, **kwargs)
 
 
 class StatementLine(models.Model):

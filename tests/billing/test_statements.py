@@ -114,3 +114,14 @@ def test_paid_and_left_come_from_the_allocations(billing_setup, april):
     payment_record(section=billing_setup.section, amount=D("100.00"),
                    on=date(2026, 5, 20), mode="payer", invoice=invoice)
     assert statement_settlement([statement]) == {statement.pk: (D("100.00"), D("1100.00"))}
+
+
+def test_a_validated_statement_cannot_be_deleted(billing_setup, april):
+    statement, = statements_create(period=april, statement_date=date(2026, 5, 3))
+    statements_validate(statements=[statement], today=date(2026, 5, 3))
+    statement.refresh_from_db()
+    with pytest.raises(ValidationError, match="ne se supprime pas"):
+        statement.delete()
+    with pytest.raises(ValidationError, match="ne se supprime pas"):
+        Statement.objects.all().delete()
+    assert Statement.objects.filter(pk=statement.pk).exists()

@@ -130,3 +130,8 @@ def test_manager_creates_a_payer_in_the_association(client, payers, demo):
     response = client.post(url("create"), {"code": "mgen", "name": "MGEN", "kind": "mutual"})
     assert response.status_code == 302
     assert Payer.objects.get(organisation=demo["organisation"], code="MGEN").name == "MGEN"
+
+
+def test_demo_cd01_sends_individual_statements_and_mutsan_global(payers):
+    assert Payer.objects.get(code="CD01").statement_mode == "individual"
+    assert Payer.objects.get(code="MUTSAN").statement_mode == "global"
