@@ -10,6 +10,7 @@ class BillingConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from . import jobs  # noqa: F401 - registers the billing job runners
+        from .services import statement_documents  # noqa: F401 - registers the statement attachment provider
         from . import models, signals
 
         signals.connect()

@@ -1,7 +1,8 @@
 """Billing URLs, mounted under /s/<alias>/facturation/. Each views module owns its patterns."""
-from .views import balances, catalog, journal, mailing, payer_payments, payments, pdfs, periods, rappels, stays
+from .views import (balances, catalog, journal, mailing, payer_payments, payments, pdfs, periods, rappels,
+                     statements, stays)
 
 app_name = "billing"
 urlpatterns = (periods.urlpatterns + catalog.urlpatterns + journal.urlpatterns + pdfs.urlpatterns + rappels.urlpatterns
                + stays.urlpatterns + mailing.urlpatterns + payments.urlpatterns
-               + balances.urlpatterns + payer_payments.urlpatterns)
+               + balances.urlpatterns + payer_payments.urlpatterns + statements.urlpatterns)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("structures.urls")),
     path("toutes-sections/facturation/", month_all_start, name="billing-month-all"),
     path("s/<str:alias>/residents/", include("residents.urls")),
+    path("s/<str:alias>/payeurs/", include("payers.urls")),
     path("s/<str:alias>/facturation/", include("billing.urls")),
     path("s/<str:alias>/imports/", include("imports.urls")),
     path("s/<str:alias>/courriels/", include("mailing.urls")),

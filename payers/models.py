@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -12,6 +13,10 @@ from structures.models import AddressMixin, Organisation
 
 
 class Payer(AddressMixin):
+    class StatementMode(models.TextChoices):
+        GLOBAL = "global", _("Globaux (un bordereau pour tous les bénéficiaires)")
+        INDIVIDUAL = "individual", _("Individuels (un bordereau par bénéficiaire)")
+
     class Kind(models.TextChoices):
         DEPARTEMENT = "departement", _("Département")
         HEALTH_INSURANCE = "health_insurance", _("Assurance maladie")
@@ -30,6 +35,15 @@ class Payer(AddressMixin):
         help_text=_("La part APA n'est pas facturée individuellement (forfait global dépendance)."))
     email = models.EmailField(_("e-mail"), blank=True)
     accounting_account = models.CharField(_("compte comptable"), max_length=20, blank=True)
+    siret = models.CharField(_("SIRET"), max_length=14, blank=True)
+    statement_mode = models.CharField(_("bordereaux"), max_length=10, choices=StatementMode.choices,
+                                      default=StatementMode.GLOBAL)
+    paid_to_beneficiary = models.BooleanField(
+        _("aide versée directement au bénéficiaire"), default=False,
+        help_text=_("Cochée : aucun bordereau n'est établi pour ce payeur."))
+    pocket_money_minimum = models.DecimalField(
+        _("minimum d'argent de poche particulier (mensuel)"), max_digits=10, decimal_places=2, null=True,
+        blank=True, help_text=_("Vide : le minimum légal du mois. Une décision d'aide sociale peut fixer le sien."))
 
     class Meta:
         verbose_name = _("payeur")
@@ -39,6 +53,28 @@ class Payer(AddressMixin):
 
     def __str__(self):
         return f"{self.code} — {self.name}"
+
+    @property
+    def receives_statements(self) -> bool:
+        return not self.paid_to_beneficiary
+
+
+class PayerNote(models.Model):
+    """A dated internal note on a payer (a thread, newest first); never sent to the payer."""
+
+    payer = models.ForeignKey(Payer, verbose_name=_("payeur"), on_delete=models.CASCADE, related_name="notes")
+    text = models.TextField(_("note"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("auteur"), null=True, blank=True,
+                               on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("date"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("note sur un payeur")
+        verbose_name_plural = _("notes sur les payeurs")
+        ordering = ["payer", "-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.payer.code} {self.created_at:%d/%m/%Y}"
 
 
 class PayerGroup(models.Model):

@@ -68,8 +68,8 @@ class ResidentForm(ServiceModelForm):
 class ResidentEditForm(ServiceModelForm):
     class Meta:
         model = Resident
-        fields = [*IDENTITY_FIELDS, "notes"]
-        widgets = {"birth_date": DateInput(), "notes": forms.Textarea(attrs={"rows": 3})}
+        fields = IDENTITY_FIELDS
+        widgets = {"birth_date": DateInput()}
 
 
 class BillingForm(ServiceModelForm):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -93,7 +94,6 @@ class Resident(NameKeysMixin, AddressMixin):
         _("domicile de secours"), max_length=3, blank=True, validators=[DEPARTEMENT_VALIDATOR],
         help_text=_("Département qui verse l'APA et l'aide sociale (69, 2A, 974…). Vide : celui de "
                     "l'établissement."))
-    notes = models.TextField(_("notes"), blank=True)
     created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
     updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
 
@@ -131,6 +131,26 @@ class Resident(NameKeysMixin, AddressMixin):
     def gir_on(self, day: date) -> int | None:
         assessment = self.gir_assessments.filter(valid_from__lte=day).order_by("-valid_from").first()
         return assessment.gir if assessment else None
+
+
+class ResidentNote(models.Model):
+    """A dated internal note on a resident (a thread, newest first). Replaces the former single
+    free-text ``Resident.notes``, whose text became each resident's first note."""
+
+    resident = models.ForeignKey(Resident, verbose_name=_("résident"), on_delete=models.CASCADE,
+                                 related_name="notes")
+    text = models.TextField(_("note"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("auteur"), null=True, blank=True,
+                               on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("date"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("note sur un résident")
+        verbose_name_plural = _("notes sur les résidents")
+        ordering = ["resident", "-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.resident} {self.created_at:%d/%m/%Y}"
 
 
 class Relative(NameKeysMixin, AddressMixin):

@@ -8,6 +8,7 @@ urlpatterns = [
     path("nouveau/", views.ResidentCreateView.as_view(), name="create"),
     path("<int:pk>/", views.ResidentDetailView.as_view(), name="detail"),
     path("<int:pk>/modifier/", views.ResidentUpdateView.as_view(), name="edit"),
+    path("<int:pk>/notes/ajouter/", views.NoteAddView.as_view(), name="note-add"),
     path("<int:pk>/facturation/", views.BillingUpdateView.as_view(), name="billing-edit"),
     path("<int:pk>/proches/ajouter/", views.RelativeCreateView.as_view(), name="relative-add"),
     path("<int:pk>/proches/<int:relative_pk>/", views.RelativeUpdateView.as_view(), name="relative-edit"),

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
 from core.forms import attach_errors
@@ -29,6 +30,7 @@ TABS = [
     ("stays", gettext_lazy("Séjours")),
     ("absences", gettext_lazy("Absences")),
     ("billing", gettext_lazy("Facturation")),
+    ("notes", gettext_lazy("Notes")),
     ("account", gettext_lazy("Compte")),  # served by billing (billing:resident-account)
     ("mandates", gettext_lazy("Mandats SEPA")),  # served by sepa (sepa:resident-mandates)
 ]
@@ -150,7 +152,25 @@ class ResidentDetailView(ResidentMixin, TemplateView):
                 ctx["gir_form"] = forms.GirForm(initial={"valid_from": timezone.localdate()})
         elif self.tab == "absences":
             ctx["absences"] = selectors.resident_absences(user, resident=resident)
+        elif self.tab == "notes":
+            ctx["notes"] = resident.notes.select_related("author").order_by("-created_at", "-pk")
         return ctx
+
+
+class NoteAddView(ResidentMixin, View):
+    """Adds a dated note to the resident's thread (billing clerks and managers; readers: 403)."""
+
+    write_view = True
+
+    def post(self, request, *args, **kwargs):
+        try:
+            services.resident_note_add(resident=self.resident, text=request.POST.get("text", ""),
+                                       author=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Note ajoutée."))
+        return redirect(detail_url(self.section, self.resident, "notes"))
 
 
 class ResidentFormView(ResidentMixin, FormView):

@@ -70,7 +70,8 @@ class NumberSequence(models.Model):
     establishment = models.ForeignKey(Establishment, verbose_name=_("établissement"), on_delete=models.PROTECT,
                                       related_name="+")
     kind = models.CharField(_("série"), max_length=12,
-                            choices=[("invoice", _("Factures")), ("credit_note", _("Avoirs"))])
+                            choices=[("invoice", _("Factures")), ("credit_note", _("Avoirs")),
+                                     ("statement", _("Bordereaux"))])
     year = models.PositiveIntegerField(_("année"))
     last_number = models.PositiveIntegerField(_("dernier numéro"), default=0)
 

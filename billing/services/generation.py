@@ -140,7 +140,8 @@ def load_stays(*, section, start: date, end: date) -> list[engine.StayData]:
               .order_by("valid_from")):
         decisions[d.stay_id].append(social_aid.DecisionData(
             payer_id=d.payer_id, group_id=d.group_id, valid_from=d.valid_from, valid_to=d.valid_to,
-            resources=d.monthly_resources, housing_allowance=d.housing_allowance, minimum=d.pocket_money_minimum,
+            resources=d.monthly_resources, housing_allowance=d.housing_allowance,
+            minimum=d.pocket_money_minimum if d.pocket_money_minimum is not None else d.payer.pocket_money_minimum,
             label=d.group.label if d.group else d.payer.name))
     paying = {}
     for r in Relative.objects.filter(resident_id__in=resident_ids, is_payer=True).order_by("pk").values(

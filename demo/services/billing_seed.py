@@ -133,7 +133,9 @@ def demo_billing_seed(*, organisation, establishments: dict, sections: dict) -> 
         address, postal_code, city, account = PAYER_ADDRESSES[code]
         payer, _ = Payer.objects.get_or_create(organisation=organisation, code=code, defaults={
             "name": name, "kind": kind, "departement": dept, "apa_dotation_globale": dotation,
-            "email": f"facturation@{code.lower()}.example"})
+            "email": f"facturation@{code.lower()}.example",
+            # CD01 (APA of residents from the Ain) wants one statement per beneficiary; the others one for all
+            "statement_mode": "individual" if code == "CD01" else "global"})
         if not payer.address_lines or not payer.accounting_account:  # demo databases seeded before
             payer.address, payer.postal_code, payer.city = payer.address or address, payer.postal_code or postal_code, \
                 payer.city or city

@@ -214,3 +214,13 @@ def absence_save(*, absence: Absence) -> Absence:
 @transaction.atomic
 def absence_delete(*, absence: Absence) -> None:
     absence.delete()
+
+
+def resident_note_add(*, resident: Resident, text: str, author=None):
+    """A dated internal note on the resident (the thread of the file's *Notes* tab)."""
+    from ..models import ResidentNote
+
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError({"text": _("La note est vide.")})
+    return ResidentNote.objects.create(resident=resident, text=text, author=author)

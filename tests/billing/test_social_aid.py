@@ -1,11 +1,16 @@
 """billing-rules.md §8 and domain-research.md §4 worked example 6 (amounts computed by hand)."""
+import io
 from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
 
 from billing.models import Invoice, NationalParameter
 from billing.services.generation import period_generate
+from billing.services.issuing import period_issue
+from billing.services.pocket_money import quarter_pocket_money
 from billing.services.social_aid import monthly_contribution, pocket_money, quarter_pocket_money_refund
 from payers.models import SocialAidDecision
 
@@ -96,3 +101,49 @@ def test_rappel_under_social_aid_goes_to_the_departement(billing_setup, ash_stay
     assert [(i.debtor_kind, i.total) for i in invoices] == [("payer", D("60.00"))]  # 30 days × 2.00
     line = invoices.get().lines.get()
     assert (line.quantity, line.unit_price, line.previous_unit_price) == (D("30"), D("2.00"), D("65.00"))
+
+
+def test_the_payers_own_pocket_money_minimum_applies_when_the_decision_has_none(billing_setup, ash_stay):
+    cd = billing_setup.payers["CD69"]
+    cd.pocket_money_minimum = D("130.00")
+    cd.save()
+    period = billing_setup.period(*APRIL)
+    period_generate(period=period)
+    resident = Invoice.objects.get(period=period, debtor_kind="resident")
+    # 1 200 − 130 (payer's minimum, above 10 % and the legal 125) + 150 housing allowance
+    assert resident.lines.get(reason="ash_contribution").amount == D("1220.00")
+    SocialAidDecision.objects.filter(stay=ash_stay).update(pocket_money_minimum=D("140.00"))
+    period_generate(period=period)
+    resident = Invoice.objects.get(period=period, debtor_kind="resident", status="draft")
+    assert resident.lines.get(reason="ash_contribution").amount == D("1210.00")  # the decision's own wins
+
+
+def _issue_quarter(billing_setup):
+    for month, issued in [(4, date(2026, 5, 1)), (5, date(2026, 6, 1)), (6, date(2026, 7, 1))]:
+        end = {4: 30, 5: 31, 6: 30}[month]
+        period = billing_setup.period(date(2026, month, 1), date(2026, month, end), label=f"2026-{month:02d}")
+        period_generate(period=period)
+        period_issue(period=period, issue_date=issued)
+
+
+def test_quarter_pocket_money_nothing_owed_when_contributions_left_the_minimum(billing_setup, ash_stay):
+    _issue_quarter(billing_setup)
+    row, = quarter_pocket_money(section=billing_setup.section, quarter="2026-T2")
+    # 3 × 1 225 billed, of which 3 × 150 housing allowance: kept 3 600 − 3 225 = 375 = 3 × 125
+    assert (row.payer_code, row.months, row.contributions, row.refund) == ("CD69", 3, D("3675.00"), D("0.00"))
+
+
+def test_quarter_pocket_money_gives_back_what_falls_short(billing_setup, ash_stay):
+    _issue_quarter(billing_setup)
+    # resources declared lower afterwards: 1 000 a month; 3 225 taken (housing allowance apart)
+    SocialAidDecision.objects.filter(stay=ash_stay).update(monthly_resources=D("1000.00"))
+    row, = quarter_pocket_money(section=billing_setup.section, quarter="2026-Q2")
+    assert row.refund == D("600.00")  # due 3 × 125 = 375, kept 3 000 − 3 225 = −225
+    out = io.StringIO()
+    call_command("pocket_money_quarter", section=billing_setup.section.alias, quarter="2026-T2", stdout=out)
+    assert "CD69" in out.getvalue() and "à reverser : 600,00" in out.getvalue()
+
+
+def test_quarter_is_checked_in_french(billing_setup):
+    with pytest.raises(ValidationError, match="Trimestre invalide"):
+        quarter_pocket_money(section=billing_setup.section, quarter="2026-T5")

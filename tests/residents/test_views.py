@@ -68,10 +68,10 @@ def test_edit_identity_and_billing(tilleuls, tilleuls_objects):
     resident = tilleuls_objects["resident"]
     response = tilleuls.post(url("edit", pk=resident.pk), {
         "civility": "MME", "last_name": "Tilleulin", "first_name": "Jeanne-Marie", "birth_date": "1935-04-12",
-        "nir": "2 35 04 69 123 456 97", "notes": "Allergie"})
+        "nir": "2 35 04 69 123 456 97"})
     assert response.status_code == 302
     resident.refresh_from_db()
-    assert (resident.first_name, resident.nir, resident.notes) == ("Jeanne-Marie", "235046912345697", "Allergie")
+    assert (resident.first_name, resident.nir) == ("Jeanne-Marie", "235046912345697")
     response = tilleuls.post(url("billing-edit", pk=resident.pk), {"payment_mode": "transfer"})
     assert response.url.endswith("?tab=billing")
     resident.refresh_from_db()

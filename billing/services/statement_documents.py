@@ -1,0 +1,130 @@
+"""Statement documents: the PDF (WeasyPrint, like the invoices), the XLSX export of a period (through
+``core.exports``) and the e-mail through the outbox (one campaign, the PDF attached by the worker;
+payers without an e-mail address are reported, never skipped silently)."""
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.dispatch import receiver
+from django.template.loader import get_template
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.exports import xlsx_bytes
+from core.formats import fr_date
+from core.money import format_euros
+from mailing.models import MailCampaign, OutgoingMessage
+from mailing.services.campaigns import campaign_create, campaign_start
+from mailing.services.documents import Attachment, DocumentUnavailable, document_key, register_document
+from mailing.services.outbox import message_build, messages_queue
+from mailing.signals import message_sent
+
+from ..models import Statement
+from .issuing import establishment_snapshot
+from .mailing import _sender
+from .pdf import html_to_pdf
+from .statements import statement_settlement
+
+STATEMENT_KIND = "billing.statement"
+
+
+def statement_title(statement: Statement) -> str:
+    return (_("Bordereau n° %(number)s") % {"number": statement.number} if statement.number
+            else _("Bordereau provisoire (non validé)"))
+
+
+def statement_html(statement: Statement) -> str:
+    payer = statement.payer
+    lines = list(statement.lines.select_related("invoice").order_by("resident_name", "pk"))
+    return get_template("billing/pdf/statement.html").render({
+        "statement": statement, "title": statement_title(statement), "payer": payer,
+        "est": establishment_snapshot(statement.establishment), "section": statement.section,
+        "period": statement.period, "date": fr_date(statement.statement_date),
+        "group": statement.payer_group, "printed": fr_date(timezone.localdate()),
+        "rows": [{"name": ln.resident_name, "invoice": ln.invoice.number, "days": ln.days,
+                  "deduction": ln.is_deduction, "amount": format_euros(ln.amount)} for ln in lines],
+        "beneficiaries": len({ln.resident_name for ln in lines}),
+        "total": format_euros(statement.total)})
+
+
+def statement_pdf(statement: Statement) -> bytes:
+    return html_to_pdf(statement_html(statement))
+
+
+def statement_filename(statement: Statement) -> str:
+    return f"{statement.number or f'bordereau-provisoire-{statement.pk}'}.pdf"
+
+
+def statements_xlsx(statements) -> bytes:
+    """One row per statement line: the statement, the payer, the beneficiary, the invoice, days, amount,
+    with what is settled and left per statement."""
+    statements = list(statements)
+    settled = statement_settlement(statements)
+    rows = []
+    for statement in statements:
+        paid, left = settled[statement.pk]
+        for line in statement.lines.select_related("invoice").order_by("resident_name", "pk"):
+            rows.append([statement.number or _("provisoire"), statement.statement_date, statement.payer.code,
+                         statement.payer.name, statement.payer_group.code if statement.payer_group else "",
+                         statement.get_status_display(), line.resident_name, line.invoice.number, line.days,
+                         line.amount, _("déduction") if line.is_deduction else "", statement.total, paid, left])
+    return xlsx_bytes(_("Bordereaux"), rows, headers=[
+        "BORDEREAU", "DATE", "PAYEUR", "NOM_PAYEUR", "GROUPE", "ETAT", "BENEFICIAIRE", "FACTURE", "JOURS", "MONTANT",
+        "DEDUCTION", "TOTAL_BORDEREAU", "REGLE", "RESTE"], widths=[22, 12, 10, 30, 8, 10, 30, 22, 8, 12, 10, 14, 12, 12])
+
+
+# --- e-mail ------------------------------------------------------------------------------------------
+def statement_key(statement) -> str:
+    return document_key(STATEMENT_KIND, getattr(statement, "pk", statement))
+
+
+def statement_attachment(ident: str) -> Attachment:
+    statement = Statement.objects.select_related("payer", "establishment", "section", "period").filter(
+        pk=ident).first()
+    if statement is None:
+        raise DocumentUnavailable(_("Bordereau introuvable (n° interne %(pk)s).") % {"pk": ident})
+    return Attachment(statement_filename(statement), statement_pdf(statement), "application/pdf")
+
+
+register_document(STATEMENT_KIND, statement_attachment)
+
+
+@receiver(message_sent, dispatch_uid="billing.statement_last_sent_at")
+def _statement_sent(sender, message: OutgoingMessage, **kwargs):
+    kind, _sep, ident = message.related_key.rpartition(":")
+    if kind == STATEMENT_KIND and ident.isdigit() and message.sent_at is not None:
+        Statement.objects.filter(pk=int(ident)).update(last_sent_at=message.sent_at)
+
+
+def statements_send(*, statements, user=None, start: bool = True) -> tuple[MailCampaign | None, list[Statement]]:
+    """Queue one message per validated statement to its payer's address (one campaign). Returns the
+    campaign and the statements whose payer has no e-mail address (not sent, to print)."""
+    statements = list(statements)
+    if any(s.status != Statement.Status.VALIDATED for s in statements):
+        raise ValidationError(_("Seuls les bordereaux validés s'envoient."))
+    sendable = [s for s in statements if s.payer.email]
+    without = [s for s in statements if not s.payer.email]
+    if not sendable:
+        return None, without
+    first = sendable[0]
+    sender = _sender(first.establishment)
+    campaign = campaign_create(organisation=first.establishment.organisation, section=first.section,
+                               kind=MailCampaign.Kind.PERIOD,
+                               label=_("Bordereaux — %(period)s") % {"period": first.period.label},
+                               user=user, context={"statement_ids": [s.pk for s in sendable]})
+    messages = []
+    for statement in sendable:
+        subject = _("Bordereau %(number)s — %(period)s") % {"number": statement.number,
+                                                             "period": statement.period.label}
+        body = _("Bonjour,\n\nVeuillez trouver ci-joint le bordereau n° %(number)s du %(date)s (%(period)s) : "
+                 "%(total)s.\n\nCordialement,\n%(establishment)s") % {
+            "number": statement.number, "date": fr_date(statement.statement_date), "period": statement.period.label,
+            "total": format_euros(statement.total), "establishment": statement.establishment.name}
+        messages.append(message_build(
+            organisation=statement.establishment.organisation, section=statement.section, campaign=campaign,
+            sender_name=sender[0], sender_email=sender[1], recipients=[statement.payer.email], subject=subject,
+            body=body, attachments=[{"document": statement_key(statement)}], related_key=statement_key(statement),
+            related_label=f"{statement.number} — {statement.payer.name}", user=user))
+    messages_queue(messages)
+    if start:
+        campaign_start(campaign=campaign, user=user)
+    return campaign, without
