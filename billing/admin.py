@@ -5,8 +5,8 @@ from core.admin_helpers import AuditHistoryAdminMixin, euros, readable_json
 from structures.admin_scoping import SectionScopedAdmin, SectionScopedTabularInline
 
 from .models import (AccountingEntry, AccountingExport, AccountMap, BillingPeriod, Calendar, CalendarDay,
-                     DepartementParameter, Invoice, InvoiceLine, NationalParameter, NumberSequence, Package, PackageItem, Payment, PaymentAllocation, Product,
-                     RevenueAccount, StayPackage, Tariff)
+                     DepartementParameter, Invoice, InvoiceLine, NationalParameter, NumberSequence, Package,
+                     PackageItem, Payment, PaymentAllocation, Product, RevenueAccount, StayPackage, Tariff)
 
 
 class FrozenWhenUsedAdminMixin:

@@ -39,7 +39,8 @@ class AccountMap(models.Model):
 
     establishment = models.OneToOneField(Establishment, verbose_name=_("établissement"), on_delete=models.CASCADE,
                                          related_name="account_map")
-    sales_journal = models.CharField(_("journal des ventes"), max_length=6, default="VT", validators=[JOURNAL_VALIDATOR])
+    sales_journal = models.CharField(_("journal des ventes"), max_length=6, default="VT",
+                                     validators=[JOURNAL_VALIDATOR])
     sales_journal_label = models.CharField(_("libellé du journal des ventes"), max_length=60, default="Ventes")
     bank_journal = models.CharField(_("journal des règlements"), max_length=6, default="BQ",
                                     validators=[JOURNAL_VALIDATOR])
@@ -103,7 +104,8 @@ class RevenueAccount(models.Model):
                                                name="unique_revenue_account")]
 
     def __str__(self):
-        return f"{self.get_product_kind_display() or _('Toutes natures')} / {self.get_financing_display()} → {self.account}"
+        kind = self.get_product_kind_display() or _("Toutes natures")
+        return f"{kind} / {self.get_financing_display()} → {self.account}"
 
 
 class FrozenExportError(ValidationError):

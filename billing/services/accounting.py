@@ -21,12 +21,12 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Min, Sum
+from django.db.models import Min, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -345,7 +345,9 @@ def _drafts(*, establishment, account_map: AccountMap, split: bool, date_from: d
             draft = _invoice_entry(invoice, resolver)
             if draft is not None:
                 drafts.append(draft)
-    payments = (Payment.objects.filter(section__establishment=establishment, date__lte=date_to)
+    since = timezone.make_aware(datetime.combine(date_from, time.min))
+    payments = (Payment.objects.filter(Q(date__gte=date_from, date__lte=date_to) | Q(cancelled_at__gte=since),
+                                       section__establishment=establishment)
                 .select_related("payer", "resident", "relative").order_by("date", "pk"))
     for payment in payments:
         drafts.extend(_payment_entries(payment, resolver, exported, date_from, date_to))

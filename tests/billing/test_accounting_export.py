@@ -7,6 +7,7 @@ January 2026, association EHPAD:
 * Martin: invoice 300,00, fully cancelled by a credit note (allocated) → lettered;
   a transfer of 50,00 entered by mistake and cancelled the 25th → the payment and its reversal lettered.
 """
+import hashlib
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -58,8 +59,8 @@ def month():
     talon = _product(establishment, "GIR56", Product.Kind.DEPENDENCY_56)
     dupont = resident_in(section, last_name="Dupont", first_name="Jeanne")
     martin = resident_in(section, last_name="Martin", first_name="Paul")
-    departement = Payer.objects.create(organisation=establishment.organisation, code="CD69", name="Département du Rhône",
-                                       kind="departement", accounting_account="4112")
+    departement = Payer.objects.create(organisation=establishment.organisation, code="CD69",
+                                       name="Département du Rhône", kind="departement", accounting_account="4112")
     a = _invoice(section, dupont, [(lodging, "800.00"), (talon, "200.00")], date(2026, 1, 5))
     p = _invoice(section, dupont, [(lodging, "500.00")], date(2026, 1, 5), payer=departement)
     m = _invoice(section, martin, [(lodging, "300.00")], date(2026, 1, 5))
@@ -184,7 +185,7 @@ def test_transmitted_export_is_frozen_and_later_entries_go_to_the_next(month):
     before = acc.export_content(export, "fec")
     acc.export_transmit(export=export)
     export.refresh_from_db()
-    assert export.is_transmitted and export.fec_sha256
+    assert export.is_transmitted and export.fec_sha256 == hashlib.sha256(before).hexdigest()
     # A payment keyed later but dated in January: not in the transmitted file, in the next export.
     late = pay.payment_record(section=month["section"], on=date(2026, 1, 28), amount=D("500.00"), mode="payer",
                               invoice=month["p"])
@@ -242,3 +243,37 @@ def test_command_refuses_a_file_the_checker_rejects(month, tmp_path, monkeypatch
         call_command("export_accounting", establishment=month["establishment"].code, date_from="2026-01-01",
                      date_to="2026-01-31", fmt="fec", output=str(output))
     assert not output.exists()
+
+
+def test_a_registered_bank_return_source_is_booked_and_lettered(month, monkeypatch):
+    """The hook the SEPA app will use: a returned direct debit books 411 / bank and letters with the payment."""
+    section = month["section"]
+    debit = pay.payment_record(section=section, on=date(2026, 1, 12), amount=D("500.00"), mode="direct_debit",
+                               invoice=month["p"])
+    pay.payment_cancel(payment=debit, reason="Rejet SEPA AM04")
+    Payment.objects.filter(pk=debit.pk).update(cancel_reason="Rejet SEPA AM04")
+
+    def bank_returns(*, establishment, account_map, customer, date_from, date_to, exported):
+        account, aux, aux_label = customer(debit)
+        label = "Rejet de prélèvement AM04"
+        return [acc.EntryDraft(acc.BANK, date(2026, 1, 14), "RJ-AM04", date(2026, 1, 14), label,
+                               f"bank-return:{debit.pk}", [
+            acc.LineDraft(account=account, aux_account=aux, aux_label=aux_label, label=label, debit=D("500.00"),
+                          node=f"payment:{debit.pk}"),
+            acc.LineDraft(account=account_map.direct_debit_account, label=label, credit=D("500.00"))])]
+
+    monkeypatch.setattr(acc, "_ENTRY_SOURCES", [])
+    acc.register_entry_source(bank_returns)
+    # The cancellation made by the SEPA app itself is its bank return: keep only the return entry.
+    Payment.objects.filter(pk=debit.pk).update(cancelled_at=None, cancel_reason="")
+    export = acc.export_build(establishment=month["establishment"], date_from=JAN[0], date_to=JAN[1])
+    content = acc.export_content(export, "fec")
+    assert fec.fec_check(content) == []
+    rows = _rows(content)
+    returned = [r for r in rows if r["PieceRef"] == "RJ-AM04"]
+    assert {(r["CompteNum"], r["Debit"], r["Credit"]) for r in returned} == {("4112", "500,00", "0,00"),
+                                                                             ("512", "0,00", "500,00")}
+    debit_rows = [r for r in rows if r["PieceRef"] == f"REG{debit.pk:06d}" and r["CompteNum"] == "4112"]
+    assert debit_rows[0]["EcritureLet"] == [r for r in returned if r["CompteNum"] == "4112"][0]["EcritureLet"] != ""
+    assert sorted(int(r["EcritureNum"]) for r in rows if r["JournalCode"] == "BQ" and r["CompteNum"] == "512"
+                  ) == [1, 2, 3, 4, 5]

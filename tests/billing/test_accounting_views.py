@@ -11,7 +11,6 @@ from billing.models import AccountingExport, AccountMap
 from billing.services import accounting as acc
 from billing.services import payments as pay
 from core import fec
-from structures.models import SectionAccess
 from tests.billing.payment_helpers import issued_invoice, resident_in
 from tests.factories import SectionAccessFactory, SectionFactory, UserFactory
 
