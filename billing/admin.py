@@ -4,9 +4,9 @@ from django.utils.translation import gettext_lazy as _
 from core.admin_helpers import AuditHistoryAdminMixin, euros, readable_json
 from structures.admin_scoping import SectionScopedAdmin, SectionScopedTabularInline
 
-from .models import (BillingPeriod, Calendar, CalendarDay, DepartementParameter, Invoice, InvoiceLine,
-                     NationalParameter, NumberSequence, Package, PackageItem, Payment, PaymentAllocation, Product,
-                     StayPackage, Tariff)
+from .models import (AccountingEntry, AccountingExport, AccountMap, BillingPeriod, Calendar, CalendarDay,
+                     DepartementParameter, Invoice, InvoiceLine, NationalParameter, NumberSequence, Package,
+                     PackageItem, Payment, PaymentAllocation, Product, RevenueAccount, StayPackage, Tariff)
 
 
 class FrozenWhenUsedAdminMixin:
@@ -232,3 +232,49 @@ class PaymentAllocationAdmin(_ReadOnlyEntriesAdmin):
     section_lookup = "invoice__section"
     list_display = ["invoice", "payment", "credit_note", "amount", "date", "created_at"]
     search_fields = ["invoice__number"]
+
+
+class RevenueAccountInline(SectionScopedTabularInline):
+    model = RevenueAccount
+    extra = 1
+
+
+@admin.register(AccountMap)
+class AccountMapAdmin(SectionScopedAdmin):
+    """Account map of an establishment's accounting exports (defaults created on first use)."""
+
+    section_lookup = "establishment__sections"
+    list_display = ["establishment", "customer_account", "cheque_account", "transfer_account", "cash_account",
+                    "split_by_financing"]
+    inlines = [RevenueAccountInline]
+
+
+class AccountingEntryInline(admin.TabularInline):
+    model = AccountingEntry
+    fields = ["journal", "number", "date", "piece_ref", "label", "source_key"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AccountingExport)
+class AccountingExportAdmin(SectionScopedAdmin):
+    """Exports are built and transmitted by the app (``billing.services.accounting``): read-only here."""
+
+    section_lookup = "establishment__sections"
+    list_display = ["__str__", "status", "transmitted_at", "created_at"]
+    list_filter = ["establishment", "status"]
+    inlines = [AccountingEntryInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or not obj.is_transmitted)

@@ -3,3 +3,5 @@ from .catalog import DepartementParameter, NationalParameter, Package, PackageIt
 from .invoices import BillingPeriod, Invoice, InvoiceLine, NumberSequence, StayPackage  # noqa: F401
 from .payments import Payment, PaymentAllocation, PaymentBatch  # noqa: F401
 from .statements import Statement, StatementLine  # noqa: F401
+from .accounting import (AccountingEntry, AccountingExport, AccountingLine, AccountMap,  # noqa: F401
+                         RevenueAccount)
