@@ -3,7 +3,7 @@ from core.services.jobs import register_job_runner
 
 
 def _register():
-    from .services import generation, journal, pdf, regularisation, tax_certificates
+    from .services import generation, journal, pdf, regularisation, statements, tax_certificates  # noqa: F401 (documents)
 
     register_job_runner("billing.generate", generation.period_generate_job)
     register_job_runner(pdf.JOB_KIND, pdf.pdf_render_job)
