@@ -3,13 +3,15 @@ from core.services.jobs import register_job_runner
 
 
 def _register():
-    from .services import batch, generation, journal, pdf, regularisation
+    from .services import (account_statements, batch, generation, journal, pdf, regularisation,  # noqa: F401
+                           tax_certificates)  # account_statements: its mail document
 
     register_job_runner("billing.generate", generation.period_generate_job)
     register_job_runner(pdf.JOB_KIND, pdf.pdf_render_job)
     register_job_runner("billing.export_journal", journal.journal_export_job)
     register_job_runner("billing.regularise", regularisation.period_regularise_job)
     register_job_runner(batch.JOB_KIND, batch.section_month_job)
+    register_job_runner(tax_certificates.JOB_KIND, tax_certificates.tax_certificates_job)
 
 
 _register()

@@ -5,3 +5,4 @@ from .payments import Payment, PaymentAllocation, PaymentBatch  # noqa: F401
 from .statements import Statement, StatementLine  # noqa: F401
 from .accounting import (AccountingEntry, AccountingExport, AccountingLine, AccountMap,  # noqa: F401
                          RevenueAccount)
+from .tax import TaxCertificateSettings  # noqa: F401

@@ -152,10 +152,11 @@ class ResidentAccountView(SectionMixin, TemplateView):
         accounts = []
         for label, debtor in debtors:
             entries = selectors.account_entries(debtor)
-            accounts.append({"label": label, "entries": entries,
+            accounts.append({"label": label, "entries": entries, "relative_id": debtor.relative_id or "",
                              "balance": entries[-1]["balance"] if entries else round_money(0)})
+        today = timezone.localdate()
         ctx.update(resident=resident, tabs=TABS, tab="account", accounts=accounts,
-                   age=resident.age_on(timezone.localdate()))
+                   age=resident.age_on(today), statement_start=date(today.year, 1, 1), statement_end=today)
         return ctx
 
 

@@ -9,6 +9,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--no-residents", action="store_true", help="Configuration seule (pour les imports).")
         parser.add_argument("--residents", type=int, default=60, help="Nombre de résidents de démo (défaut 60).")
+        parser.add_argument("--payments", action="store_true",
+                            help="Émettre octobre à décembre 2025 de VER-HP avec des règlements (partiels, en "
+                                 "retard, un crédit).")
 
     def handle(self, *args, **options):
         from django.conf import settings
@@ -22,6 +25,12 @@ class Command(BaseCommand):
 
             raise CommandError("--residents doit être positif ou nul.")
         result = demo_seed(residents=count)
+        if options["payments"]:
+            from demo.services.payments_seed import demo_payments
+
+            made = demo_payments(organisation=result["organisation"])
+            self.stdout.write(f"Règlements de démonstration : {made['issued']} facture(s) émise(s), "
+                              f"{made['payments']} règlement(s).")
         self.stdout.write(self.style.SUCCESS(
             f"Association « {result['organisation'].name} » prête : {len(result['sections'])} sections, "
             f"{result['residents_created']} résident(s) créé(s)."))

@@ -1,0 +1,34 @@
+"""``seed_demo --payments``: VER-HP October–December 2025 issued (series VER 2025, the TIL 2026 numbers
+untouched) with payments — some partial, some late, one credit — and idempotent."""
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from billing.models import Invoice, Payment
+from billing.services.payments import PaymentState, invoice_payment_state, invoice_paid_amount_check
+from billing.services.balances import balances_rows
+from structures.models import Section
+
+
+@pytest.mark.django_db
+def test_demo_has_partial_late_and_credit_payments():
+    out = StringIO()
+    call_command("seed_demo", "--residents", "30", "--payments", stdout=out)
+    assert "Règlements de démonstration" in out.getvalue()
+    invoices = list(Invoice.objects.filter(section__alias="VER-HP", issue_date__year=2025))
+    assert invoices and not Invoice.objects.filter(issue_date__year=2026).exists()
+    assert {i.number[:8] for i in invoices} == {"VER-2025"}
+    states = {invoice_payment_state(i) for i in invoices if i.debtor_kind != "payer"}
+    assert {PaymentState.PAID, PaymentState.PARTIAL, PaymentState.TO_PAY} <= states
+    assert all(invoice_paid_amount_check(i) == i.paid_amount for i in invoices)
+    late = [p for p in Payment.objects.filter(section__alias="VER-HP") if p.invoice and p.date > p.invoice.due_date]
+    assert late
+    section = Section.objects.get(alias="VER-HP")
+    from datetime import date
+
+    credits = [r for r in balances_rows(section=section, on=date(2026, 2, 1)) if not r.facture]
+    assert len(credits) == 1 and credits[0].reste == -25
+    before = (Invoice.objects.count(), Payment.objects.count())
+    call_command("seed_demo", "--residents", "30", "--payments", stdout=StringIO())
+    assert (Invoice.objects.count(), Payment.objects.count()) == before
