@@ -41,5 +41,12 @@ def test_beat_prepares_once_a_month_never_sends(monkeypatch):
     html = Template("{% load reminders_tags %}{% reminders_todo sections %}").render(
         Context({"sections": [section, quiet]}))
     assert "12 relances proposées pour TIL-HP" in html and f"/s/TIL-HP/relances/campagne/{run.pk}/" in html
+    # The tableau de bord's to-do list carries it (registry filled by reminders/services/dashboard.py).
+    from reminders.services.dashboard import reminder_todos
+    [line] = reminder_todos(user=None, sections=[section, quiet], year=2026, month=2, shared={})
+    assert (line.text, line.section, line.count, line.url) == (
+        "12 relances proposées pour TIL-HP", section, 12, f"/s/TIL-HP/relances/campagne/{run.pk}/")
+    from structures.dashboard import TODO_PROVIDERS
+    assert reminder_todos in [provider for _order, provider in TODO_PROVIDERS]
     run_validate(run=run)
     assert proposals_todo([section]) == []
