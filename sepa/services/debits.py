@@ -46,7 +46,7 @@ def target_business_day(day: date) -> bool:
 
 def collection_date_check(*, creditor, collection_date: date, today: date | None = None) -> None:
     """``creditor`` is the establishment (structures holds the SEPA creditor identity)."""
-    today = today or date.today()
+    today = today or timezone.localdate()
     earliest = today + timedelta(days=creditor.sepa_prenotification_days)
     if collection_date < earliest:
         raise ValidationError({"collection_date": _(
@@ -322,7 +322,7 @@ def debit_batch_mark_sent(*, batch: DebitBatch) -> DebitBatch:
 @transaction.atomic
 def debit_batch_settle(*, batch: DebitBatch, user=None, today: date | None = None) -> DebitBatch:
     """On or after the due date: one *prélèvement* payment per line, allocated to its invoice."""
-    today = today or date.today()
+    today = today or timezone.localdate()
     batch = DebitBatch.objects.select_for_update().get(pk=batch.pk)
     if batch.status != DebitBatch.Status.SENT:
         raise ValidationError(_("Seul un lot envoyé à la banque peut être réglé (état : %(status)s).")

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
+from django.utils import timezone
 
 from ..models import RUM_VALIDATOR, Mandate, MandateAccount
 from core.bank import validate_bic, validate_iban
@@ -58,7 +59,7 @@ def mandate_create(*, establishment, resident, iban: str, account_holder: str, b
         account_holder=account_holder.strip()[:140], last_collection_date=last_collection_date,
         next_sequence_type=Mandate.SequenceType.RCUR if last_collection_date else Mandate.SequenceType.FRST)
     MandateAccount.objects.create(mandate=mandate, iban=iban, bic=bic, account_holder=mandate.account_holder,
-                                  valid_from=signature_date or on or date.today())
+                                  valid_from=signature_date or on or timezone.localdate())
     if signature_date:
         mandate_sign(mandate=mandate, signature_date=signature_date)
     return mandate
@@ -69,7 +70,7 @@ def mandate_sign(*, mandate: Mandate, signature_date: date) -> Mandate:
     if mandate.status != Mandate.Status.PENDING:
         raise ValidationError(_("Seul un mandat à signer peut être signé (mandat %(rum)s : %(status)s).") % {
             "rum": mandate.rum, "status": mandate.get_status_display()})
-    if signature_date > date.today():
+    if signature_date > timezone.localdate():
         raise ValidationError({"signature_date": _("La date de signature ne peut pas être future.")})
     mandate.signature_date = signature_date
     mandate.status = Mandate.Status.ACTIVE
@@ -96,7 +97,7 @@ def mandate_change_account(*, mandate: Mandate, iban: str, account_holder: str =
         mandate.account_holder = account_holder.strip()[:140]
     mandate.save(update_fields=["iban", "bic", "account_holder", "original_iban"])
     MandateAccount.objects.create(mandate=mandate, iban=iban, bic=bic, account_holder=mandate.account_holder,
-                                  valid_from=on or date.today())
+                                  valid_from=on or timezone.localdate())
     return mandate
 
 
@@ -121,7 +122,7 @@ def mandate_lapse_date(mandate: Mandate) -> date | None:
 @transaction.atomic
 def mandates_lapse(*, today: date | None = None) -> list[Mandate]:
     """Mark lapsed (*caducs*) the active and pending-signed mandates whose lapse date has passed."""
-    today = today or date.today()
+    today = today or timezone.localdate()
     limit = add_months(today, -LAPSE_MONTHS)
     candidates = Mandate.objects.select_for_update().filter(status=Mandate.Status.ACTIVE).filter(
         Q(last_collection_date__lte=limit) | Q(last_collection_date__isnull=True, signature_date__lte=limit))

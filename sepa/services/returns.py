@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.utils import timezone
 from lxml import etree
 
 from billing.services.payments import payment_cancel
@@ -120,7 +121,7 @@ def _decimal(text: str) -> Decimal | None:
 
 @transaction.atomic
 def returns_apply(*, content: bytes, on: date | None = None, user=None) -> ReturnsReport:
-    on = on or date.today()
+    on = on or timezone.localdate()
     report = ReturnsReport()
     parsed = returns_parse(content)
     lines = {line.end_to_end_id: line for line in DebitLine.objects.select_for_update(of=("self",)).filter(

@@ -1,9 +1,10 @@
 """manage.py sepa_batch: file written and valid, --mark-sent, French non-zero exits."""
-from datetime import date, timedelta
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 from lxml import etree
 
 from sepa.models import DebitBatch, Mandate
@@ -34,7 +35,7 @@ def test_sepa_batch_command(tmp_path):
         _run("--section", "NOPE", "--month", "2026-01")
     with pytest.raises(CommandError, match="Aucune période de facturation en 03/2026"):
         _run("--section", section.alias, "--month", "2026-03")
-    saturday = date.today() + timedelta(days=30)
+    saturday = timezone.localdate() + timedelta(days=30)
     while saturday.weekday() != 5:
         saturday += timedelta(days=1)
     with pytest.raises(CommandError, match="jour ouvré TARGET"):
@@ -45,7 +46,7 @@ def test_sepa_batch_command(tmp_path):
     assert xml_schema("pain.008.001.08").validate(etree.parse(str(out)))
     batch = DebitBatch.objects.get()
     assert batch.status == DebitBatch.Status.SENT and target_business_day(batch.collection_date)
-    assert (batch.collection_date - date.today()).days >= 14
+    assert (batch.collection_date - timezone.localdate()).days >= 14
     mandate.refresh_from_db()
     assert mandate.next_sequence_type == Mandate.SequenceType.RCUR
     with pytest.raises(CommandError, match="Aucune facture à prélever"):

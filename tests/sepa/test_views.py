@@ -1,9 +1,10 @@
 """SEPA screens: mandates tab (create, sign, change of account, revoke, printable form) and debit
 batch pages; refusals (other section → 404, *lecture* → 403)."""
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
@@ -25,7 +26,7 @@ def _client(client, section, role=SectionAccess.Role.CLERK):
 
 
 def _next_business_day(days=20):
-    day = date.today() + timedelta(days=days)
+    day = timezone.localdate() + timedelta(days=days)
     while not target_business_day(day):
         day += timedelta(days=1)
     return day
