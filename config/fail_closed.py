@@ -28,8 +28,19 @@ def insecure_secret(*, secret_key: str, encryption_key: str) -> str | None:
     return None
 
 
-def refuse_insecure_start(*, debug: bool, secret_key: str, encryption_key: str) -> None:
-    if debug:
+# Management commands that only read the code (no request served, no secret decrypted): a technician
+# or a check may run them in a bare checkout without the production secrets.
+CODE_ONLY_COMMANDS = ("makemigrations", "collectstatic")
+
+
+def _code_only_command(argv: list[str]) -> bool:
+    return len(argv) > 1 and argv[0].endswith("manage.py") and argv[1] in CODE_ONLY_COMMANDS
+
+
+def refuse_insecure_start(*, debug: bool, secret_key: str, encryption_key: str, argv: list[str] | None = None) -> None:
+    import sys
+
+    if debug or _code_only_command(sys.argv if argv is None else argv):
         return
     problem = insecure_secret(secret_key=secret_key, encryption_key=encryption_key)
     if problem:

@@ -169,6 +169,14 @@ def test_no_environment_at_all_refuses_to_start(tmp_path):
     assert "SECRET_KEY" in _refusal(manage("check", env={"SEJOUR_VAR_DIR": str(tmp_path)}))
 
 
+def test_makemigrations_check_needs_no_secrets(tmp_path):
+    """Reading the code (models against migrations) needs no secret; serving still does."""
+    result = manage("makemigrations", "--check", "--dry-run", env={"SEJOUR_VAR_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No changes detected" in result.stdout
+    assert "SECRET_KEY" in _refusal(manage("migrate", "--plan", env={"SEJOUR_VAR_DIR": str(tmp_path)}))
+
+
 def test_embedded_default_needs_no_environment_but_debug(tmp_path):
     """DEBUG=1 only (what ./dev sets): SQLite + filesystem broker under var/, and a clean (non-deploy) check."""
     result = manage("check", env={"DEBUG": "1", "SEJOUR_VAR_DIR": str(tmp_path)})
