@@ -50,6 +50,7 @@ def test_key_three_cheques_and_print_the_deposit_slip(live_server, page):
     page.keyboard.type(b.number[-3:])
     page.keyboard.press("Enter")
     expect(page.locator('[name="line-1-amount"]')).to_have_value("2010,00")
+    expect(page.locator('[name="line-1-amount"]')).to_be_focused()  # focus lands after htmx settles
     page.keyboard.press("Enter")
     page.keyboard.type("7001002")
 
