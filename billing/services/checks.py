@@ -13,7 +13,7 @@ from residents.models import GirAssessment, Relative
 
 from core.formats import fr_date
 
-from ..models import BillingPeriod, Product, StayPackage, Tariff
+from ..models import BillingPeriod, Package, PackageItem, Product, StayPackage, Tariff
 from ..models.catalog import DEPENDENCY_KINDS
 from . import calendars as calendar_services
 from .generation import apa_dotation_payers, period_stays
@@ -73,13 +73,21 @@ def period_checks(*, period: BillingPeriod) -> list[Check]:
     stays = list(period_stays(section=section, start=start, end=end).filter(entry_date__lte=end))
     stays = [s for s in stays if s.end_date is None or s.end_date >= start]
     stay_ids = [s.pk for s in stays]
+    # Plain rows, each package's products read once (a section has a few packages, many stays).
+    assignments = list(StayPackage.objects.filter(stay_id__in=stay_ids).values_list("stay_id", "valid_from",
+                                                                                  "package_id"))
+    package_info = {pk: (by_gir, set()) for pk, by_gir in Package.objects.filter(
+        pk__in={a[2] for a in assignments}).values_list("pk", "dependency_by_gir")}
+    for package_id, product_id in PackageItem.objects.filter(package_id__in=package_info).values_list(
+            "package_id", "product_id"):
+        package_info[package_id][1].add(product_id)
     packages: dict[int, list] = {}
-    for sp in StayPackage.objects.filter(stay_id__in=stay_ids).select_related("package").prefetch_related(
-            "package__items__product"):
-        packages.setdefault(sp.stay_id, []).append(sp)
+    for stay_id, valid_from, package_id in assignments:
+        packages.setdefault(stay_id, []).append((valid_from, package_id))
     girs: dict[int, list] = {}
-    for g in GirAssessment.objects.filter(resident_id__in={s.resident_id for s in stays}):
-        girs.setdefault(g.resident_id, []).append(g)
+    for resident_id, valid_from, gir in GirAssessment.objects.filter(
+            resident_id__in={s.resident_id for s in stays}).values_list("resident_id", "valid_from", "gir"):
+        girs.setdefault(resident_id, []).append((valid_from, gir))
     # An individual APA decision: any coverage rule of the stay that takes a share of the dependency.
     apa_stays = set(CoverageRule.objects.filter(stay_id__in=stay_ids).filter(
         Q(mode=CoverageRule.Mode.ABOVE_TALON) | Q(scope__in=[CoverageRule.Scope.DEPENDENCY, CoverageRule.Scope.ALL])
@@ -88,25 +96,24 @@ def period_checks(*, period: BillingPeriod) -> list[Check]:
     used_products: set[int] = set()
     dependency_needed = False
     for stay in stays:
-        resident_url = reverse("residents:detail", kwargs={"alias": alias, "pk": stay.resident_id})
         first = max(start, stay.entry_date)
-        assignments = sorted(packages.get(stay.pk, []), key=lambda sp: sp.valid_from)
-        if not assignments or assignments[0].valid_from > first:
+        assigned = sorted(packages.get(stay.pk, []))
+        if not assigned or assigned[0][0] > first:
             checks.append(Check("error", _("%(name)s : séjour sans forfait d'hébergement au %(day)s.") % {
                 "name": stay.resident.full_name, "day": fr_date(first)},
                 reverse("billing:stay-billing", kwargs={"alias": alias, "stay_pk": stay.pk}), _("Affecter un forfait")))
             continue
-        by_gir = any(sp.package.dependency_by_gir for sp in assignments)
-        for sp in assignments:
-            used_products.update(item.product_id for item in sp.package.items.all())
+        by_gir = any(package_info[package_id][0] for _valid_from, package_id in assigned)
+        for _valid_from, package_id in assigned:
+            used_products.update(package_info[package_id][1])
         if by_gir:
             dependency_needed = True
-            history = sorted(girs.get(stay.resident_id, []), key=lambda g: g.valid_from)
-            if not history or history[0].valid_from > first:
+            history = sorted(girs.get(stay.resident_id, []))
+            if not history or history[0][0] > first:
                 checks.append(Check("error", _("%(name)s : GIR inconnu au %(day)s (tarif dépendance impossible).") % {
-                    "name": stay.resident.full_name, "day": fr_date(first)}, resident_url + "?tab=stays",
-                    _("Saisir le GIR")))
-            elif history[-1].gir <= 4 and stay.pk not in apa_stays and stay.resident.age_on(first) >= 60:
+                    "name": stay.resident.full_name, "day": fr_date(first)},
+                    _resident_url(alias, stay.resident_id, "?tab=stays"), _("Saisir le GIR")))
+            elif history[-1][1] <= 4 and stay.pk not in apa_stays and stay.resident.age_on(first) >= 60:
                 # §3: the départements under dotation globale need no per-resident rule; the others
                 # need an individual APA decision, without which the resident pays the full GIR tariff.
                 domicile = stay.resident.domicile_secours or section.establishment.departement
@@ -114,8 +121,8 @@ def period_checks(*, period: BillingPeriod) -> list[Check]:
                     checks.append(Check("warning", _(
                         "%(name)s : domicile de secours %(dept)s (hors dotation globale), GIR %(gir)s sans décision "
                         "APA individuelle — la totalité du tarif dépendance sera facturée au résident.") % {
-                        "name": stay.resident.full_name, "dept": domicile, "gir": history[-1].gir},
-                        resident_url + "?tab=stays", _("Saisir la décision APA")))
+                        "name": stay.resident.full_name, "dept": domicile, "gir": history[-1][1]},
+                        _resident_url(alias, stay.resident_id, "?tab=stays"), _("Saisir la décision APA")))
     products = list(Product.objects.filter(establishment=section.establishment))
     wanted = [p for p in products if p.pk in used_products or (dependency_needed and p.kind in DEPENDENCY_KINDS)]
     tariffs: dict[int, list[date]] = {}
@@ -156,15 +163,14 @@ def _address_checks(*, section, stays: list, start: date, end: date) -> list[Che
         if resident.pk in seen:
             continue
         seen.add(resident.pk)
-        url = reverse("residents:detail", kwargs={"alias": alias, "pk": resident.pk})
         own = relatives.get(resident.pk, [])
         paying = next((r for r in own if r.is_payer), None)
         recipient = next((r for r in own if r.receives_invoices), None)
         if paying is not None and not paying.address_lines:
             checks.append(Check("warning", _(
                 "%(relative)s, proche payeur de %(name)s, n'a pas d'adresse postale : sa facture partirait sans "
-                "adresse.") % {"relative": str(paying), "name": resident.full_name}, url + "?tab=relatives",
-                _("Saisir l'adresse")))
+                "adresse.") % {"relative": str(paying), "name": resident.full_name},
+                _resident_url(alias, resident.pk, "?tab=relatives"), _("Saisir l'adresse")))
         if recipient is not None and not recipient.address_lines:
             if resident.address_lines:
                 message = _("%(relative)s, destinataire des factures de %(name)s, n'a pas d'adresse postale : les "
@@ -173,11 +179,11 @@ def _address_checks(*, section, stays: list, start: date, end: date) -> list[Che
                 message = _("%(relative)s, destinataire des factures de %(name)s, n'a pas d'adresse postale, et le "
                             "résident non plus : ses factures partiraient sans adresse.")
             checks.append(Check("warning", message % {"relative": str(recipient), "name": resident.full_name},
-                                url + "?tab=relatives", _("Saisir l'adresse")))
+                                _resident_url(alias, resident.pk, "?tab=relatives"), _("Saisir l'adresse")))
         elif recipient is None and not resident.address_lines:
             checks.append(Check("warning", _(
                 "%(name)s n'a pas d'adresse postale (ni destinataire des factures) : ses factures partiraient sans "
-                "adresse.") % {"name": resident.full_name}, url, _("Saisir l'adresse")))
+                "adresse.") % {"name": resident.full_name}, _resident_url(alias, resident.pk), _("Saisir l'adresse")))
     payer_ids = set(CoverageRule.objects.filter(stay_id__in=stay_ids, invoiced=True, valid_from__lte=end)
                     .exclude(valid_to__lt=start).values_list("payer_id", flat=True))
     payer_ids |= set(SocialAidDecision.objects.filter(stay_id__in=stay_ids, valid_from__lte=end)
@@ -188,6 +194,11 @@ def _address_checks(*, section, stays: list, start: date, end: date) -> list[Che
                                              "sans adresse.") % {"payer": payer.name},
                                 reverse("admin:payers_payer_change", args=[payer.pk]), _("Saisir l'adresse")))
     return checks
+
+
+def _resident_url(alias: str, resident_id: int, suffix: str = "") -> str:
+    """Reversed only when a check is actually added (most residents have none)."""
+    return reverse("residents:detail", kwargs={"alias": alias, "pk": resident_id}) + suffix
 
 
 def period_blocking(checks: list[Check]) -> bool:
