@@ -25,7 +25,7 @@ def section_month_generate(*, section: Section, year: int, month: int) -> dict:
     """Open the month if needed, refuse on a blocking pre-flight check (nothing left behind), generate.
 
     Returns ``{"period_id", "created", "warnings": [check messages], **period_generate result}``."""
-    with transaction.atomic():
+    with transaction.atomic():  # one commit for the opening, the checks and the drafts
         period = periods.period_for_month(section=section, year=year, month=month)
         created = period is None
         if created:
@@ -33,7 +33,7 @@ def section_month_generate(*, section: Section, year: int, month: int) -> dict:
         checks = check_services.period_checks(period=period)
         if check_services.period_blocking(checks):
             raise ValidationError([c.message for c in checks if c.level == "error"])
-    result = period_generate(period=period)
+        result = period_generate(period=period)
     result.update(period_id=period.pk, created=created,
                   checks=[c.message for c in checks if c.level != "error"])
     return result

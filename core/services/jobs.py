@@ -3,6 +3,11 @@
 Progress is written with single ``UPDATE`` statements so that the browser sees it while the
 job runs; a service that must be all-or-nothing keeps its own ``transaction.atomic`` block and
 reports progress outside it (or per committed chunk).
+
+A job's own bookkeeping (claim, progress, heartbeat, outcome, group totals) is written with
+``core.db.bookkeeping`` (no wait for the disk on PostgreSQL): losing the last of those writes in a
+database crash is recovered by the lease and the redelivered message, while the work itself (the
+services' transactions) stays durable.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.db import bookkeeping
 from core.models import Job
 
 logger = logging.getLogger(__name__)
@@ -77,7 +83,9 @@ class Progress:
         if self.owner is not None:
             values["lease_expires_at"] = now + timedelta(seconds=lease_seconds())
             rows = rows.filter(lease_owner=self.owner, status=Job.Status.RUNNING)
-        if not rows.update(**values) and self.owner is not None:
+        with bookkeeping():
+            updated = rows.update(**values)
+        if not updated and self.owner is not None:
             raise JobLeaseLost(self.job_id)
 
 
@@ -98,8 +106,10 @@ class _Heartbeat(threading.Thread):
             while not self.stopped.wait(interval):
                 now = timezone.now()
                 try:
-                    Job.objects.filter(pk=self.job_id, lease_owner=self.owner, status=Job.Status.RUNNING).update(
-                        heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_seconds()))
+                    with bookkeeping():
+                        Job.objects.filter(pk=self.job_id, lease_owner=self.owner,
+                                           status=Job.Status.RUNNING).update(
+                            heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_seconds()))
                 except Exception:  # noqa: BLE001 - a missed beat is retried at the next interval
                     logger.warning("job %s: lease renewal failed", self.job_id, exc_info=True)
         finally:
@@ -134,10 +144,11 @@ def job_claim(*, job_id: int, owner: str, now: datetime | None = None) -> bool:
     # A new attempt: a pending job, or a running one whose worker's lease expired (taken over).
     fresh = Q(status=Job.Status.PENDING) | (Q(status=Job.Status.RUNNING, lease_expires_at__lt=now)
                                             & ~Q(lease_owner=""))
-    claimed = rows.filter(fresh).update(**values, attempts=F("attempts") + 1,
-                                        started_at=Coalesce(F("started_at"), Value(now)))
-    if not claimed:  # the next batch of a job that was scheduled again (``JobContinue``)
-        claimed = rows.filter(status=Job.Status.RUNNING, lease_owner="").update(**values)
+    with bookkeeping():
+        claimed = rows.filter(fresh).update(**values, attempts=F("attempts") + 1,
+                                            started_at=Coalesce(F("started_at"), Value(now)))
+        if not claimed:  # the next batch of a job that was scheduled again (``JobContinue``)
+            claimed = rows.filter(status=Job.Status.RUNNING, lease_owner="").update(**values)
     return bool(claimed)
 
 
@@ -193,7 +204,9 @@ def _continue(job: Job, owner: str, cont: JobContinue, reschedule) -> None:
                               "lease_expires_at": now + timedelta(seconds=cont.countdown + lease_seconds())}
     if cont.message:
         values["message"] = cont.message[:300]
-    if Job.objects.filter(pk=job.pk, lease_owner=owner, status=Job.Status.RUNNING).update(**values):
+    with bookkeeping():
+        released = Job.objects.filter(pk=job.pk, lease_owner=owner, status=Job.Status.RUNNING).update(**values)
+    if released:
         reschedule(cont.countdown)
 
 
@@ -207,7 +220,8 @@ def _finish(job: Job, owner: str, status: str, *, result=None, error: str = "", 
     elif detail:
         values["result"] = {"traceback": detail[-4000:]}
     # Only the lease holder records the outcome (a job marked stale meanwhile gets its real outcome).
-    Job.objects.filter(pk=job.pk, lease_owner=owner).update(**values)
+    with bookkeeping():
+        Job.objects.filter(pk=job.pk, lease_owner=owner).update(**values)
 
 
 GROUP_KIND = "core.group"
@@ -257,7 +271,8 @@ def job_group_refresh(*, parent_id: int) -> Job | None:
         values["status"] = Job.Status.RUNNING
         values["started_at"] = parent.started_at or timezone.now()
         values["heartbeat_at"] = timezone.now()
-    Job.objects.filter(pk=parent_id).update(**values)
+    with bookkeeping():
+        Job.objects.filter(pk=parent_id).update(**values)
     parent.refresh_from_db()
     return parent
 

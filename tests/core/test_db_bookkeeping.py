@@ -1,0 +1,39 @@
+"""``core.db.bookkeeping``: a job's own rows commit without waiting for the disk on PostgreSQL,
+and never weaken an outer transaction (the work of a job stays durable)."""
+import pytest
+from django.db import connection, transaction
+
+from core.db import bookkeeping
+from core.models import Job
+from core.services.jobs import Progress
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL setting")
+def test_bookkeeping_relaxes_only_its_own_transaction():
+    assert synchronous_commit() == "on"
+    with bookkeeping():
+        assert connection.in_atomic_block
+        assert synchronous_commit() == "off"
+    assert synchronous_commit() == "on"  # SET LOCAL ended with the commit
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL setting")
+def test_bookkeeping_inside_an_outer_transaction_keeps_it_durable():
+    with transaction.atomic():
+        with bookkeeping():
+            assert synchronous_commit() == "on"
+
+
+def test_progress_is_written_and_visible_after_the_block():
+    job = Job.objects.create(kind="core.selftest", label="x")
+    Progress(job.pk)(2, 5, "deux")
+    job.refresh_from_db()
+    assert (job.progress_current, job.progress_total, job.message) == (2, 5, "deux")
