@@ -79,12 +79,8 @@ class PeriodDetailView(SectionMixin, TemplateView):
         )
         for invoice in invoices:
             invoice.debtor_display = selectors.debtor_label(invoice)
-        ctx["regularisations"] = []
-        if invoices.exclude(status=Invoice.Status.DRAFT).exists():
-            try:
-                ctx["regularisations"] = regularisation.period_regularisations(period=period)
-            except ValidationError as exc:
-                ctx["regularisation_error"] = " ".join(exc.messages)
+        # The review re-runs the rules for the whole section: it is loaded after the page (htmx).
+        ctx["has_issued"] = invoices.exclude(status=Invoice.Status.DRAFT).exists()
         return ctx
 
     def post(self, request, *args, **kwargs):
@@ -174,8 +170,28 @@ class InvoiceDetailView(SectionMixin, TemplateView):
         return redirect("billing:invoice-detail", alias=self.section.alias, pk=credit.pk)
 
 
+class PeriodRegularisationsView(SectionMixin, TemplateView):
+    """The « Régularisations » panel of a period, loaded by the period page once it is shown: it
+    compares the issued invoices with the rules on today's data (the engine over the whole section)."""
+    template_name = "billing/_period_regularisations.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        period = selectors.period_get(section=self.section, pk=self.kwargs["period_pk"])
+        ctx.update(period=period, regularisations=[])
+        if selectors.invoices_of(section=self.section).filter(period=period).exclude(
+                status=Invoice.Status.DRAFT).exists():
+            try:
+                ctx["regularisations"] = regularisation.period_regularisations(period=period)
+            except ValidationError as exc:
+                ctx["regularisation_error"] = " ".join(exc.messages)
+        return ctx
+
+
 urlpatterns = [
     path("periodes/", PeriodListView.as_view(), name="periods"),
     path("periodes/<int:period_pk>/", PeriodDetailView.as_view(), name="period-detail"),
+    path("periodes/<int:period_pk>/regularisations/", PeriodRegularisationsView.as_view(),
+         name="period-regularisations"),
     path("factures/<int:pk>/", InvoiceDetailView.as_view(), name="invoice-detail"),
 ]

@@ -223,18 +223,23 @@ def test_review_page_lists_regularisations_and_the_job_issues_them(client, billi
     reader, clerk, stranger = (UserFactory(username=n) for n in ("lect-exa", "fact-exa", "autre"))
     SectionAccess.objects.create(user=reader, section=billing_setup.section, role="reader")
     SectionAccess.objects.create(user=clerk, section=billing_setup.section, role="clerk")
+    panel = reverse("billing:period-regularisations", kwargs={"alias": "EXA-HP", "period_pk": period.pk})
     client.force_login(clerk)
-    assert "Aucune régularisation" in html.unescape(client.get(url).content.decode())
+    # The period page loads the review after it is shown (it re-runs the rules for the section).
+    assert f'hx-get="{panel}"' in client.get(url).content.decode()
+    assert "Aucune régularisation" in html.unescape(client.get(panel).content.decode())
     hosting_rule(billing_setup, stay)
-    page = html.unescape(client.get(url).content.decode())
+    page = html.unescape(client.get(panel).content.decode())
     assert "règle de prise en charge ajoutée (Département 69 — Aide sociale hébergement)" in page
     assert "Émettre les régularisations" in page and "-1\u202f950,00\xa0€" in page
+    assert f'action="{url}"' in page  # the form posts to the period page, not to the panel
     # Refusals: a reader may look but not issue; someone without the section gets a 404.
     client.force_login(reader)
-    assert "Émettre les régularisations" not in client.get(url).content.decode()
+    assert "Émettre les régularisations" not in client.get(panel).content.decode()
     assert client.post(url, {"action": "regularise", "issue_date": "2026-05-03"}).status_code == 403
     client.force_login(stranger)
     assert client.get(url).status_code == 404
+    assert client.get(panel).status_code == 404
     assert client.post(url, {"action": "regularise", "issue_date": "2026-05-03"}).status_code == 404
     assert not Job.objects.exists()
     client.force_login(clerk)
