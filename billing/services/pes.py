@@ -94,9 +94,9 @@ def nom_fic(settings: PesSettings, exercice: int, id_bord: int) -> str:
 
 # ---------------------------------------------------------------- debtors
 
-def _address(obj, establishment, who: str) -> dict:
+def _address(obj, establishment, who: str, *, lives_there: bool = False) -> dict:
     street, postal_code, city = obj.address, obj.postal_code, obj.city
-    if not (street and postal_code and city):
+    if lives_there and not (street or postal_code or city):
         # A resident without an address of their own lives in the establishment.
         street, postal_code, city = establishment.address, establishment.postal_code, establishment.city
     postal_code = (postal_code or "").replace(" ", "")
@@ -124,7 +124,8 @@ def _tiers(invoice: Invoice, settings: PesSettings) -> dict:
              "nom": pes.pes_text(person.last_name, 38), "prenom": pes.pes_text(person.first_name, 38)}
     if not tiers["nom"]:
         raise ValidationError(_("%(who)s : le nom du débiteur est vide.") % {"who": who})
-    return {**tiers, **_address(person, establishment, who)}
+    return {**tiers, **_address(person, establishment, who,
+                                lives_there=invoice.debtor_kind == Invoice.DebtorKind.RESIDENT)}
 
 
 def _debtor_key(invoice: Invoice) -> tuple:
@@ -419,7 +420,7 @@ def acquit_import(*, content: bytes, establishments=None) -> list[AcquitResult]:
     accountant's reasons; ``establishments`` limits the search (the user's scope)."""
     results = []
     for element in pes.acquit_parse(content):
-        if element["domain"] and element["domain"] not in ("PES_RecetteAller", "Recette", "PES_Aller", "02", "2"):
+        if "PJ" in element["domain"].upper():  # acknowledgements of attachments: the rôle's own element counts
             continue
         if not (element["id_bord"].isdigit() and element["exercice"].isdigit()):
             raise ValidationError(_("Acquittement : NumBord « %(num)s » ou ExerciceBord « %(exer)s » illisible.")

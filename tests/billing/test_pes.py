@@ -298,6 +298,12 @@ def test_generation_refuses_a_bad_file_and_stores_nothing(verger):
     assert not PesRole.objects.exists() and not PesCounter.objects.filter(last_number__gt=11).exists()
 
 
+def test_payer_or_relative_without_address_refused(verger):
+    Payer.objects.filter(pk=verger["p"].payer_id).update(address="", postal_code="", city="")
+    with pytest.raises(ValidationError, match="Payeur Département de la Moselle : le code postal «  » n.a pas 5"):
+        services.role_simulate(period=verger["period"], on=ON)
+
+
 def test_private_establishment_or_missing_settings_refused(verger):
     from tests.factories import SectionFactory
 
