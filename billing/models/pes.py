@@ -8,7 +8,10 @@ the same bytes, whatever changed since in the settings or the residents' files. 
 """
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -147,6 +150,16 @@ class PesRole(models.Model):
 
     def __str__(self):
         return f"Rôle {self.id_bord}/{self.exercice} {self.establishment.code}"
+
+    def save(self, *args, **kwargs):
+        digest = hashlib.sha256(bytes(self.content)).hexdigest()
+        if self.pk and (digest != self.sha256 or PesRole.objects.filter(pk=self.pk).exclude(sha256=digest).exists()):
+            raise ValidationError(_("Le fichier d'un rôle généré ne change plus."))
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError(_("Un rôle généré ne se supprime pas : son numéro est connu du comptable ; "
+                                "un rôle rejeté libère ses factures pour le rôle suivant."))
 
 
 class PesArticle(models.Model):

@@ -185,6 +185,19 @@ def test_numbers_sequential_and_invoices_sent_once(verger):
     assert PesCounter.objects.get(establishment=verger["establishment"], exercice=2026).last_number == 13
 
 
+def test_a_generated_role_is_kept(verger):
+    role = services.role_generate(period=verger["period"], on=ON)
+    with pytest.raises(ValidationError, match="ne se supprime pas"):
+        role.delete()
+    role.sha256 = "0" * 64
+    with pytest.raises(ValidationError, match="ne change plus"):
+        role.save()
+    role.refresh_from_db()
+    role.content = bytes(role.content).replace(b"MARS", b"AVRIL")
+    with pytest.raises(ValidationError, match="ne change plus"):
+        role.save()
+
+
 def test_regenerating_a_past_role_gives_the_same_bytes(verger):
     role = services.role_generate(period=verger["period"], on=ON)
     stored = bytes(role.content)
