@@ -144,6 +144,9 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 # manage.py backup / restore (core.services.backup): default output folder, and the tables the
 # migrations fill by themselves (their rows do not make a database "non-empty" for restore).
 BACKUP_DIR = Path(env("BACKUP_DIR", default=str(VAR_DIR / "backups")))
+# Official PES V2 schema bundle (the Schemas_PES tree of one version) supplied by the operator: when
+# set, every PES ORMC file is also validated against PES_V2/Rev0/PES_Aller.xsd before it is stored.
+PES_XSD_DIR = env("PES_XSD_DIR", default="")
 BACKUP_REFERENCE_TABLES = ["billing_nationalparameter"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

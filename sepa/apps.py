@@ -10,11 +10,14 @@ class SepaConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from billing.services.checks import period_check_register
+        from billing.services.pes import register_sepa_provider
 
         from . import models
         from .checks import direct_debit_without_mandate
+        from .pes import pes_sepa_info
 
         auditlog.register(models.Mandate)
         auditlog.register(models.MandateAccount)
         auditlog.register(models.DebitBatch)
         period_check_register(direct_debit_without_mandate)
+        register_sepa_provider(pes_sepa_info)

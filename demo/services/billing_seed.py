@@ -173,3 +173,17 @@ def demo_billing_for_stays(*, organisation) -> int:
                                         decision_reference=f"APA-{n:04d}")
         done += 1
     return done
+
+
+def demo_pes_settings(*, establishments: dict) -> None:
+    """PES V2 ORMC settings of the public establishments (Le Verger): the demo generates its rôles."""
+    from billing.models import PesSettings
+    from billing.models.pes import DEFAULT_PRODUCT_CODES, DEFAULT_TIERS_CODES
+
+    for establishment in establishments.values():
+        if establishment.legal_status != "public":
+            continue
+        PesSettings.objects.get_or_create(establishment=establishment, defaults={
+            "id_post": "057011", "id_coll": establishment.siret, "fin_jur": "570000042", "cod_col": "123",
+            "cod_bud": "01", "libelle_col_bud": establishment.name[:38], "product_codes": DEFAULT_PRODUCT_CODES,
+            "tiers_codes": DEFAULT_TIERS_CODES})

@@ -106,9 +106,10 @@ def demo_seed(*, residents: int = 60, users: bool = True) -> dict:
             for alias, role in grants.items():
                 SectionAccess.objects.get_or_create(user=user, section=sections[alias], defaults={"role": role})
             created_users[login] = user
-    from .billing_seed import demo_billing_for_stays, demo_billing_seed
+    from .billing_seed import demo_billing_for_stays, demo_billing_seed, demo_pes_settings
 
     demo_billing_seed(organisation=organisation, establishments=establishments, sections=sections)
+    demo_pes_settings(establishments=establishments)
     demo_absence_mappings(establishments=establishments)  # correspondence table C→1, H→2, P→3, S→4
     made = demo_residents(organisation=organisation, sections=sections, count=residents)
     from .sepa_seed import demo_mandates

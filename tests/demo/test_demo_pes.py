@@ -1,0 +1,29 @@
+"""The demo's public EHPAD (Le Verger) has its PES settings: with the issued demo months
+(``seed_demo --payments``: VER-HP October–December 2025) it simulates and generates a valid rôle,
+with a SEPA block for the residents who pay by direct debit."""
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from lxml import etree
+
+from billing.models import BillingPeriod, PesSettings
+from billing.services import pes as services
+from core import pes
+
+
+@pytest.mark.django_db
+def test_demo_generates_a_role_for_le_verger(tmp_path):
+    call_command("seed_demo", "--residents", "30", "--payments", stdout=StringIO())
+    assert PesSettings.objects.filter(establishment__code="VER").exists()
+    assert not PesSettings.objects.filter(establishment__code="TIL").exists()
+    period = BillingPeriod.objects.filter(section__alias="VER-HP", start__year=2025, start__month=12).get()
+    draft = services.role_simulate(period=period)
+    assert draft.errors == [], draft.errors
+    role = services.role_generate(period=period)
+    assert pes.pes_check(bytes(role.content)) == []
+    root = etree.fromstring(bytes(role.content))
+    assert root.findall(".//InfoPrelevementSEPA"), "no debtor by direct debit in the demo rôle"
+    out = tmp_path / "again.xml"
+    call_command("export_pes", "--section", "VER-HP", "--role", str(role.id_bord), "-o", str(out))
+    assert out.read_bytes() == bytes(role.content)
