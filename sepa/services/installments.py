@@ -19,7 +19,6 @@ from decimal import ROUND_DOWN, Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, Sum
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -283,29 +282,49 @@ class Regularisation:
         return self.received - self.invoiced
 
 
+def _regularisations(plans: list[InstallmentPlan], *, until: date | None = None) -> list[Regularisation]:
+    """Two queries for any number of plans: installment sums per plan and state, then the issued
+    invoices of the plans' debtors for their residents, summed per plan over its year."""
+    if not plans:
+        return []
+    states: dict[tuple[int, str], Decimal] = {
+        (plan_id, state): total for plan_id, state, total in Installment.objects.filter(plan__in=plans)
+        .values("plan_id", "state").annotate(s=Sum("amount")).values_list("plan_id", "state", "s")}
+    ends = {plan.pk: min(plan_year_end(plan), until) if until else plan_year_end(plan) for plan in plans}
+    invoiced: dict[tuple, list[tuple[date, Decimal]]] = {}
+    for section_id, kind, resident_id, relative_id, day, total in Invoice.objects.filter(
+            section_id__in={p.section_id for p in plans}, resident_id__in={p.resident_id for p in plans},
+            debtor_kind__in=(Invoice.DebtorKind.RESIDENT, Invoice.DebtorKind.RELATIVE),
+            date_from__gte=min(p.year_start for p in plans), date_from__lte=max(ends.values())).exclude(
+            status=Invoice.Status.DRAFT).values_list("section_id", "debtor_kind", "resident_id", "relative_id", "date_from",
+                                                 "total"):
+        key = (section_id, resident_id, relative_id if kind == Invoice.DebtorKind.RELATIVE else None)
+        invoiced.setdefault(key, []).append((day, total))
+    rows = []
+    for plan in plans:
+        end = ends[plan.pk]
+        billed = sum((total for day, total in invoiced.get((plan.section_id, plan.resident_id, plan.relative_id), ())
+                      if plan.year_start <= day <= end), ZERO)
+        rows.append(Regularisation(
+            plan=plan, start=plan.year_start, end=end, invoiced=round_money(billed),
+            received=round_money(states.get((plan.pk, Installment.State.COLLECTED)) or ZERO),
+            to_come=round_money(states.get((plan.pk, Installment.State.DUE)) or ZERO),
+            rejected=round_money(states.get((plan.pk, Installment.State.REJECTED)) or ZERO)))
+    return rows
+
+
 def plan_regularisation(plan: InstallmentPlan, *, until: date | None = None) -> Regularisation:
     """Installments received (collected, not rejected) against what was invoiced to the debtor for
     the resident (invoices and rappels less credit notes, cancelled ones netting with their credit
     note) over the plan year — or up to ``until``."""
-    end = plan_year_end(plan)
-    if until is not None:
-        end = min(end, until)
-    states = dict(plan.installments.values("state").annotate(s=Sum("amount")).values_list("state", "s"))
-    invoiced = Invoice.objects.filter(plan_debtor(plan).q(), resident_id=plan.resident_id,
-                                      date_from__gte=plan.year_start, date_from__lte=end).exclude(
-        status=Invoice.Status.DRAFT).aggregate(s=Coalesce(Sum("total"), ZERO))["s"]
-    return Regularisation(plan=plan, start=plan.year_start, end=end,
-                          received=round_money(states.get(Installment.State.COLLECTED) or ZERO),
-                          invoiced=round_money(invoiced),
-                          to_come=round_money(states.get(Installment.State.DUE) or ZERO),
-                          rejected=round_money(states.get(Installment.State.REJECTED) or ZERO))
+    return _regularisations([plan], until=until)[0]
 
 
 def regularisations(*, section, year: int) -> list[Regularisation]:
     """« Régularisation de l'échéancier »: the plans of the section starting in ``year``."""
-    plans = (InstallmentPlan.objects.filter(section=section, year_start__year=year)
-             .select_related("resident", "relative").order_by("resident__last_name", "resident__first_name", "pk"))
-    return [plan_regularisation(plan) for plan in plans]
+    plans = list(InstallmentPlan.objects.filter(section=section, year_start__year=year)
+                 .select_related("resident", "relative").order_by("resident__last_name", "resident__first_name", "pk"))
+    return _regularisations(plans)
 
 
 def resident_account_panel(*, section, resident) -> list[dict]:
