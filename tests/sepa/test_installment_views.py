@@ -107,6 +107,10 @@ def test_refusals(client):
                        {"action": "stop", "plan": plan.pk}).status_code == 404
     plan.refresh_from_db()
     assert plan.status == InstallmentPlan.Status.ACTIVE and Installment.objects.get(pk=first.pk).state == "due"
+    assert client.get(f"/s/{section.alias}/prelevements/mensualisation/regularisation/").status_code == 404
+    assert client.get(f"/s/{section.alias}/prelevements/mensualisation/parametres/").status_code == 404
+    own = client.get(f"/s/{other.alias}/prelevements/mensualisation/regularisation/?annee=2026").content.decode()
+    assert resident.full_name not in own and "Aucun échéancier" in own
 
 
 def test_account_tab_regularisation_and_batch_page(client):
