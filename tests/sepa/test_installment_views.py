@@ -70,6 +70,7 @@ def test_resident_plan_screens_and_schedule_pdf(client, billing_setup):
     c.post(url, {"action": "postpone", "plan": plan.pk, "installment": first.pk})
     page = c.get(url).content.decode()
     assert "Reportée" in page and "11,11" in page and "11,12" in page
+    assert "100,00 € en 10 échéances prélevées le 10 de chaque mois à partir de 01/2026" in page.replace("\u00a0", " ")
     text = _pdf_text(c.get(f"/s/{section.alias}/prelevements/mensualisation/{plan.pk}/echeancier.pdf"))
     assert "Échéancier de prélèvements mensuels" in text and "pré-notification" in text
     assert mandate.rum in text and "FR72ZZZ123456" in text and resident.full_name in text
