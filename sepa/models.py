@@ -1,7 +1,9 @@
 """SEPA direct debit: creditor identity per establishment, mandates (with their account history),
 debit batches and their lines (billing-rules.md §11)."""
+from decimal import Decimal
+
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -122,12 +124,14 @@ class DebitBatch(models.Model):
 
 
 class DebitLine(models.Model):
-    """One invoice collected by a batch. ``active`` is False once the batch is cancelled: an invoice
-    is in at most one active line (a batch never collects an invoice twice)."""
+    """One invoice — or one installment of a plan — collected by a batch. ``active`` is False once the
+    batch is cancelled: an invoice or installment is in at most one active line (never collected twice)."""
 
     batch = models.ForeignKey(DebitBatch, on_delete=models.CASCADE, related_name="lines")
-    invoice = models.ForeignKey(Invoice, verbose_name=_("facture"), on_delete=models.PROTECT,
+    invoice = models.ForeignKey(Invoice, verbose_name=_("facture"), null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="debit_lines")
+    installment = models.ForeignKey("Installment", verbose_name=_("échéance"), null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="debit_lines")
     mandate = models.ForeignKey(Mandate, verbose_name=_("mandat"), on_delete=models.PROTECT,
                                 related_name="debit_lines")
     amount = models.DecimalField(_("montant"), max_digits=12, decimal_places=2)
@@ -151,4 +155,108 @@ class DebitLine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["invoice"], condition=Q(active=True),
                                     name="invoice_in_one_active_debit_batch"),
+            models.UniqueConstraint(fields=["installment"], condition=Q(active=True),
+                                    name="installment_in_one_active_debit_batch"),
+            models.CheckConstraint(condition=Q(invoice__isnull=True, installment__isnull=False)
+                                   | Q(invoice__isnull=False, installment__isnull=True),
+                                   name="debit_line_invoice_or_installment"),
         ]
+
+
+# ------------------------------------------------------------------ installment plans (mensualisation)
+
+DEFAULT_SCHEDULE_TITLE = "Échéancier de prélèvements mensuels"
+DEFAULT_SCHEDULE_HEADER = (
+    "Vous avez choisi la mensualisation : le montant annuel estimé de votre séjour est réparti en échéances "
+    "mensuelles prélevées sur votre compte aux dates ci-dessous. Ce document vaut pré-notification des "
+    "prélèvements (montants, dates, référence unique du mandat et identifiant créancier SEPA).")
+DEFAULT_SCHEDULE_FOOTER = (
+    "Les factures mensuelles restent émises et sont réglées par les échéances reçues. En fin d'année, la "
+    "différence entre les échéances prélevées et les sommes facturées est régularisée : un reste dû vous est "
+    "facturé, un trop-perçu est déduit des factures suivantes ou remboursé. Pour reporter une échéance ou "
+    "arrêter la mensualisation, adressez-vous au service facturation.")
+
+
+class InstallmentSettings(models.Model):
+    """Per section: how installment plans are built and what the schedule (échéancier) says."""
+
+    section = models.OneToOneField(Section, on_delete=models.CASCADE, related_name="installment_settings")
+    installment_count = models.PositiveSmallIntegerField(
+        _("nombre d'échéances"), default=10, validators=[MinValueValidator(1), MaxValueValidator(12)])
+    debit_day = models.PositiveSmallIntegerField(
+        _("jour de prélèvement"), default=10, validators=[MinValueValidator(1), MaxValueValidator(28)])
+    title = models.CharField(_("titre de l'échéancier"), max_length=120, default=DEFAULT_SCHEDULE_TITLE)
+    header_text = models.TextField(_("texte d'en-tête de l'échéancier"), default=DEFAULT_SCHEDULE_HEADER)
+    footer_text = models.TextField(_("texte de pied de l'échéancier"), default=DEFAULT_SCHEDULE_FOOTER)
+
+    class Meta:
+        verbose_name = _("paramètres de mensualisation")
+        verbose_name_plural = _("paramètres de mensualisation")
+
+
+class InstallmentPlan(models.Model):
+    """« Utiliser la mensualisation » for a resident: a yearly amount spread over monthly installments,
+    debited from the mandate of the debtor (the resident, or the paying relative)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("En cours")
+        STOPPED = "stopped", _("Arrêtée")
+
+    section = models.ForeignKey(Section, verbose_name=_("section"), on_delete=models.PROTECT,
+                                related_name="installment_plans")
+    resident = models.ForeignKey(Resident, verbose_name=_("résident"), on_delete=models.PROTECT,
+                                 related_name="installment_plans")
+    relative = models.ForeignKey(Relative, verbose_name=_("proche débiteur"), null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="installment_plans",
+                                 help_text=_("Vide : le résident est le débiteur."))
+    year_start = models.DateField(_("début de l'année de l'échéancier"))
+    yearly_amount = models.DecimalField(_("montant annuel"), max_digits=12, decimal_places=2,
+                                        validators=[MinValueValidator(Decimal("0.01"))])
+    installment_count = models.PositiveSmallIntegerField(_("nombre d'échéances"))
+    debit_day = models.PositiveSmallIntegerField(_("jour de prélèvement"))
+    estimate_note = models.CharField(_("base de l'estimation"), max_length=250, blank=True)
+    status = models.CharField(_("état"), max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    stopped_on = models.DateField(_("arrêtée le"), null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("échéancier (mensualisation)")
+        verbose_name_plural = _("échéanciers (mensualisation)")
+        ordering = ["section", "-year_start", "resident"]
+        constraints = [
+            models.UniqueConstraint(fields=["section", "resident"], condition=Q(status="active"),
+                                    name="one_active_installment_plan_per_resident"),
+        ]
+
+    def __str__(self):
+        return f"{self.resident} — {self.year_start:%m/%Y}"
+
+
+class Installment(models.Model):
+    """One monthly installment of a plan. The amounts of the open ones are recomputed when one is
+    postponed; collected ones become a *prélèvement* payment when their batch is settled."""
+
+    class State(models.TextChoices):
+        DUE = "due", _("À venir")
+        COLLECTED = "collected", _("Prélevée")
+        POSTPONED = "postponed", _("Reportée")
+        REJECTED = "rejected", _("Rejetée")
+        CANCELLED = "cancelled", _("Annulée (arrêt de la mensualisation)")
+
+    plan = models.ForeignKey(InstallmentPlan, on_delete=models.CASCADE, related_name="installments")
+    number = models.PositiveSmallIntegerField(_("n°"))
+    due_date = models.DateField(_("date de prélèvement prévue"))
+    amount = models.DecimalField(_("montant"), max_digits=12, decimal_places=2)
+    state = models.CharField(_("état"), max_length=10, choices=State.choices, default=State.DUE)
+    postponed_on = models.DateField(_("reportée le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("échéance")
+        verbose_name_plural = _("échéances")
+        ordering = ["plan", "number"]
+        constraints = [models.UniqueConstraint(fields=["plan", "number"], name="unique_installment_number")]
+
+    def __str__(self):
+        return f"{self.number} — {self.due_date:%d/%m/%Y} — {self.amount}"

@@ -150,7 +150,7 @@ class BatchDetailView(BatchMixin, TemplateView):
             except ValidationError:
                 exclusions = []
         ctx.update(batch=batch, totals=debits.debit_batch_totals(batch), exclusions=exclusions,
-                   lines=batch.lines.filter(active=True).select_related("invoice", "mandate"))
+                   lines=batch.lines.filter(active=True).select_related("invoice", "mandate", "installment__plan"))
         return ctx
 
     def post(self, request, alias, pk):
@@ -187,9 +187,11 @@ class BatchListingView(BatchMixin, View):
 
     def get(self, request, alias, pk):
         batch = self.batch()
-        rows = [(line.debtor_name, line.mandate.rum, line.sequence_type, line.amount, line.invoice.number,
-                 line.invoice.resident_name)
-                for line in batch.lines.filter(active=True).select_related("mandate", "invoice").order_by("pk")]
+        rows = [(line.debtor_name, line.mandate.rum, line.sequence_type, line.amount,
+                 line.invoice.number if line.invoice_id else line.remittance,
+                 line.invoice.resident_name if line.invoice_id else line.installment.plan.resident.full_name)
+                for line in batch.lines.filter(active=True).select_related(
+                    "mandate", "invoice", "installment__plan__resident").order_by("pk")]
         content = xlsx_bytes(_("Prélèvements"), rows, headers=[_("Débiteur"), _("RUM"), _("Séquence"), _("Montant"),
                                                                _("Facture"), _("Résident")])
         response = HttpResponse(content, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

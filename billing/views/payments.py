@@ -30,6 +30,7 @@ from structures.views_mixins import SectionMixin
 from .. import selectors
 from ..models import Invoice, Payment
 from ..services import deposit_slip
+from ..services.account_panels import resident_account_panels
 from ..services import payments as services
 from .payment_forms import CancelForm, PaymentForm, ReallocateForm
 from .periods import InvoiceDetailView
@@ -156,7 +157,8 @@ class ResidentAccountView(SectionMixin, TemplateView):
                              "balance": entries[-1]["balance"] if entries else round_money(0)})
         today = timezone.localdate()
         ctx.update(resident=resident, tabs=TABS, tab="account", accounts=accounts,
-                   age=resident.age_on(today), statement_start=date(today.year, 1, 1), statement_end=today)
+                   age=resident.age_on(today), statement_start=date(today.year, 1, 1), statement_end=today,
+                   extra_panels=resident_account_panels(section=self.section, resident=resident))
         return ctx
 
 

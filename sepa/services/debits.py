@@ -17,6 +17,7 @@ from pathlib import Path
 import holidays
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from lxml import etree
@@ -27,7 +28,7 @@ from core.formats import fr_date
 from core.money import ZERO, round_money
 from residents.models import PaymentMode
 
-from ..models import DebitBatch, DebitLine, Mandate
+from ..models import DebitBatch, DebitLine, Installment, InstallmentPlan, Mandate
 
 ID_CHARS = re.compile(r"[^A-Za-z0-9/\-?:().,'+ ]")
 
@@ -72,16 +73,26 @@ def creditor_of(section):
 
 @dataclass
 class Candidate:
-    invoice: Invoice
+    invoice: Invoice | None
     mandate: Mandate
     amount: Decimal
     sequence_type: str
+    installment: Installment | None = None
 
 
 @dataclass
 class Exclusion:
-    invoice: Invoice
+    invoice: Invoice | None
     reason: str
+    installment: Installment | None = None
+
+    @property
+    def label(self) -> str:
+        """« Facture <numéro> — <débiteur> » or « Échéance n/N — <résident> » (screens, command)."""
+        if self.installment is not None:
+            plan = self.installment.plan
+            return _("Échéance %(n)s de %(name)s") % {"n": self.installment.number, "name": plan.resident.full_name}
+        return _("Facture %(number)s — %(debtor)s") % {"number": self.invoice.number, "debtor": self.invoice.debtor_name}
 
 
 @dataclass
@@ -96,9 +107,56 @@ def _sequence_type(mandate: Mandate, creditor) -> str:
     return mandate.next_sequence_type
 
 
+def _mandate_or_reason(found: list[Mandate]) -> tuple[Mandate | None, str]:
+    active = [m for m in found if m.status == Mandate.Status.ACTIVE]
+    if active:
+        return active[0], ""
+    if any(m.status == Mandate.Status.REVOKED for m in found):
+        return None, _("Mandat révoqué.")
+    if any(m.status == Mandate.Status.EXPIRED for m in found):
+        return None, _("Mandat caduc (36 mois sans prélèvement).")
+    return None, _("Mandat non signé.") if found else _("Aucun mandat.")
+
+
+def _installment_selection(*, period, creditor, mandates, selection: Selection) -> None:
+    """The open installments of the section's plans due within the period's dates (the chosen month)."""
+    installments = list(Installment.objects.filter(
+        plan__section=period.section, plan__status=InstallmentPlan.Status.ACTIVE, state=Installment.State.DUE,
+        due_date__gte=period.start, due_date__lte=period.end).select_related("plan__resident")
+        .order_by("plan__resident__last_name", "plan__resident__first_name", "plan_id", "number"))
+    batched = dict(DebitLine.objects.filter(installment__in=installments, active=True)
+                   .values_list("installment_id", "batch_id"))
+    for installment in installments:
+        plan = installment.plan
+        if installment.pk in batched:
+            selection.exclusions.append(Exclusion(None, _("Déjà dans le lot n° %(pk)s.") % {
+                "pk": batched[installment.pk]}, installment))
+            continue
+        if installment.amount <= ZERO:
+            selection.exclusions.append(Exclusion(None, _("Échéance nulle : rien à prélever."), installment))
+            continue
+        mandate, reason = _mandate_or_reason(mandates.get((plan.resident_id, plan.relative_id), []))
+        if mandate is None:
+            selection.exclusions.append(Exclusion(None, reason, installment))
+            continue
+        selection.candidates.append(Candidate(None, mandate, installment.amount, _sequence_type(mandate, creditor),
+                                              installment))
+
+
+def _mensualised(section) -> dict[int, list[tuple[date, date]]]:
+    """Residents with a plan in course: resident id → the years of their plans."""
+    from .installments import plan_year_end
+
+    years: dict[int, list[tuple[date, date]]] = {}
+    for plan in InstallmentPlan.objects.filter(section=section, status=InstallmentPlan.Status.ACTIVE):
+        years.setdefault(plan.resident_id, []).append((plan.year_start, plan_year_end(plan)))
+    return years
+
+
 def batch_selection(*, period, creditor=None) -> Selection:
     """Issued invoices of the period paid by direct debit: those to collect (active mandate, balance
-    > 0, in no other batch) and the others with the reason."""
+    > 0, in no other batch, resident not mensualised) and the others with the reason; then the
+    installments of the plans due in the period's month."""
     section = period.section
     creditor = creditor or creditor_of(section)
     invoices = list(Invoice.objects.filter(period=period, status=Invoice.Status.ISSUED,
@@ -108,10 +166,15 @@ def batch_selection(*, period, creditor=None) -> Selection:
         mandates.setdefault((mandate.resident_id, mandate.relative_id), []).append(mandate)
     batched = dict(DebitLine.objects.filter(invoice__in=invoices, active=True)
                    .values_list("invoice_id", "batch_id"))
+    mensualised = _mensualised(section)
     selection = Selection()
     for invoice in invoices:
         if invoice.kind == Invoice.Kind.CREDIT_NOTE:
             selection.exclusions.append(Exclusion(invoice, _("Avoir : rien à prélever.")))
+            continue
+        if any(start <= invoice.date_from <= end for start, end in mensualised.get(invoice.resident_id, ())):
+            selection.exclusions.append(Exclusion(invoice, _("Mensualisé : réglée par les échéances de "
+                                                             "l'échéancier.")))
             continue
         if invoice.pk in batched:
             selection.exclusions.append(Exclusion(invoice, _("Déjà dans le lot n° %(pk)s.") % {"pk": batched[invoice.pk]}))
@@ -121,21 +184,12 @@ def batch_selection(*, period, creditor=None) -> Selection:
             selection.exclusions.append(Exclusion(invoice, _("Solde nul : déjà réglée.")))
             continue
         relative_id = invoice.relative_id if invoice.debtor_kind == Invoice.DebtorKind.RELATIVE else None
-        found = mandates.get((invoice.resident_id, relative_id), [])
-        active = [m for m in found if m.status == Mandate.Status.ACTIVE]
-        if active:
-            mandate = active[0]
+        mandate, reason = _mandate_or_reason(mandates.get((invoice.resident_id, relative_id), []))
+        if mandate is not None:
             selection.candidates.append(Candidate(invoice, mandate, balance, _sequence_type(mandate, creditor)))
-            continue
-        if any(m.status == Mandate.Status.REVOKED for m in found):
-            reason = _("Mandat révoqué.")
-        elif any(m.status == Mandate.Status.EXPIRED for m in found):
-            reason = _("Mandat caduc (36 mois sans prélèvement).")
-        elif found:
-            reason = _("Mandat non signé.")
         else:
-            reason = _("Aucun mandat.")
-        selection.exclusions.append(Exclusion(invoice, reason))
+            selection.exclusions.append(Exclusion(invoice, reason))
+    _installment_selection(period=period, creditor=creditor, mandates=mandates, selection=selection)
     return selection
 
 
@@ -148,6 +202,28 @@ def _remittance(invoice: Invoice) -> str:
                                                      "resident": invoice.resident_name})[:140]
 
 
+def _installment_end_to_end_id(installment: Installment) -> str:
+    """Never an invoice number (those end with six digits): ``ECHEANCE-<plan>-<n°>``."""
+    return f"ECHEANCE-{installment.plan_id}-{installment.number:02d}"[:35]
+
+
+def _installment_remittance(installment: Installment, counts: dict[int, int]) -> str:
+    plan = installment.plan
+    return (_("Mensualisation %(year)s échéance %(n)s/%(count)s %(resident)s") % {
+        "year": f"{plan.year_start:%m/%Y}", "n": installment.number, "count": counts[plan.pk],
+        "resident": plan.resident.full_name})[:140]
+
+
+def _line_for(batch: DebitBatch, c: Candidate, counts: dict[int, int]) -> DebitLine:
+    if c.installment is not None:
+        e2e, remittance = _installment_end_to_end_id(c.installment), _installment_remittance(c.installment, counts)
+    else:
+        e2e, remittance = _end_to_end_id(c.invoice), _remittance(c.invoice)
+    return DebitLine(batch=batch, invoice=c.invoice, installment=c.installment, mandate=c.mandate, amount=c.amount,
+                     sequence_type=c.sequence_type, end_to_end_id=e2e, iban=c.mandate.iban, bic=c.mandate.bic,
+                     debtor_name=c.mandate.account_holder, original_iban=c.mandate.original_iban, remittance=remittance)
+
+
 @transaction.atomic
 def debit_batch_create(*, period, collection_date: date, user=None, today: date | None = None) -> DebitBatch:
     """A draft batch with the period's invoices to collect; refused when nothing can be collected."""
@@ -156,20 +232,20 @@ def debit_batch_create(*, period, collection_date: date, user=None, today: date 
     collection_date_check(creditor=creditor, collection_date=collection_date, today=today)
     selection = batch_selection(period=period, creditor=creditor)
     if not selection.candidates:
-        raise ValidationError(_("Aucune facture à prélever pour la période %(label)s.") % {"label": period.label})
+        raise ValidationError(_("Aucune facture à prélever ni échéance de mensualisation pour la période "
+                                "%(label)s.") % {"label": period.label})
     batch = DebitBatch.objects.create(section=section, period=period, collection_date=collection_date,
                                       version=creditor.sepa_version,
                                       created_by=user if (user and user.is_authenticated) else None)
+    plan_ids = {c.installment.plan_id for c in selection.candidates if c.installment is not None}
+    counts = dict(Installment.objects.filter(plan_id__in=plan_ids).exclude(state=Installment.State.CANCELLED)
+                  .values("plan_id").annotate(n=Count("pk")).values_list("plan_id", "n"))
     try:
         with transaction.atomic():
-            DebitLine.objects.bulk_create([
-                DebitLine(batch=batch, invoice=c.invoice, mandate=c.mandate, amount=c.amount,
-                          sequence_type=c.sequence_type, end_to_end_id=_end_to_end_id(c.invoice),
-                          iban=c.mandate.iban, bic=c.mandate.bic, debtor_name=c.mandate.account_holder,
-                          original_iban=c.mandate.original_iban, remittance=_remittance(c.invoice))
-                for c in selection.candidates])
+            DebitLine.objects.bulk_create([_line_for(batch, c, counts) for c in selection.candidates])
     except IntegrityError:
-        raise ValidationError(_("Une de ces factures vient d'être mise dans un autre lot : recommencez.")) from None
+        raise ValidationError(_("Une de ces factures ou échéances vient d'être mise dans un autre lot : "
+                                "recommencez.")) from None
     return batch
 
 
@@ -265,7 +341,7 @@ def pain008_build(*, batch: DebitBatch, creditor, lines: list[DebitLine]) -> byt
     for line in lines:
         cents = int((line.amount * 100).to_integral_value())
         if cents < 1:
-            raise ValidationError(_("Montant nul ou négatif pour la facture %(number)s.") % {"number": line.invoice.number})
+            raise ValidationError(_("Montant nul ou négatif pour %(what)s.") % {"what": line.remittance})
         payment = {"name": line.debtor_name, "IBAN": line.iban, "amount": cents, "type": line.sequence_type,
                    "collection_date": batch.collection_date, "mandate_id": line.mandate.rum,
                    "mandate_date": line.mandate.signature_date, "description": line.remittance,
@@ -287,7 +363,7 @@ def debit_batch_generate(*, batch: DebitBatch) -> DebitBatch:
         raise ValidationError(_("Le lot est %(status)s : son fichier ne peut plus être refait.") % {
             "status": batch.get_status_display().lower()})
     creditor = creditor_of(batch.section)
-    lines = list(batch.lines.filter(active=True).select_related("mandate", "invoice").order_by("pk"))
+    lines = list(batch.lines.filter(active=True).select_related("mandate").order_by("pk"))
     xml = pain008_build(batch=batch, creditor=creditor, lines=lines)
     ns = {"p": f"urn:iso:std:iso:20022:tech:xsd:{batch.version}"}
     batch.message_id = etree.fromstring(xml).findtext(".//p:GrpHdr/p:MsgId", namespaces=ns) or ""
@@ -321,7 +397,9 @@ def debit_batch_mark_sent(*, batch: DebitBatch) -> DebitBatch:
 
 @transaction.atomic
 def debit_batch_settle(*, batch: DebitBatch, user=None, today: date | None = None) -> DebitBatch:
-    """On or after the due date: one *prélèvement* payment per line, allocated to its invoice."""
+    """On or after the due date: one *prélèvement* payment per line, allocated to its invoice — an
+    installment's to the debtor's open invoices, oldest due first (§9), the rest a credit — and the
+    installment *prélevée*."""
     today = today or timezone.localdate()
     batch = DebitBatch.objects.select_for_update().get(pk=batch.pk)
     if batch.status != DebitBatch.Status.SENT:
@@ -330,12 +408,20 @@ def debit_batch_settle(*, batch: DebitBatch, user=None, today: date | None = Non
     if today < batch.collection_date:
         raise ValidationError(_("Le lot ne peut être réglé qu'à partir de sa date de prélèvement, le %(date)s.")
                               % {"date": fr_date(batch.collection_date)})
-    for line in batch.lines.filter(active=True, return_code="").select_related("invoice").order_by("pk"):
+    from .installments import plan_debtor
+
+    comment = _("Lot de prélèvements n° %(pk)s") % {"pk": batch.pk}
+    for line in batch.lines.filter(active=True, return_code="").select_related("invoice", "installment__plan") \
+            .order_by("pk"):
+        installment = line.installment
+        debtor = plan_debtor(installment.plan) if installment is not None else None
         line.payment = payment_record(section=batch.section, on=batch.collection_date, amount=line.amount,
-                                      mode=Payment.Mode.DIRECT_DEBIT, invoice=line.invoice,
+                                      mode=Payment.Mode.DIRECT_DEBIT, invoice=line.invoice, debtor=debtor,
                                       reference=line.end_to_end_id,
-                                      comment=_("Lot de prélèvements n° %(pk)s") % {"pk": batch.pk}, user=user)
+                                      comment=f"{comment} — {line.remittance}" if installment else comment, user=user)
         line.save(update_fields=["payment"])
+        if installment is not None:
+            Installment.objects.filter(pk=installment.pk).update(state=Installment.State.COLLECTED)
     batch.status, batch.settled_at = DebitBatch.Status.SETTLED, timezone.now()
     batch.save(update_fields=["status", "settled_at"])
     return batch

@@ -18,7 +18,7 @@ from lxml import etree
 
 from billing.services.payments import payment_cancel
 
-from ..models import DebitLine, Mandate
+from ..models import DebitLine, Installment, Mandate
 
 REASONS = {
     "AC01": gettext_lazy("Numéro de compte erroné"),
@@ -136,6 +136,8 @@ def returns_apply(*, content: bytes, on: date | None = None, user=None) -> Retur
             continue
         line.return_code, line.returned_on = item.code[:4], on
         line.save(update_fields=["return_code", "returned_on"])
+        if line.installment_id:  # a mensualisation installment: rejected (not received)
+            Installment.objects.filter(pk=line.installment_id).update(state=Installment.State.REJECTED)
         if line.payment_id and not line.payment.cancelled_at:
             payment_cancel(payment=line.payment, user=user,
                            reason=_("Prélèvement %(kind)s, motif %(code)s : %(label)s") % {

@@ -64,8 +64,7 @@ class Command(BaseCommand):
                     on += timedelta(days=1)
             selection = debits.batch_selection(period=period, creditor=creditor)
             for exclusion in selection.exclusions:
-                self.stderr.write(f"Exclue : facture {exclusion.invoice.number} "
-                                  f"({exclusion.invoice.debtor_name}) — {exclusion.reason}")
+                self.stderr.write(f"Exclue : {exclusion.label} — {exclusion.reason}")
             with transaction.atomic():  # a file refused by the XSD leaves no batch behind
                 batch = debits.debit_batch_create(period=period, collection_date=on, today=today)
                 batch = debits.debit_batch_generate(batch=batch)
