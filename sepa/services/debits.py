@@ -119,10 +119,11 @@ def _mandate_or_reason(found: list[Mandate]) -> tuple[Mandate | None, str]:
 
 
 def _installment_selection(*, period, creditor, mandates, selection: Selection) -> None:
-    """The open installments of the section's plans due within the period's dates (the chosen month)."""
+    """The open installments of the section's plans due by the end of the period: the month's, and
+    an earlier one no batch collected (no batch built that month, or its batch cancelled)."""
     installments = list(Installment.objects.filter(
         plan__section=period.section, plan__status=InstallmentPlan.Status.ACTIVE, state=Installment.State.DUE,
-        due_date__gte=period.start, due_date__lte=period.end).select_related("plan__resident")
+        due_date__lte=period.end).select_related("plan__resident")
         .order_by("plan__resident__last_name", "plan__resident__first_name", "plan_id", "number"))
     batched = dict(DebitLine.objects.filter(installment__in=installments, active=True)
                    .values_list("installment_id", "batch_id"))

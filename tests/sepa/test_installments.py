@@ -191,6 +191,20 @@ def test_batch_includes_installments_and_excludes_mensualised_invoices(section, 
     assert DebitLine.objects.filter(installment=first, active=True).count() == 1
 
 
+def test_an_installment_no_batch_collected_is_taken_by_the_next_months_batch(section, mensualised):
+    period, plan, _invoice, _other = mensualised
+    january, february = plan.installments.get(number=1), plan.installments.get(number=2)
+    march_period = period_for(section, date(2026, 3, 1), date(2026, 3, 31))
+    # No batch was built in January nor February: March's batch collects both, and March's own.
+    picked = [c.installment for c in debits.batch_selection(period=march_period).candidates if c.installment]
+    assert picked == [january, february, plan.installments.get(number=3)]
+    # Once in a batch, an installment is never offered again by a later month.
+    debits.debit_batch_generate(batch=debits.debit_batch_create(period=period, collection_date=COLLECTION,
+                                                                today=TODAY))
+    picked = [c.installment for c in debits.batch_selection(period=march_period).candidates if c.installment]
+    assert january not in picked and february in picked
+
+
 def test_settlement_credits_the_account_oldest_first_and_return_reverses(section, mensualised):
     period, plan, invoice, _other = mensualised
     resident = plan.resident
