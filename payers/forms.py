@@ -10,7 +10,9 @@ from .models import Payer, PayerGroup
 
 DEFINITION_FIELDS = ["code", "name", "kind", "departement", "siret", "address", "postal_code", "city", "email",
                      "accounting_account"]
-SETTINGS_FIELDS = ["statement_mode", "paid_to_beneficiary", "apa_dotation_globale", "pocket_money_minimum"]
+SETTINGS_FIELDS = ["statement_mode", "paid_to_beneficiary", "apa_dotation_globale", "pocket_money_minimum",
+                   "chorus_pro", "chorus_service_code", "chorus_engagement_number", "chorus_engagement_required",
+                   "facturx_profile"]
 
 
 class PayerDefinitionForm(ServiceModelForm):

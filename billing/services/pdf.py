@@ -237,7 +237,12 @@ def html_to_pdf(html: str, *, font_config=None) -> bytes:
 
 
 def invoice_render_pdf(invoice: Invoice, font_config=None) -> bytes:
-    """The invoice as PDF bytes (drafts carry a « BROUILLON » watermark). Nothing is stored."""
+    """The invoice as PDF bytes (drafts carry a « BROUILLON » watermark). Nothing is stored. An issued
+    invoice to a payer that receives its invoices through Chorus Pro is a Factur-X (``facturx``)."""
+    from .facturx import invoice_facturx_pdf, is_facturx
+
+    if is_facturx(invoice):
+        return invoice_facturx_pdf(invoice, font_config=font_config)
     return html_to_pdf(invoice_render_html(invoice), font_config=font_config)
 
 
