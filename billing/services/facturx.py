@@ -120,7 +120,7 @@ def _amount(value: Decimal) -> str:
 
 
 def _quantity(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+    return format(value.normalize(), "f")
 
 
 # ------------------------------------------------------------------------------------------ XML

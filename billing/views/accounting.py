@@ -139,7 +139,27 @@ class ExportTransmitView(ExportMixin, View):
         return redirect(reverse("billing:accounting", kwargs={"alias": alias}))
 
 
+class FacturXZipView(SectionMixin, View):
+    """The section's Factur-X (invoices and credit notes to Chorus Pro payers) of a month, as a zip
+    for batch upload on the Chorus Pro portal (``?month=AAAA-MM``)."""
+    required_role = Role.READER
+
+    def get(self, request, alias):
+        from ..services import facturx
+
+        month = request.GET.get("month", "")
+        try:
+            content, _count = facturx.facturx_zip(self.section, month)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect(reverse("billing:accounting", kwargs={"alias": alias}) + "#facturx")
+        response = HttpResponse(content, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{facturx.facturx_zip_name(self.section, month)}"'
+        return response
+
+
 urlpatterns = [
+    path("comptabilite/chorus-pro/", FacturXZipView.as_view(), name="facturx-zip"),
     path("comptabilite/", AccountingView.as_view(), name="accounting"),
     path("comptabilite/comptes/", AccountMapSaveView.as_view(), name="accounting-map"),
     path("comptabilite/exports/", ExportBuildView.as_view(), name="accounting-export-build"),
