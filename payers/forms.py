@@ -28,6 +28,13 @@ class PayerDefinitionForm(ServiceModelForm):
 
 
 class PayerSettingsForm(ServiceModelForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["facturx_profile"].required = False  # absent: the recommended EN 16931
+
+    def clean_facturx_profile(self):
+        return self.cleaned_data.get("facturx_profile") or Payer.FacturxProfile.EN16931
+
     class Meta:
         model = Payer
         fields = SETTINGS_FIELDS
