@@ -14,6 +14,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from lxml import etree
 from pypdf import PdfReader
 
@@ -37,9 +38,9 @@ def _product(establishment, code, kind, unit="day"):
     return Product.objects.create(establishment=establishment, code=code, label=code, kind=kind, unit=unit)
 
 
-def _draft(section, resident, lines, on, *, payer=None):
+def _draft(section, resident, lines, on, *, payer=None, period=None):
     invoice = Invoice.objects.create(
-        section=section, establishment=section.establishment,
+        section=section, establishment=section.establishment, period=period,
         debtor_kind=Invoice.DebtorKind.PAYER if payer else Invoice.DebtorKind.RESIDENT,
         resident=resident, payer=payer, date_from=on.replace(day=1), date_to=on,
         total=sum((D(q) * D(p) for _pr, _l, q, p in lines), D("0")).quantize(D("0.01")))
@@ -291,3 +292,20 @@ def test_zip_of_a_month_for_chorus_pro_by_command_and_browser(chorus, tmp_path, 
     assert "Aucune facture Factur-X" in refused.content.decode()
     other = SectionFactory(alias="FX-OTHER")
     assert client.get(f"/s/{other.alias}/facturation/comptabilite/chorus-pro/?month=2026-01").status_code in (403, 404)
+
+
+def test_the_period_page_links_to_the_zip_of_its_factur_x(chorus, client):
+    from billing.models import BillingPeriod
+    from tests.factories import SectionAccessFactory, UserFactory
+
+    section = chorus["section"]
+    period = BillingPeriod.objects.create(section=section, start=date(2026, 2, 1), end=date(2026, 2, 28),
+                                          accounting_date=date(2026, 2, 28), label="02/2026")
+    _issue(_draft(section, chorus["dupont"], [(chorus["lodging"], "Hébergement février", "28", "60.00")],
+                  date(2026, 2, 28), payer=chorus["departement"], period=period), date(2026, 3, 2))
+    user = UserFactory(username="factu-fx")
+    SectionAccessFactory(user=user, section=section, role="clerk")
+    client.force_login(user)
+    page = client.get(reverse("billing:period-detail", kwargs={"alias": section.alias, "period_pk": period.pk}))
+    assert b'data-facturx-month="2026-03"' in page.content
+    assert reverse("billing:facturx-zip", kwargs={"alias": section.alias}).encode() + b"?month=2026-03" in page.content
