@@ -84,8 +84,8 @@ PAYER_ADDRESSES = {
     "MUTSAN": ("10 rue de la Santé", "69007", "Lyon", "4114MUTS"),
 }
 # Payers that receive their invoices through Chorus Pro (Factur-X): SIRET (fictitious, Luhn-valid),
-# code service, numéro d'engagement. The Rhône receives those of Les Tilleuls (association).
-CHORUS_PRO = {"CD69": ("22690001700014", "DSOL-ASH", "EJ-2026-0042")}
+# code service, numéro d'engagement. The Ain receives Les Tilleuls' invoices of individual APA.
+CHORUS_PRO = {"CD01": ("22010000200017", "DGAS-APA", "EJ-2026-0107")}
 # Revenue account of each product code.
 PRODUCT_ACCOUNTS = {"HEB": "706110", "HEB60": "706110", "LINGE": "708800", "DEP12": "706120", "DEP34": "706120", "DEP56": "706120", "HT": "706130",
                     "AJ": "706140", "TV": "708800"}

@@ -1,4 +1,4 @@
-"""The demo's public payer with Chorus Pro settings: the Rhône receives Les Tilleuls' invoices as Factur-X."""
+"""The demo's public payer with Chorus Pro settings: the Ain receives Les Tilleuls' APA invoices as Factur-X."""
 from io import StringIO
 
 import pytest
@@ -9,14 +9,49 @@ from payers.models import Payer
 
 
 @pytest.mark.django_db
-def test_demo_rhone_receives_its_invoices_through_chorus_pro():
+def test_demo_ain_receives_its_invoices_through_chorus_pro():
     call_command("seed_demo", "--no-residents", stdout=StringIO())
-    rhone = Payer.objects.get(code="CD69")
-    assert rhone.chorus_pro and siret.is_valid(rhone.siret)
-    assert (rhone.chorus_service_code, rhone.chorus_engagement_number, rhone.facturx_profile) == (
-        "DSOL-ASH", "EJ-2026-0042", "en16931")
-    assert not Payer.objects.filter(chorus_pro=True).exclude(code="CD69").exists()
-    rhone.chorus_service_code = "AUTRE"
-    rhone.save()
+    ain = Payer.objects.get(code="CD01")
+    assert ain.chorus_pro and siret.is_valid(ain.siret)
+    assert (ain.chorus_service_code, ain.chorus_engagement_number, ain.facturx_profile) == (
+        "DGAS-APA", "EJ-2026-0107", "en16931")
+    assert not Payer.objects.filter(chorus_pro=True).exclude(code="CD01").exists()
+    ain.chorus_service_code = "AUTRE"
+    ain.save()
     call_command("seed_demo", "--no-residents", stdout=StringIO())  # idempotent: a user's change stays
-    assert Payer.objects.get(code="CD69").chorus_service_code == "AUTRE"
+    assert Payer.objects.get(code="CD01").chorus_service_code == "AUTRE"
+
+
+@pytest.mark.django_db
+def test_a_generated_demo_month_gives_valid_factur_x_for_the_ain(demo_with_residents):
+    """Real generated invoices (individual APA = GIR tariff minus the talon, per day):
+    every Factur-X of the month passes the XSD, round-trips, and its totals are the invoice's."""
+    import io
+    import zipfile
+    from datetime import date
+
+    import facturx
+    from lxml import etree
+
+    from billing.models import BillingPeriod, Invoice
+    from billing.services import facturx as fx
+    from billing.services.generation import period_generate
+    from billing.services.issuing import period_issue
+
+    section = demo_with_residents["sections"]["TIL-HP"]
+    period = BillingPeriod.objects.create(section=section, start=date(2026, 11, 1), end=date(2026, 11, 30),
+                                          accounting_date=date(2026, 11, 30), label="Novembre 2026")
+    period_generate(period=period)
+    period_issue(period=period, issue_date=date(2026, 12, 1))
+    chorus = list(Invoice.objects.filter(period=period).exclude(einvoice={}).order_by("number"))
+    assert chorus and {i.payer.code for i in chorus} == {"CD01"}
+    assert not Invoice.objects.filter(period=period, einvoice={}, payer__code="CD01").exists()
+    content, count = fx.facturx_zip(section, "2026-12")
+    assert count == len(chorus)
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        for invoice in chorus:
+            _name, xml = facturx.get_facturx_xml_from_pdf(io.BytesIO(archive.read(f"{invoice.number}.pdf")))
+            root = etree.fromstring(xml)
+            grand = root.xpath("//ram:GrandTotalAmount", namespaces=fx.NS)[0].text
+            assert grand == str(invoice.total), invoice.number
+            assert root.xpath("//ram:BuyerReference", namespaces=fx.NS)[0].text == "DGAS-APA"

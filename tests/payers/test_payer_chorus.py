@@ -40,9 +40,9 @@ def test_manager_sets_chorus_pro_and_refusals_name_the_field(client, demo):
 
 
 def test_a_reader_cannot_change_the_chorus_settings(client, demo):
-    rhone = Payer.objects.get(organisation=demo["organisation"], code="CD69")
+    ain = Payer.objects.get(organisation=demo["organisation"], code="CD01")
     client.login(username="direction", password="demo")
-    response = client.post(_url("settings", rhone.pk), _settings(chorus_service_code="PIRATE"))
+    response = client.post(_url("settings", ain.pk), _settings(chorus_service_code="PIRATE"))
     assert response.status_code in (403, 404)
-    rhone.refresh_from_db()
-    assert rhone.chorus_service_code == "DSOL-ASH"
+    ain.refresh_from_db()
+    assert ain.chorus_service_code == "DGAS-APA"

@@ -70,11 +70,11 @@ def test_manager_edits_definition_settings_groups_and_notes(client, payers):
     client.login(username="responsable", password="demo")
     response = client.post(url("edit", pk=cd69.pk), {
         "code": "CD69", "name": "Métropole et Rhône", "kind": "departement", "departement": "69",
-        "siret": "226 900 017 00014", "address": "29 cours de la Liberté", "postal_code": "69003", "city": "Lyon",
+        "siret": "226 900 014 00018", "address": "29 cours de la Liberté", "postal_code": "69003", "city": "Lyon",
         "email": "", "accounting_account": "4112CD69"})
     assert response.status_code == 302
     cd69.refresh_from_db()
-    assert (cd69.name, cd69.siret, cd69.email) == ("Métropole et Rhône", "22690001700014", "")
+    assert (cd69.name, cd69.siret, cd69.email) == ("Métropole et Rhône", "22690001400018", "")
     page = client.get(url("detail", pk=cd69.pk)).content.decode()
     assert "aucune adresse e-mail" in page
     response = client.post(url("settings", pk=cd69.pk), {"statement_mode": "individual", "paid_to_beneficiary": "",
