@@ -301,11 +301,18 @@ def test_the_period_page_links_to_the_zip_of_its_factur_x(chorus, client):
     section = chorus["section"]
     period = BillingPeriod.objects.create(section=section, start=date(2026, 2, 1), end=date(2026, 2, 28),
                                           accounting_date=date(2026, 2, 28), label="02/2026")
-    _issue(_draft(section, chorus["dupont"], [(chorus["lodging"], "Hébergement février", "28", "60.00")],
-                  date(2026, 2, 28), payer=chorus["departement"], period=period), date(2026, 3, 2))
+    invoice = _issue(_draft(section, chorus["dupont"], [(chorus["lodging"], "Hébergement février", "28", "60.00")],
+                            date(2026, 2, 28), payer=chorus["departement"], period=period), date(2026, 3, 2))
     user = UserFactory(username="factu-fx")
     SectionAccessFactory(user=user, section=section, role="clerk")
     client.force_login(user)
     page = client.get(reverse("billing:period-detail", kwargs={"alias": section.alias, "period_pk": period.pk}))
     assert b'data-facturx-month="2026-03"' in page.content
     assert reverse("billing:facturx-zip", kwargs={"alias": section.alias}).encode() + b"?month=2026-03" in page.content
+    page = client.get(reverse("billing:invoice-detail", kwargs={"alias": section.alias, "pk": invoice.pk}))
+    assert "Factur-X (Chorus Pro) — code service DSOL-ASH, engagement EJ-2026-0042" in page.content.decode()
+    pdf = client.get(reverse("billing:invoice-pdf", kwargs={"alias": section.alias, "pk": invoice.pk}))
+    assert _text(_xml_of(b"".join(pdf.streaming_content) if pdf.streaming else pdf.content),
+                 "//rsm:ExchangedDocument/ram:ID") == invoice.number
+    private = client.get(reverse("billing:invoice-detail", kwargs={"alias": section.alias, "pk": chorus["private"].pk}))
+    assert b"facturx-badge" not in private.content
