@@ -311,13 +311,11 @@ def check_xsd(xml: bytes, profile: str, number: str = "") -> None:
 def invoice_facturx_pdf(invoice: Invoice, *, font_config=None) -> bytes:
     """The invoice as a Factur-X: PDF/A-3b rendered by WeasyPrint with the CII XML embedded."""
     import facturx
-    from weasyprint import HTML
 
-    from .pdf import _IMAGE_CACHE, _url_fetcher, invoice_render_html, shared_font_config
+    from .pdf import html_to_pdf, invoice_render_html
 
     xml = invoice_cii_xml(invoice)  # first: a refused XML stores nothing
-    pdf = HTML(string=invoice_render_html(invoice), url_fetcher=_url_fetcher()).write_pdf(
-        font_config=font_config or shared_font_config(), cache=_IMAGE_CACHE, pdf_variant="pdf/a-3b")
+    pdf = html_to_pdf(invoice_render_html(invoice), font_config=font_config, pdf_variant="pdf/a-3b")
     est = invoice.establishment_snapshot or {}
     title = ("Avoir" if invoice.kind == Invoice.Kind.CREDIT_NOTE else "Facture") + f" {invoice.number}"
     metadata = {"author": est.get("name", ""), "keywords": "Factur-X, Chorus Pro", "title": title,

@@ -229,11 +229,13 @@ def invoice_render_html(invoice: Invoice) -> str:
     return get_template(TEMPLATE).render(invoice_context(invoice))
 
 
-def html_to_pdf(html: str, *, font_config=None) -> bytes:
+def html_to_pdf(html: str, *, font_config=None, pdf_variant: str | None = None) -> bytes:
+    """``pdf_variant="pdf/a-3b"`` for a Factur-X (PDF/A-3 with output intent and XMP)."""
     from weasyprint import HTML
 
+    options = {"pdf_variant": pdf_variant} if pdf_variant else {}
     return HTML(string=html, url_fetcher=_url_fetcher()).write_pdf(
-        font_config=font_config or shared_font_config(), cache=_IMAGE_CACHE)
+        font_config=font_config or shared_font_config(), cache=_IMAGE_CACHE, **options)
 
 
 def invoice_render_pdf(invoice: Invoice, font_config=None) -> bytes:
