@@ -55,3 +55,22 @@ def test_a_generated_demo_month_gives_valid_factur_x_for_the_ain(demo_with_resid
             grand = root.xpath("//ram:GrandTotalAmount", namespaces=fx.NS)[0].text
             assert grand == str(invoice.total), invoice.number
             assert root.xpath("//ram:BuyerReference", namespaces=fx.NS)[0].text == "DGAS-APA"
+
+
+@pytest.mark.django_db
+def test_the_pre_flight_checks_warn_about_a_chorus_pro_payer_that_would_block_issuing(demo_with_residents):
+    from datetime import date
+
+    from billing.models import BillingPeriod
+    from billing.services.checks import period_checks
+
+    section = demo_with_residents["sections"]["TIL-HP"]
+    period = BillingPeriod.objects.create(section=section, start=date(2026, 11, 1), end=date(2026, 11, 30),
+                                          accounting_date=date(2026, 11, 30), label="Novembre 2026")
+    assert not [c for c in period_checks(period=period) if "Chorus Pro" in c.message]
+    Payer.objects.filter(code="CD01").update(siret="", chorus_engagement_required=True, chorus_engagement_number="")
+    [check] = [c for c in period_checks(period=period) if "Chorus Pro" in c.message]
+    assert check.level == "warning" and check.message == (
+        "Le payeur Département de l'Ain reçoit ses factures par Chorus Pro (Factur-X) : SIRET absent ou invalide, "
+        "numéro d'engagement obligatoire non saisi. L'émission de ses factures sera refusée.")
+    assert check.link.endswith(f"/{Payer.objects.get(code='CD01').pk}/parametrage/")
