@@ -13,8 +13,8 @@ class PayerGroupInline(SectionScopedTabularInline):
 @admin.register(Payer)
 class PayerAdmin(SectionScopedAdmin):
     section_lookup = "organisation__establishments__sections"
-    list_display = ["code", "name", "kind", "departement", "apa_dotation_globale", "email"]
-    list_filter = ["kind", "organisation"]
+    list_display = ["code", "name", "kind", "departement", "apa_dotation_globale", "chorus_pro", "email"]
+    list_filter = ["kind", "chorus_pro", "organisation"]
     search_fields = ["code", "name"]
     inlines = [PayerGroupInline]
 

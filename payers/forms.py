@@ -10,7 +10,9 @@ from .models import Payer, PayerGroup
 
 DEFINITION_FIELDS = ["code", "name", "kind", "departement", "siret", "address", "postal_code", "city", "email",
                      "accounting_account"]
-SETTINGS_FIELDS = ["statement_mode", "paid_to_beneficiary", "apa_dotation_globale", "pocket_money_minimum"]
+SETTINGS_FIELDS = ["statement_mode", "paid_to_beneficiary", "apa_dotation_globale", "pocket_money_minimum",
+                   "chorus_pro", "chorus_service_code", "chorus_engagement_number", "chorus_engagement_required",
+                   "facturx_profile"]
 
 
 class PayerDefinitionForm(ServiceModelForm):
@@ -26,6 +28,13 @@ class PayerDefinitionForm(ServiceModelForm):
 
 
 class PayerSettingsForm(ServiceModelForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["facturx_profile"].required = False  # absent: the recommended EN 16931
+
+    def clean_facturx_profile(self):
+        return self.cleaned_data.get("facturx_profile") or Payer.FacturxProfile.EN16931
+
     class Meta:
         model = Payer
         fields = SETTINGS_FIELDS

@@ -24,6 +24,11 @@ class Payer(AddressMixin):
         MUTUAL = "mutual", _("Mutuelle")
         OTHER = "other", _("Autre")
 
+    class FacturxProfile(models.TextChoices):
+        BASIC = "basic", _("BASIC")
+        EN16931 = "en16931", _("EN 16931 (recommandé)")
+        EXTENDED = "extended", _("EXTENDED")
+
     organisation = models.ForeignKey(Organisation, verbose_name=_("association"), on_delete=models.PROTECT,
                                      related_name="payers")
     code = models.CharField(_("code"), max_length=20)
@@ -44,6 +49,21 @@ class Payer(AddressMixin):
     pocket_money_minimum = models.DecimalField(
         _("minimum d'argent de poche particulier (mensuel)"), max_digits=10, decimal_places=2, null=True,
         blank=True, help_text=_("Vide : le minimum légal du mois. Une décision d'aide sociale peut fixer le sien."))
+    # Chorus Pro (books.md §3): invoices to this payer are Factur-X PDFs (PDF/A-3 with the CII XML).
+    chorus_pro = models.BooleanField(
+        _("factures déposées sur Chorus Pro (Factur-X)"), default=False,
+        help_text=_("Cochée : les factures et avoirs adressés à ce payeur sont des Factur-X (SIRET obligatoire)."))
+    chorus_service_code = models.CharField(
+        _("code service"), max_length=100, blank=True,
+        help_text=_("Code service exécutant communiqué par le payeur (BT-10, référence acheteur)."))
+    chorus_engagement_number = models.CharField(
+        _("numéro d'engagement"), max_length=50, blank=True,
+        help_text=_("Numéro d'engagement juridique (bon de commande) communiqué par le payeur (BT-13)."))
+    chorus_engagement_required = models.BooleanField(
+        _("numéro d'engagement obligatoire"), default=False,
+        help_text=_("Cochée : aucune facture n'est émise pour ce payeur sans numéro d'engagement."))
+    facturx_profile = models.CharField(_("profil Factur-X"), max_length=10, choices=FacturxProfile.choices,
+                                       default=FacturxProfile.EN16931)
 
     class Meta:
         verbose_name = _("payeur")

@@ -170,6 +170,9 @@ class Invoice(models.Model):
     debtor_email = models.CharField(_("e-mail du débiteur"), max_length=250, blank=True)
     resident_name = models.CharField(_("nom du résident"), max_length=250, blank=True)
     establishment_snapshot = models.JSONField(_("identité de l'établissement"), default=dict, blank=True)
+    # Chorus Pro data copied from the payer at issue (SIRET, code service, engagement, profile): non-empty
+    # means the invoice's PDF is a Factur-X (billing.services.facturx).
+    einvoice = models.JSONField(_("données Factur-X (Chorus Pro)"), default=dict, blank=True)
     payment_mode = models.CharField(_("mode de règlement"), max_length=14, blank=True)
     pdf = models.FileField(_("PDF"), upload_to="invoices/%Y/%m/", blank=True)
     pdf_rendered_at = models.DateTimeField(_("PDF produit le"), null=True, blank=True)

@@ -442,23 +442,81 @@ CSV_HEADERS = ("Code journal", "Date", "N° écriture", "N° de pièce", "Compte
                "Libellé", "Débit", "Crédit", "Lettrage", "Date de lettrage")
 
 
-def _table(export: AccountingExport):
-    for row in export_rows(export):
-        (journal, _jl, number, on, account, _al, aux, _xl, piece, _pd, label, debit, credit, letter, letter_date,
-         *_rest) = row
-        yield [journal, on, int(number), piece, account, aux, label, debit, credit, letter, letter_date]
+@dataclass(frozen=True)
+class Layout:
+    """The columns an accounting package's import wizard maps (books.md §2), one row per FEC line."""
+    label: str
+    headers: tuple[str, ...]
+    row: Callable[[tuple, int], list]
+    widths: tuple[int, ...] = ()
 
 
-def export_csv(export: AccountingExport) -> bytes:
-    return exports.csv_bytes([CSV_HEADERS, *_table(export)])
+def _generic_row(row: tuple, _index: int) -> list:
+    (journal, _jl, number, on, account, _al, aux, _xl, piece, _pd, label, debit, credit, letter, letter_date,
+     *_rest) = row
+    return [journal, on, int(number), piece, account, aux, label, debit, credit, letter, letter_date]
 
 
-def export_xlsx(export: AccountingExport) -> bytes:
-    return exports.xlsx_bytes(_("Écritures"), _table(export), headers=CSV_HEADERS,
-                              widths=(8, 12, 10, 18, 12, 12, 50, 12, 12, 9, 12))
+def _sage_row(row: tuple, _index: int) -> list:
+    """Sage 100 Comptabilité, « format paramétrable » of the écritures import: one line per FEC line,
+    the third-party account in its own column, the due date of an invoice left empty."""
+    (journal, _jl, _number, on, account, _al, aux, _xl, piece, _pd, label, debit, credit, letter, *_rest) = row
+    return [journal, on, piece[:13], piece, account, aux, label[:69], debit, credit, letter]
 
 
-def export_filename(export: AccountingExport, fmt: str) -> str:
+def _cegid_row(row: tuple, _index: int) -> list:
+    """Cegid (Expert / Loop) écritures import: the third-party account flagged with the type « X »,
+    one amount and its sense."""
+    (journal, _jl, number, on, account, _al, aux, _xl, piece, _pd, label, debit, credit, letter, *_rest) = row
+    return [journal, on, int(number), account, "X" if aux else "", aux, piece[:35], label[:35],
+            "D" if debit else "C", debit or credit, letter]
+
+
+def _ebp_row(row: tuple, index: int) -> list:
+    """EBP Compta écritures import: line number, date, journal, account (the auxiliary when there is one:
+    EBP keeps the third parties as 411 sub-accounts), automatic label (empty), label, piece, amount, sense."""
+    (journal, _jl, _number, on, account, _al, aux, _xl, piece, _pd, label, debit, credit, *_rest) = row
+    return [index, on, journal, aux or account, "", label[:40], piece[:15], debit or credit,
+            "D" if debit else "C", None, "EUR"]
+
+
+LAYOUTS = {
+    "generic": Layout("Générique", CSV_HEADERS, _generic_row, (8, 12, 10, 18, 12, 12, 50, 12, 12, 9, 12)),
+    "sage": Layout("Sage", ("Code journal", "Date", "N° de pièce", "Référence", "N° compte général",
+                            "N° compte tiers", "Libellé écriture", "Débit", "Crédit", "Lettrage"), _sage_row,
+                   (8, 12, 14, 18, 12, 12, 50, 12, 12, 9)),
+    "cegid": Layout("Cegid", ("Journal", "Date", "N° pièce", "Compte général", "Type de compte", "Compte auxiliaire",
+                              "Référence", "Libellé", "Sens", "Montant", "Lettrage"), _cegid_row,
+                    (8, 12, 10, 12, 8, 12, 18, 40, 6, 12, 9)),
+    "ebp": Layout("EBP", ("N° ligne", "Date", "Code journal", "N° compte", "Libellé automatique", "Libellé",
+                          "N° pièce", "Montant", "Sens", "Date d'échéance", "Devise"), _ebp_row,
+                  (8, 12, 8, 14, 8, 40, 16, 12, 6, 12, 6)),
+}
+
+
+def _layout(name: str) -> Layout:
+    if name not in LAYOUTS:
+        raise ValidationError(_("Présentation inconnue : « %(layout)s » (%(choices)s).") % {
+            "layout": name, "choices": ", ".join(LAYOUTS)})
+    return LAYOUTS[name]
+
+
+def _table(export: AccountingExport, layout: str = "generic"):
+    make_row = _layout(layout).row
+    for index, row in enumerate(export_rows(export), start=1):
+        yield make_row(row, index)
+
+
+def export_csv(export: AccountingExport, layout: str = "generic") -> bytes:
+    return exports.csv_bytes([_layout(layout).headers, *_table(export, layout)])
+
+
+def export_xlsx(export: AccountingExport, layout: str = "generic") -> bytes:
+    chosen = _layout(layout)
+    return exports.xlsx_bytes(_("Écritures"), _table(export, layout), headers=chosen.headers, widths=chosen.widths)
+
+
+def export_filename(export: AccountingExport, fmt: str, layout: str = "generic") -> str:
     """``SIRENFECAAAAMMJJ.txt`` for the FEC (SIREN of the establishment or of its association)."""
     if fmt == "fec":
         siret = export.establishment.siret or export.establishment.organisation.siret
@@ -466,16 +524,18 @@ def export_filename(export: AccountingExport, fmt: str) -> str:
             raise ValidationError(_("Le SIRET de l'établissement %(name)s (ou de son association) est nécessaire "
                                     "au nom du FEC.") % {"name": export.establishment})
         return fec.fec_filename(siret[:9], export.date_to)
-    return f"ecritures-{export.establishment.code}-{export.date_from:%Y%m%d}-{export.date_to:%Y%m%d}.{fmt}"
+    suffix = "" if layout == "generic" else f"-{layout}"
+    return f"ecritures-{export.establishment.code}-{export.date_from:%Y%m%d}-{export.date_to:%Y%m%d}{suffix}.{fmt}"
 
 
-def export_content(export: AccountingExport, fmt: str) -> bytes:
+def export_content(export: AccountingExport, fmt: str, layout: str = "generic") -> bytes:
+    """The file of ``fmt`` (fec, csv, xlsx); CSV and XLSX in the columns of ``layout`` (``LAYOUTS``)."""
     if fmt == "fec":
         content = export_fec(export)
         fec.fec_assert_valid(content)
         return content
     if fmt == "csv":
-        return export_csv(export)
+        return export_csv(export, layout)
     if fmt == "xlsx":
-        return export_xlsx(export)
+        return export_xlsx(export, layout)
     raise ValidationError(_("Format inconnu : « %(fmt)s » (fec, csv ou xlsx).") % {"fmt": fmt})

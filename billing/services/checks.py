@@ -193,12 +193,31 @@ def _address_checks(*, section, stays: list, start: date, end: date) -> list[Che
             checks.append(Check("warning", _("Le payeur %(payer)s n'a pas d'adresse postale : ses factures partiraient "
                                              "sans adresse.") % {"payer": payer.name},
                                 reverse("admin:payers_payer_change", args=[payer.pk]), _("Saisir l'adresse")))
+        if payer.chorus_pro:
+            checks.extend(_chorus_checks(alias, payer))
     return checks
 
 
 def _resident_url(alias: str, resident_id: int, suffix: str = "") -> str:
     """Reversed only when a check is actually added (most residents have none)."""
     return reverse("residents:detail", kwargs={"alias": alias, "pk": resident_id}) + suffix
+
+
+def _chorus_checks(alias: str, payer) -> list[Check]:
+    """A payer on Chorus Pro whose invoices could not be issued (``issuing._einvoice_snapshots``)."""
+    from stdnum.fr import siret as stdnum_siret
+
+    problems = []
+    if not stdnum_siret.is_valid(payer.siret or ""):
+        problems.append(_("SIRET absent ou invalide"))
+    if payer.chorus_engagement_required and not payer.chorus_engagement_number:
+        problems.append(_("numéro d'engagement obligatoire non saisi"))
+    if not problems:
+        return []
+    return [Check("warning", _("Le payeur %(payer)s reçoit ses factures par Chorus Pro (Factur-X) : %(problems)s. "
+                               "L'émission de ses factures sera refusée.") % {
+        "payer": payer.name, "problems": ", ".join(problems)},
+        reverse("payers:settings", kwargs={"alias": alias, "pk": payer.pk}), _("Paramétrage du payeur"))]
 
 
 def period_blocking(checks: list[Check]) -> bool:

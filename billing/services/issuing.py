@@ -132,6 +132,7 @@ def invoices_issue(*, invoice_ids: list[int], user=None, issue_date: date | None
                                     "n'est pas la somme de ses lignes (%(lines)s). Régénérez la période.") % {
                 "pk": inv.pk, "total": format_euros(inv.total),
                 "lines": format_euros(line_sums.get(inv.pk) or 0)})
+    einvoices = _einvoice_snapshots(invoices)
     snapshots = {}
     recipients = {r.resident_id: r for r in Relative.objects.filter(
         resident_id__in={i.resident_id for i in invoices if i.resident_id}, receives_invoices=True)}
@@ -160,8 +161,39 @@ def invoices_issue(*, invoice_ids: list[int], user=None, issue_date: date | None
                             else issue_date + timedelta(days=inv.section.payment_due_days))
             inv.establishment_snapshot = snapshots[establishment.pk]
             inv.issued_by = user if (user and user.is_authenticated) else None
+            inv.einvoice = einvoices.get(inv.pk, {})
     _write_issued(invoices)
     return invoices
+
+
+def _einvoice_snapshots(invoices: list[Invoice]) -> dict[int, dict]:
+    """The Chorus Pro data of the invoices addressed to a payer that requires Chorus Pro (books.md §3),
+    copied at issue so that the Factur-X re-rendered later carries the same identifiers. Refuses to
+    issue, naming the payer and the field, when a required identifier is missing or invalid."""
+    from stdnum.fr import siret as stdnum_siret
+
+    result = {}
+    for inv in invoices:
+        payer = inv.payer if inv.debtor_kind == Invoice.DebtorKind.PAYER else None
+        if payer is None or not payer.chorus_pro:
+            continue
+        if not stdnum_siret.is_valid(payer.siret or ""):
+            raise ValidationError(_("La facture brouillon n° %(pk)s ne peut pas être émise : le payeur %(payer)s "
+                                    "reçoit ses factures par Chorus Pro et son SIRET « %(siret)s » est absent ou "
+                                    "invalide (fiche du payeur, Définition).") % {
+                "pk": inv.pk, "payer": payer, "siret": payer.siret})
+        credited = inv.credited_invoice.einvoice if inv.credited_invoice_id and inv.credited_invoice else {}
+        engagement = credited.get("engagement_number") or payer.chorus_engagement_number
+        if payer.chorus_engagement_required and not engagement:
+            raise ValidationError(_("La facture brouillon n° %(pk)s ne peut pas être émise : le payeur %(payer)s "
+                                    "exige un numéro d'engagement (fiche du payeur, Paramétrage).") % {
+                "pk": inv.pk, "payer": payer})
+        result[inv.pk] = {
+            "buyer_siret": payer.siret, "buyer_name": payer.name,
+            "service_code": credited.get("service_code") or payer.chorus_service_code,
+            "engagement_number": engagement, "profile": payer.facturx_profile or "en16931",
+        }
+    return result
 
 
 def _write_issued(invoices: list[Invoice]) -> None:
@@ -175,6 +207,9 @@ def _write_issued(invoices: list[Invoice]) -> None:
         cursor.executemany(
             f"UPDATE {table} SET number = %s, debtor_name = %s, debtor_address = %s, debtor_email = %s, "
             f"resident_name = %s, payment_mode = %s, issue_date = %s, due_date = %s WHERE id = %s", rows)
+    for inv in invoices:  # the few invoices to Chorus Pro payers (still drafts here)
+        if inv.einvoice:
+            Invoice.objects.filter(pk=inv.pk, status=Invoice.Status.DRAFT).update(einvoice=inv.einvoice)
     by_establishment: dict[int, list[Invoice]] = {}
     for inv in invoices:
         by_establishment.setdefault(inv.establishment_id, []).append(inv)

@@ -229,15 +229,22 @@ def invoice_render_html(invoice: Invoice) -> str:
     return get_template(TEMPLATE).render(invoice_context(invoice))
 
 
-def html_to_pdf(html: str, *, font_config=None) -> bytes:
+def html_to_pdf(html: str, *, font_config=None, pdf_variant: str | None = None) -> bytes:
+    """``pdf_variant="pdf/a-3b"`` for a Factur-X (PDF/A-3 with output intent and XMP)."""
     from weasyprint import HTML
 
+    options = {"pdf_variant": pdf_variant} if pdf_variant else {}
     return HTML(string=html, url_fetcher=_url_fetcher()).write_pdf(
-        font_config=font_config or shared_font_config(), cache=_IMAGE_CACHE)
+        font_config=font_config or shared_font_config(), cache=_IMAGE_CACHE, **options)
 
 
 def invoice_render_pdf(invoice: Invoice, font_config=None) -> bytes:
-    """The invoice as PDF bytes (drafts carry a « BROUILLON » watermark). Nothing is stored."""
+    """The invoice as PDF bytes (drafts carry a « BROUILLON » watermark). Nothing is stored. An issued
+    invoice to a payer that receives its invoices through Chorus Pro is a Factur-X (``facturx``)."""
+    from .facturx import invoice_facturx_pdf, is_facturx
+
+    if is_facturx(invoice):
+        return invoice_facturx_pdf(invoice, font_config=font_config)
     return html_to_pdf(invoice_render_html(invoice), font_config=font_config)
 
 

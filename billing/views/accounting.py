@@ -60,7 +60,8 @@ class AccountingView(SectionMixin, TemplateView):
                    formset=kwargs.get("formset") or RevenueFormSet(instance=account_map),
                    export_form=kwargs.get("export_form") or ExportForm(),
                    exports=AccountingExport.objects.filter(establishment=establishment)
-                   .prefetch_related("entries")[:24])
+                   .prefetch_related("entries")[:24],
+                   layouts=[(key, layout.label) for key, layout in services.LAYOUTS.items() if key != "generic"])
         return ctx
 
 
@@ -111,8 +112,12 @@ class ExportDownloadView(ExportMixin, View):
         if fmt not in CONTENT_TYPES:
             raise Http404("Format d'export inconnu.")
         export = self.export(pk)
+        layout = request.GET.get("layout", "generic")
+        if layout not in services.LAYOUTS or (fmt == "fec" and layout != "generic"):
+            raise Http404("Présentation d'export inconnue.")
         try:
-            content, name = services.export_content(export, fmt), services.export_filename(export, fmt)
+            content = services.export_content(export, fmt, layout)
+            name = services.export_filename(export, fmt, layout)
         except (FecError, ValidationError) as exc:
             messages.error(request, " ".join(exc.messages))
             return redirect("billing:accounting", alias=alias)
@@ -134,7 +139,27 @@ class ExportTransmitView(ExportMixin, View):
         return redirect(reverse("billing:accounting", kwargs={"alias": alias}))
 
 
+class FacturXZipView(SectionMixin, View):
+    """The section's Factur-X (invoices and credit notes to Chorus Pro payers) of a month, as a zip
+    for batch upload on the Chorus Pro portal (``?month=AAAA-MM``)."""
+    required_role = Role.READER
+
+    def get(self, request, alias):
+        from ..services import facturx
+
+        month = request.GET.get("month", "")
+        try:
+            content, _count = facturx.facturx_zip(self.section, month)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect(reverse("billing:accounting", kwargs={"alias": alias}) + "#facturx")
+        response = HttpResponse(content, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{facturx.facturx_zip_name(self.section, month)}"'
+        return response
+
+
 urlpatterns = [
+    path("comptabilite/chorus-pro/", FacturXZipView.as_view(), name="facturx-zip"),
     path("comptabilite/", AccountingView.as_view(), name="accounting"),
     path("comptabilite/comptes/", AccountMapSaveView.as_view(), name="accounting-map"),
     path("comptabilite/exports/", ExportBuildView.as_view(), name="accounting-export-build"),

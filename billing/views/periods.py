@@ -76,6 +76,9 @@ class PeriodDetailView(SectionMixin, TemplateView):
                                    params__period_id=period.pk).order_by("-created_at").first(),
             issue_form=kwargs.get("issue_form") or IssueForm(initial={"issue_date": timezone.localdate()}),
             drafts=invoices.filter(status=Invoice.Status.DRAFT).count(),
+            # Months in which Factur-X of this period (payers on Chorus Pro) were issued: one zip each.
+            facturx_months=sorted({d.strftime("%Y-%m") for d in invoices.exclude(einvoice={}).exclude(
+                issue_date=None).values_list("issue_date", flat=True)}),
         )
         for invoice in invoices:
             invoice.debtor_display = selectors.debtor_label(invoice)

@@ -83,6 +83,9 @@ PAYER_ADDRESSES = {
     "CARSAT": ("35 rue Maurice Flandin", "69003", "Lyon", "4113CARS"),
     "MUTSAN": ("10 rue de la Santé", "69007", "Lyon", "4114MUTS"),
 }
+# Payers that receive their invoices through Chorus Pro (Factur-X): SIRET (fictitious, Luhn-valid),
+# code service, numéro d'engagement. The Ain receives Les Tilleuls' invoices of individual APA.
+CHORUS_PRO = {"CD01": ("22010000200017", "DGAS-APA", "EJ-2026-0107")}
 # Revenue account of each product code.
 PRODUCT_ACCOUNTS = {"HEB": "706110", "HEB60": "706110", "LINGE": "708800", "DEP12": "706120", "DEP34": "706120", "DEP56": "706120", "HT": "706130",
                     "AJ": "706140", "TV": "708800"}
@@ -141,6 +144,10 @@ def demo_billing_seed(*, organisation, establishments: dict, sections: dict) -> 
                 payer.city or city
             payer.accounting_account = payer.accounting_account or account
             payer.save()
+        if code in CHORUS_PRO and not payer.chorus_pro:  # set once: a user may change it afterwards
+            payer.siret, payer.chorus_service_code, payer.chorus_engagement_number = CHORUS_PRO[code]
+            payer.chorus_pro = True
+            payer.save(update_fields=["siret", "chorus_service_code", "chorus_engagement_number", "chorus_pro"])
         for group_code, group_label in groups:
             PayerGroup.objects.get_or_create(payer=payer, code=group_code, defaults={"label": group_label})
 

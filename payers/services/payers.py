@@ -5,6 +5,7 @@ Keyword-only functions; every refusal is a ``ValidationError`` in French naming 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from stdnum.fr import siret as stdnum_siret
 from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils.translation import gettext as _
@@ -24,6 +25,17 @@ def payer_save(*, payer: Payer) -> Payer:
     payer.siret = "".join(payer.siret.split())
     if payer.siret and (len(payer.siret) != 14 or not payer.siret.isdigit()):
         errors["siret"] = _("Le SIRET « %(value)s » doit compter 14 chiffres.") % {"value": payer.siret}
+    payer.chorus_service_code = payer.chorus_service_code.strip()
+    payer.chorus_engagement_number = payer.chorus_engagement_number.strip()
+    if payer.chorus_pro and "siret" not in errors:
+        if not payer.siret:
+            errors["chorus_pro"] = _("Chorus Pro : renseignez d'abord le SIRET du payeur (définition), qui adresse "
+                                     "ses factures.")
+        elif not stdnum_siret.is_valid(payer.siret):
+            errors["chorus_pro"] = _("Chorus Pro : le SIRET « %(value)s » du payeur est invalide (clé de Luhn).") % {
+                "value": payer.siret}
+    if payer.chorus_engagement_required and not payer.chorus_engagement_number:
+        errors["chorus_engagement_number"] = _("Le numéro d'engagement est obligatoire pour ce payeur.")
     if payer.departement:
         payer.departement = payer.departement.strip().upper()
     if payer.pocket_money_minimum is not None and payer.pocket_money_minimum < 0:

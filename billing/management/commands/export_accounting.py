@@ -1,5 +1,5 @@
 """manage.py export_accounting --establishment CODE --from YYYY-MM-DD --to YYYY-MM-DD --format fec|csv|xlsx
-[-o FILE] [--separator tab|pipe] [--no-split] [--mark-transmitted]
+[-o FILE] [--layout generic|sage|cegid|ebp] [--separator tab|pipe] [--no-split] [--mark-transmitted]
 
 Builds the draft export of what is not exported yet (sales and payments journals), checks the FEC
 (balanced entries, continuous numbers) before writing anything, and with ``--mark-transmitted``
@@ -31,6 +31,8 @@ class Command(BaseCommand):
         parser.add_argument("--to", dest="date_to", required=True, help="Dernier jour AAAA-MM-JJ.")
         parser.add_argument("--format", dest="fmt", default="fec", help="fec (défaut), csv ou xlsx.")
         parser.add_argument("-o", "--output", default="", help="Fichier à écrire (défaut : nom officiel).")
+        parser.add_argument("--layout", default="generic",
+                            help="Colonnes du CSV/XLSX : generic (défaut), sage, cegid ou ebp.")
         parser.add_argument("--separator", default="tab", help="Séparateur du FEC : tab (défaut) ou pipe.")
         parser.add_argument("--no-split", dest="split", action="store_false", default=None,
                             help="Ne pas décomposer les factures par financement.")
@@ -38,10 +40,15 @@ class Command(BaseCommand):
                             help="Marquer l'export « transmis à la comptabilité » (figé).")
 
     def handle(self, *args, establishment, date_from, date_to, fmt, output, separator="tab", split=None,
-               mark_transmitted=False, **options):
+               mark_transmitted=False, layout="generic", **options):
         fmt = (fmt or "").lower()
         if fmt not in FORMATS:
             raise CommandError(f"Format inconnu : « {fmt} » (formats possibles : fec, csv, xlsx).")
+        layout = (layout or "generic").lower()
+        if layout not in accounting.LAYOUTS:
+            raise CommandError(f"Présentation inconnue : « {layout} » (generic, sage, cegid ou ebp).")
+        if layout != "generic" and fmt == "fec":
+            raise CommandError("--layout vaut pour les formats csv et xlsx ; le FEC a ses 18 colonnes officielles.")
         if separator not in ("tab", "pipe"):
             raise CommandError(f"Séparateur inconnu : « {separator} » (tab ou pipe).")
         try:
@@ -58,8 +65,8 @@ class Command(BaseCommand):
                     from core.fec import fec_assert_valid
                     fec_assert_valid(content)
                 else:
-                    content = accounting.export_content(export, fmt)
-                name = output or accounting.export_filename(export, fmt)
+                    content = accounting.export_content(export, fmt, layout)
+                name = output or accounting.export_filename(export, fmt, layout)
                 if mark_transmitted:
                     accounting.export_transmit(export=export)
         except FecError as exc:
