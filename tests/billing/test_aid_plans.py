@@ -140,3 +140,49 @@ def test_generation_queries_do_not_grow_with_aid_plans(billing_setup, heb_only):
     assert len(large.captured_queries) <= len(small.captured_queries) + 8
     assert Invoice.objects.filter(period=period, debtor_kind="payer").count() == 1
     assert Invoice.objects.filter(period=period).count() == 34
+
+
+def test_a_plan_change_marks_the_drafts_to_regenerate(billing_setup, heb_only):
+    stay = billing_setup.stay(package=heb_only, gir=None)
+    period = billing_setup.period(*APRIL)
+    period_generate(period=period)
+    period.refresh_from_db()
+    assert period.drafts_stale_since is None
+    plan = make_plan(billing_setup, stay, valid_from=date(2026, 4, 10))
+    period.refresh_from_db()
+    assert period.drafts_stale_since is not None
+    period_generate(period=period)
+    assert totals(period, stay)[1] == D("800.00")  # 10th–29th: the cap of 20
+    plan.valid_to = date(2026, 4, 12)
+    aid_plan_save(plan=plan)
+    period.refresh_from_db()
+    assert period.drafts_stale_since is not None and plan.status == AidPlan.Status.ENTERED
+
+
+def test_half_days_count_half_a_unit_and_monthly_products_ignore_sundays():
+    """Pure engine: a half-day uses 0.5 of the cap; a monthly item dated on a Sunday is an ordinary unit."""
+    from collections import defaultdict
+
+    from billing.models import Product
+    from billing.services import engine
+    from billing.services.dated import Dated
+
+    day_care = Product(id=1, code="AJ", kind="day_care", unit="half_day")
+    tv = Product(id=2, code="TV", kind="other", unit="month")
+    ctx = engine.Context(tariffs={}, calendar={}, products_by_kind={}, hospital_charge=Dated([]),
+                         psychiatric_charge=Dated([]), departement=Dated([]), holidays=frozenset())
+
+    def plan(product_id):
+        return engine.AidPlanData(plan_id=product_id, payer_id=9, group_id=None, product_id=product_id,
+                                  valid_from=date(2026, 1, 1), valid_to=None, rate=D("30"), percent=D("100"),
+                                  monthly_cap=D("1"), holiday_rate=D("45"), holiday_percent=None,
+                                  holiday_cap=D("0"), plan_rate_billing=True, label="CD")
+
+    used = defaultdict(lambda: D("0"))
+    half = [engine.DayItem(date(2026, 4, d), day_care, D("0.5"), D("32"), "presence") for d in (1, 2, 3)]
+    financed = [engine.aid_plan_financing(plan=plan(1), item=item, ctx=ctx, used=used) for item in half]
+    assert financed == [(D("30"), D("100"), False), (D("30"), D("100"), False), None]
+    sunday_tv = engine.DayItem(date(2026, 4, 5), tv, D("1"), D("15"), "monthly", monthly=True)
+    assert engine.aid_plan_financing(plan=plan(2), item=sunday_tv, ctx=ctx, used=used) == (D("30"), D("100"), False)
+    hospital = engine.DayItem(date(2026, 5, 4), day_care, D("1"), D("12"), "absence_hospital")
+    assert engine.aid_plan_financing(plan=plan(1), item=hospital, ctx=ctx, used=used) is None
