@@ -76,6 +76,9 @@ def test_stay_billing_lists_plans_and_simulates_a_month_without_writing(client, 
     page = client.get(billing_url).content.decode()
     assert 'id="aid-plans"' in page and "Validé" in page and "MUTSAN" in page
     assert url("aid-plan-create") + f"?stay={stay.pk}" in page
+    resident_page = client.get(reverse("residents:detail", kwargs={"alias": "TIL-HP", "pk": stay.resident_id})
+                               + "?tab=stays").content.decode()
+    assert f"{billing_url}#aid-plans" in resident_page
     invoices, periods = Invoice.objects.count(), BillingPeriod.objects.count()
     response = client.get(billing_url + "?simulation=2027-04")
     simulation = response.context["simulation"]
