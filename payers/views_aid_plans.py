@@ -69,9 +69,12 @@ class AidPlanCreateView(ManagerMixin, FormView):
         return super().dispatch(request, *args, **kwargs)
 
     def get_start_form(self):
+        """Bound on POST, and on GET once the three are given (a link with only ``?stay=`` or ``?payer=``
+        pre-selects it without showing « champ obligatoire » on the others)."""
+        keys = ("stay", "payer", "product")
         data = self.request.POST if self.request.method == "POST" else self.request.GET
-        return AidPlanStartForm(data if any(k in data for k in ("stay", "payer", "product")) else None,
-                                initial={k: self.request.GET.get(k) for k in ("stay", "payer", "product")},
+        bound = self.request.method == "POST" or all(data.get(k) for k in keys)
+        return AidPlanStartForm(data if bound else None, initial={k: self.request.GET.get(k) for k in keys},
                                 section=self.section)
 
     def get(self, request, *args, **kwargs):

@@ -47,6 +47,9 @@ def test_defaults_prefill_a_new_plan_then_validate(client, ctx):
     # Step 1 from the payer file, then the form pre-filled with the defaults.
     tab = client.get(url("aid-plans", pk=mutsan.pk)).content.decode()
     assert "Nouveau plan d'aide" in tab
+    step1 = client.get(url("aid-plan-create") + f"?payer={mutsan.pk}&retour=payeur")
+    assert step1.context["step"] == 1 and not step1.context["start_form"].errors
+    assert step1.context["start_form"].initial["payer"] == str(mutsan.pk)
     page = client.get(url("aid-plan-create") + f"?payer={mutsan.pk}&stay={stay.pk}&product={heb.pk}&retour=payeur")
     form = page.context["form"]
     assert form.initial["rate"] == D("38.50") and form.initial["holiday_cap_units"] == D("0")
