@@ -186,3 +186,31 @@ def test_half_days_count_half_a_unit_and_monthly_products_ignore_sundays():
     assert engine.aid_plan_financing(plan=plan(2), item=sunday_tv, ctx=ctx, used=used) == (D("30"), D("100"), False)
     hospital = engine.DayItem(date(2026, 5, 4), day_care, D("1"), D("12"), "absence_hospital")
     assert engine.aid_plan_financing(plan=plan(1), item=hospital, ctx=ctx, used=used) is None
+
+
+def test_a_dependency_plan_is_an_individual_apa_decision(billing_setup):
+    """A validated plan on the GIR 1-2 product: the « sans décision APA » check is satisfied for a resident of
+    another département, and for a dotation-globale resident the default APA does not apply on top of it."""
+    from billing.services.checks import period_checks
+
+    outsider = billing_setup.stay(gir=2, domicile="01")
+    local = billing_setup.stay(gir=2)
+    period = billing_setup.period(*APRIL)
+
+    def apa_warnings():
+        return [c for c in period_checks(period=period) if "décision APA" in c.message]
+
+    assert len(apa_warnings()) == 1
+    dep12 = billing_setup.products["DEP12"]
+    for stay in (outsider, local):
+        plan = aid_plan_save(plan=AidPlan(stay=stay, payer=billing_setup.payers["CD01"], product=dep12,
+                                          rate=D("10.00"), valid_from=stay.entry_date,
+                                          billing_mode=AidPlan.BillingMode.PRODUCT_PRICE))
+        aid_plan_validate(plan=plan, user=None)
+    assert apa_warnings() == []
+    period_generate(period=period)
+    # Hébergement 30 × 65 + dependency 30 × (22 − 10): for the local resident, not the talon (6) that the default
+    # APA would leave (it would take 12 − 6 as its non-invoiced share).
+    for stay in (outsider, local):
+        assert Invoice.objects.get(period=period, resident=stay.resident).total == D("2310.00")
+    assert Invoice.objects.get(period=period, debtor_kind="payer").total == D("600.00")  # 2 × 30 × 10
