@@ -11,9 +11,12 @@ class BillingConfig(AppConfig):
 
         from . import jobs  # noqa: F401 - registers the billing job runners
         from .services import statement_documents  # noqa: F401 - registers the statement attachment provider
+        from .services.aid_plans import aid_plans_not_validated
+        from .services.checks import period_check_register
         from . import models, signals
 
         signals.connect()
+        period_check_register(aid_plans_not_validated)
 
         for model in (models.Product, models.Tariff, models.Package, models.NationalParameter,
                       models.DepartementParameter, models.StayPackage, models.BillingPeriod, models.Calendar,

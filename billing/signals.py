@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
-from payers.models import CoverageRule, SocialAidDecision
+from payers.models import AidPlan, CoverageRule, SocialAidDecision
 from residents.models import Absence, GirAssessment, Stay
 from structures.models import Section
 
@@ -15,7 +15,7 @@ from .services.stale import periods_mark_stale
 DATE_FIELDS = {
     Tariff: ("valid_from",), CalendarDay: ("day",), Absence: ("first_day", "last_day"), Stay: ("entry_date", "end_date"),
     GirAssessment: ("valid_from",), StayPackage: ("valid_from",), CoverageRule: ("valid_from",),
-    SocialAidDecision: ("valid_from",),
+    SocialAidDecision: ("valid_from",), AidPlan: ("valid_from", "valid_to"),
 }
 
 

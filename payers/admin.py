@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from structures.admin_scoping import SectionScopedAdmin, SectionScopedTabularInline
 
-from .models import CoverageRule, Payer, PayerGroup, SocialAidDecision
+from .models import AidPlan, AidPlanDefault, CoverageRule, Payer, PayerGroup, SocialAidDecision
 
 
 class PayerGroupInline(SectionScopedTabularInline):
@@ -41,3 +41,20 @@ class SocialAidDecisionAdmin(SectionScopedAdmin):
                     "housing_allowance"]
     list_filter = ["payer"]
     raw_id_fields = ["stay"]
+
+
+@admin.register(AidPlanDefault)
+class AidPlanDefaultAdmin(SectionScopedAdmin):
+    section_lookup = "product__establishment__sections"
+    list_display = ["payer", "product", "rate", "coverage_percent", "monthly_cap_units", "holiday_cap_units",
+                    "billing_mode"]
+    list_filter = ["payer"]
+
+
+@admin.register(AidPlan)
+class AidPlanAdmin(SectionScopedAdmin):
+    section_lookup = "stay__section"
+    list_display = ["stay", "payer", "product", "valid_from", "valid_to", "rate", "monthly_cap_units", "status"]
+    list_filter = ["status", "payer"]
+    raw_id_fields = ["stay"]
+    readonly_fields = ["status", "validated_at", "validated_by"]

@@ -11,5 +11,6 @@ class PayersConfig(AppConfig):
 
         from . import models
 
-        for model in (models.Payer, models.PayerGroup, models.CoverageRule, models.SocialAidDecision):
+        for model in (models.Payer, models.PayerGroup, models.CoverageRule, models.SocialAidDecision,
+                      models.AidPlanDefault, models.AidPlan):
             auditlog.register(model)

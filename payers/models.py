@@ -195,3 +195,99 @@ class SocialAidDecision(models.Model):
 
     def __str__(self):
         return f"ASH {self.payer.code} {self.decision_reference} au {self.valid_from:%d/%m/%Y}"
+
+
+class AidPlanValues(models.Model):
+    """What an aid plan finances per unit (day, half-day or month of the product), shared by a payer's
+    default values per product (« Paramétrage ») and the plans of its beneficiaries."""
+
+    class BillingMode(models.TextChoices):
+        PLAN_RATE = "plan_rate", _("Tarif du plan (dans la limite du plafond, puis tarif du produit)")
+        PRODUCT_PRICE = "product_price", _("Tarif du produit (pendant et au-delà de la prise en charge)")
+
+    rate = models.DecimalField(_("tarif du plan (par unité)"), max_digits=10, decimal_places=2,
+                               help_text=_("Montant d'une unité financée (jour, demi-journée ou mois du produit)."))
+    coverage_percent = models.DecimalField(
+        _("taux de prise en charge (%)"), max_digits=5, decimal_places=2, default=Decimal("100"),
+        help_text=_("Part du tarif du plan payée par le payeur (100 : la totalité)."))
+    monthly_cap_units = models.DecimalField(
+        _("plafond mensuel (unités)"), max_digits=6, decimal_places=1, null=True, blank=True,
+        help_text=_("Nombre d'unités financées par mois ; vide : sans plafond."))
+    holiday_rate = models.DecimalField(
+        _("tarif majoré dimanche / jour férié"), max_digits=10, decimal_places=2, null=True, blank=True,
+        help_text=_("Vide : le tarif du plan."))
+    holiday_coverage_percent = models.DecimalField(
+        _("taux de prise en charge dimanche / jour férié (%)"), max_digits=5, decimal_places=2, null=True,
+        blank=True, help_text=_("Vide : le taux du plan."))
+    holiday_cap_units = models.DecimalField(
+        _("plafond dimanches / jours fériés (unités par mois)"), max_digits=6, decimal_places=1, null=True,
+        blank=True, help_text=_("0 : dimanches et jours fériés non financés ; vide : financés comme les autres "
+                                "jours. Au-delà de ce plafond, au tarif et dans le plafond des autres jours."))
+    billing_mode = models.CharField(_("facturation pendant la prise en charge"), max_length=14,
+                                    choices=BillingMode.choices, default=BillingMode.PLAN_RATE)
+
+    class Meta:
+        abstract = True
+
+    VALUE_FIELDS = ("rate", "coverage_percent", "monthly_cap_units", "holiday_rate", "holiday_coverage_percent",
+                    "holiday_cap_units", "billing_mode")
+
+    def values(self) -> dict:
+        return {name: getattr(self, name) for name in self.VALUE_FIELDS}
+
+
+class AidPlanDefault(AidPlanValues):
+    """A payer's default aid-plan values for one product (tab « Paramétrage »), copied into new plans."""
+
+    payer = models.ForeignKey(Payer, verbose_name=_("payeur"), on_delete=models.CASCADE,
+                              related_name="aid_plan_defaults")
+    product = models.ForeignKey("billing.Product", verbose_name=_("produit"), on_delete=models.CASCADE,
+                                related_name="+")
+
+    class Meta:
+        verbose_name = _("valeurs par défaut de plan d'aide")
+        verbose_name_plural = _("valeurs par défaut de plan d'aide")
+        ordering = ["payer", "product__code"]
+        constraints = [models.UniqueConstraint(fields=["payer", "product"], name="unique_aid_plan_default")]
+
+    def __str__(self):
+        return f"{self.payer.code} {self.product.code}"
+
+
+class AidPlan(AidPlanValues):
+    """A payer's coverage decision for one beneficiary (the stay's resident) and one product.
+    Only *validé* plans are applied by generation (billing-rules §4)."""
+
+    class Status(models.TextChoices):
+        ENTERED = "entered", _("Saisi")
+        VALIDATED = "validated", _("Validé")
+
+    stay = models.ForeignKey(Stay, verbose_name=_("séjour"), on_delete=models.CASCADE, related_name="aid_plans")
+    payer = models.ForeignKey(Payer, verbose_name=_("payeur"), on_delete=models.PROTECT, related_name="aid_plans")
+    group = models.ForeignKey(PayerGroup, verbose_name=_("groupe"), null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="aid_plans")
+    product = models.ForeignKey("billing.Product", verbose_name=_("produit"), on_delete=models.PROTECT,
+                                related_name="+")
+    decision_reference = models.CharField(_("référence de la décision"), max_length=100, blank=True)
+    valid_from = models.DateField(_("début de validité"))
+    valid_to = models.DateField(_("fin de validité"), null=True, blank=True)
+    status = models.CharField(_("état"), max_length=10, choices=Status.choices, default=Status.ENTERED)
+    validated_at = models.DateTimeField(_("validé le"), null=True, blank=True)
+    validated_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("validé par"), null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = _("plan d'aide")
+        verbose_name_plural = _("plans d'aide")
+        ordering = ["stay", "product", "-valid_from"]
+        constraints = [
+            models.CheckConstraint(condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                                   name="aid_plan_valid_range"),
+        ]
+
+    def __str__(self):
+        return f"{self.payer.code} {self.product.code} {self.stay.resident} au {self.valid_from:%d/%m/%Y}"
+
+    @property
+    def is_validated(self) -> bool:
+        return self.status == self.Status.VALIDATED

@@ -14,3 +14,19 @@ urlpatterns = [
     path("<int:pk>/groupes/<int:group_pk>/supprimer/", views.GroupDeleteView.as_view(), name="group-delete"),
     path("<int:pk>/notes/ajouter/", views.NoteAddView.as_view(), name="note-add"),
 ]
+
+# Aid plans (payers/views_aid_plans.py)
+from . import views_aid_plans as aid_plans  # noqa: E402
+
+urlpatterns += [
+    path("<int:pk>/plans-aide/", aid_plans.AidPlanTabView.as_view(), name="aid-plans"),
+    path("<int:pk>/plans-aide-defaut/ajouter/", aid_plans.AidPlanDefaultCreateView.as_view(),
+         name="aid-plan-default-add"),
+    path("<int:pk>/plans-aide-defaut/<int:default_pk>/", aid_plans.AidPlanDefaultUpdateView.as_view(),
+         name="aid-plan-default-edit"),
+    path("<int:pk>/plans-aide-defaut/<int:default_pk>/supprimer/", aid_plans.AidPlanDefaultDeleteView.as_view(),
+         name="aid-plan-default-delete"),
+    path("plans-aide/nouveau/", aid_plans.AidPlanCreateView.as_view(), name="aid-plan-create"),
+    path("plans-aide/<int:plan_pk>/", aid_plans.AidPlanEditView.as_view(), name="aid-plan-edit"),
+    path("plans-aide/<int:plan_pk>/valider/", aid_plans.AidPlanValidateView.as_view(), name="aid-plan-validate"),
+]

@@ -28,11 +28,12 @@ TABS = [
     ("definition", gettext_lazy("Définition")),
     ("settings", gettext_lazy("Paramétrage")),
     ("groups", gettext_lazy("Groupes")),
+    ("aid_plans", gettext_lazy("Plans d'aide")),  # payers.views_aid_plans (payers:aid-plans)
     ("statements", gettext_lazy("Bordereaux")),  # served by billing (billing:payer-statements)
     ("payments", gettext_lazy("Règlements")),
     ("notes", gettext_lazy("Notes")),
 ]
-TAB_KEYS = {key for key, _label in TABS} - {"statements"}
+TAB_KEYS = {key for key, _label in TABS} - {"statements", "aid_plans"}
 
 
 def payer_url(section, payer, tab: str = "definition") -> str:
@@ -98,6 +99,9 @@ class PayerDetailView(PayerMixin, _LoadPayer, TemplateView):
         ctx = super().get_context_data(**kwargs)
         if self.tab == "groups":
             ctx["groups"] = self.payer.groups.all()
+        elif self.tab == "settings":  # default aid-plan values per product of the section's establishment
+            ctx["aid_plan_defaults"] = self.payer.aid_plan_defaults.filter(
+                product__establishment=self.section.establishment).select_related("product")
         elif self.tab == "notes":
             ctx["notes"] = selectors.payer_notes(payer=self.payer)
             ctx["note_form"] = forms.NoteForm()

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from payers.models import CoverageRule, Payer, SocialAidDecision
+from payers.models import AidPlan, CoverageRule, Payer, SocialAidDecision
 from residents.models import GirAssessment, Relative
 
 from core.formats import fr_date
@@ -92,6 +92,8 @@ def period_checks(*, period: BillingPeriod) -> list[Check]:
     apa_stays = set(CoverageRule.objects.filter(stay_id__in=stay_ids).filter(
         Q(mode=CoverageRule.Mode.ABOVE_TALON) | Q(scope__in=[CoverageRule.Scope.DEPENDENCY, CoverageRule.Scope.ALL])
         | Q(products__kind__in=DEPENDENCY_KINDS)).values_list("stay_id", flat=True))
+    apa_stays |= set(AidPlan.objects.filter(stay_id__in=stay_ids, status=AidPlan.Status.VALIDATED,
+                                            product__kind__in=DEPENDENCY_KINDS).values_list("stay_id", flat=True))
     dotation = apa_dotation_payers(organisation_id=section.establishment.organisation_id)
     used_products: set[int] = set()
     dependency_needed = False

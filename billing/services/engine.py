@@ -90,6 +90,7 @@ class StayData:
     attendance: frozenset | None = None  # day care: weekdays of attendance (None = every open day)
     social_aid: list = field(default_factory=list)  # social_aid.DecisionData, ASH "net" model
     domicile_secours: str = ""  # département of domicile de secours ("" = the establishment's)
+    aid_plans: list = field(default_factory=list)  # AidPlanData of the validated plans, by valid_from
 
 
 @dataclass
@@ -120,6 +121,38 @@ class CoverageRuleData:
         return product.id in self.product_ids
 
 
+# Items an aid plan finances: days of presence (the first three days of an absence are billed as presence,
+# §2) and monthly products; reduced absence days and days after a death are billed without the plan.
+AID_PLAN_REASONS = frozenset({"presence", "monthly"})
+
+
+@dataclass
+class AidPlanData:
+    """A validated aid plan (payers.AidPlan): the payer pays ``rate × percent`` per financed unit, up to
+    ``monthly_cap`` units per calendar month; Sundays and public holidays have their own rate, percent and
+    cap (``holiday_cap`` None: financed like the other days; 0: not financed; N: the first N units of the
+    month at the holiday rate, then like the other days)."""
+
+    plan_id: int
+    payer_id: int
+    group_id: int | None
+    product_id: int
+    valid_from: date
+    valid_to: date | None
+    rate: Decimal
+    percent: Decimal
+    monthly_cap: Decimal | None
+    holiday_rate: Decimal | None
+    holiday_percent: Decimal | None
+    holiday_cap: Decimal | None
+    plan_rate_billing: bool  # True: the unit is billed at the plan's rate while financed; False: product price
+    label: str
+
+    def in_force(self, day: date, product: Product) -> bool:
+        return (product.id == self.product_id and self.valid_from <= day
+                and (self.valid_to is None or day <= self.valid_to))
+
+
 @dataclass
 class Context:
     """Shared, period-wide data: tariffs, calendar, parameters."""
@@ -134,6 +167,7 @@ class Context:
     establishment_departement: str = ""
     # département code -> (payer id, APA group id, label) of the départements paying APA under dotation globale
     apa_dotation: dict = field(default_factory=dict)
+    holidays: frozenset = frozenset()  # public holidays of the establishment's département (aid plans)
     _prices: dict = field(default_factory=dict, repr=False)  # memo: (product id, day) -> price, ("dept", day)
 
     def price(self, product: Product, day: date) -> Decimal | None:
@@ -279,19 +313,67 @@ def day_items(*, stay: StayData, ctx: Context, start: date, end: date, warnings:
     return items
 
 
+def aid_plan_financing(*, plan: AidPlanData, item: DayItem, ctx: Context,
+                       used: dict) -> tuple[Decimal, Decimal, bool] | None:
+    """(rate, percent, holiday rate applied) of ``item`` under ``plan``, or None when the unit is not
+    financed (not in force, not a presence day, cap reached, Sunday/holiday with a cap of 0). Consumes the
+    month's caps in ``used`` (called in day order: the cap is reached mid-month on the right day)."""
+    if item.reason not in AID_PLAN_REASONS or not plan.in_force(item.day, item.product):
+        return None
+    day, qty = item.day, item.quantity
+    month = (plan.plan_id, day.year, day.month)
+    special = not item.monthly and (day.weekday() == 6 or day in ctx.holidays)
+    holiday_rate = plan.holiday_rate if plan.holiday_rate is not None else plan.rate
+    holiday_percent = plan.holiday_percent if plan.holiday_percent is not None else plan.percent
+    if special and plan.holiday_cap is not None:
+        if plan.holiday_cap <= 0:
+            return None  # cap 0: Sundays and public holidays are not financed
+        key = month + ("holiday",)
+        if used[key] + qty <= plan.holiday_cap:
+            used[key] += qty
+            return holiday_rate, holiday_percent, True
+        special = False  # beyond the Sunday/holiday cap: financed like the other days
+    key = month + ("month",)
+    if plan.monthly_cap is not None and used[key] + qty > plan.monthly_cap:
+        return None
+    used[key] += qty
+    if special:  # no cap of their own: Sundays and holidays share the month's cap, at their own rate
+        return holiday_rate, holiday_percent, True
+    return plan.rate, plan.percent, False
+
+
 def share_items(*, stay: StayData, ctx: Context, items: list[DayItem]) -> list[Share]:
-    """Split each item between payers (rules in order) and the resident / paying relative."""
+    """Split each item between payers (aid plans, then rules in order) and the resident / paying relative."""
     shares: list[Share] = []
     remainder_debtor = (Debtor("relative", resident_id=stay.resident_id, relative_id=stay.paying_relative_id)
                         if stay.paying_relative_id else Debtor("resident", resident_id=stay.resident_id))
     cap_used: dict[tuple[int, int, int], Decimal] = defaultdict(lambda: ZERO)
+    plan_used: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
     rules = list(stay.rules)
     default_rule = default_apa_rule(stay=stay, ctx=ctx)
     if default_rule is not None:
         rules.append(default_rule)
+    plans = stay.aid_plans
     for item in items:
-        remaining = item.unit_price
+        price = remaining = item.unit_price
         explicit = any(r.applies(item.day, item.product) for r in stay.rules)
+        for plan in plans:
+            if not plan.in_force(item.day, item.product):
+                continue
+            explicit = True  # an aid plan on a dependency product is an individual decision (§3)
+            financed = aid_plan_financing(plan=plan, item=item, ctx=ctx, used=plan_used)
+            if financed is None:
+                break  # beyond the cap: the product's price, shared by the rules below
+            rate, percent, holiday = financed
+            if plan.plan_rate_billing:
+                price = remaining = rate
+            part = min(round_money(rate * percent / Decimal(100)), remaining)
+            if part > 0:
+                note = f"{plan.label}, dimanche / jour férié" if holiday else plan.label
+                shares.append(Share(Debtor("payer", resident_id=stay.resident_id, payer_id=plan.payer_id,
+                                           group_id=plan.group_id), item, part, note=note))
+                remaining -= part
+            break
         for rule in rules:
             if remaining <= 0 or not rule.applies(item.day, item.product):
                 continue
@@ -305,7 +387,7 @@ def share_items(*, stay: StayData, ctx: Context, items: list[DayItem]) -> list[S
             if rule.mode == "all":
                 part = remaining
             elif rule.mode == "percent":
-                part = round_money(item.unit_price * rule.value / Decimal(100))
+                part = round_money(price * rule.value / Decimal(100))
             elif rule.mode == "amount_per_unit":
                 part = rule.value
             elif rule.mode == "above_resident_share":
@@ -324,8 +406,8 @@ def share_items(*, stay: StayData, ctx: Context, items: list[DayItem]) -> list[S
             shares.append(Share(Debtor("payer", resident_id=stay.resident_id, payer_id=rule.payer_id,
                                        group_id=rule.group_id), item, part, invoiced=rule.invoiced, note=rule.label))
             remaining -= part
-        if remaining > 0 or item.unit_price == 0:
-            note = "part résident" if remaining != item.unit_price else ""
+        if remaining > 0 or price == 0:
+            note = "part résident" if remaining != price else ""
             shares.append(Share(remainder_debtor, item, remaining, note=note))
     return shares
 

@@ -14,13 +14,14 @@ from django.utils.translation import gettext as _
 
 from core.money import round_money
 from core.formats import fr_date
-from payers.models import CoverageRule, Payer, SocialAidDecision
+from payers.models import AidPlan, CoverageRule, Payer, SocialAidDecision
 from residents.models import Absence, GirAssessment, Relative, Stay
 
 from ..models import (BillingPeriod, CalendarDay, DepartementParameter, Invoice, InvoiceLine, NationalParameter,
                       Package, Product, StayPackage, Tariff)
 from ..models.catalog import DEPENDENCY_KINDS
 from . import engine, social_aid
+from .calendars import french_holidays
 from .dated import Dated
 
 REASON_SUFFIX = {
@@ -65,6 +66,8 @@ def load_context(*, section, start: date, end: date) -> engine.Context:
         apa_dotation=apa_dotation_payers(organisation_id=establishment.organisation_id),
         tariffs={pid: Dated(rows) for pid, rows in tariffs.items()},
         calendar=days,
+        holidays=frozenset(french_holidays(years=list(range(start.year, end.year + 1)),
+                                           departement=establishment.departement)),
         products_by_kind={p.kind: p for p in products if p.kind in DEPENDENCY_KINDS},
         hospital_charge=Dated(national[NationalParameter.Kind.HOSPITAL_DAILY_CHARGE]),
         psychiatric_charge=Dated(national[NationalParameter.Kind.PSYCHIATRIC_DAILY_CHARGE]),
@@ -93,8 +96,12 @@ def period_stays(*, section, start: date, end: date):
             .select_related("resident").order_by("resident__last_name", "resident__first_name", "pk"))
 
 
-def load_stays(*, section, start: date, end: date) -> list[engine.StayData]:
-    stays = [s for s in period_stays(section=section, start=start, end=end)
+def load_stays(*, section, start: date, end: date, stay_pks=None) -> list[engine.StayData]:
+    """The engine's data of the section's stays over [start, end] (``stay_pks``: only those stays)."""
+    queryset = period_stays(section=section, start=start, end=end)
+    if stay_pks is not None:
+        queryset = queryset.filter(pk__in=stay_pks)
+    stays = [s for s in queryset
              if s.end_date is None or s.end_date >= start or (s.end_reason == "death" and s.room_emptied_on
                                                                 and s.room_emptied_on >= start)]
     stay_ids = [s.pk for s in stays]
@@ -143,6 +150,7 @@ def load_stays(*, section, start: date, end: date) -> list[engine.StayData]:
             resources=d.monthly_resources, housing_allowance=d.housing_allowance,
             minimum=d.pocket_money_minimum if d.pocket_money_minimum is not None else d.payer.pocket_money_minimum,
             label=d.group.label if d.group else d.payer.name))
+    plans = aid_plans_by_stay(stay_ids=stay_ids, start=start, end=end)
     paying = {}
     for r in Relative.objects.filter(resident_id__in=resident_ids, is_payer=True).order_by("pk").values(
             "pk", "resident_id"):
@@ -156,8 +164,24 @@ def load_stays(*, section, start: date, end: date) -> list[engine.StayData]:
             convenience_days_by_year=convenience[s.resident_id], rules=rules[s.pk],
             paying_relative_id=paying.get(s.resident_id), birth_date=s.resident.birth_date,
             attendance=s.attendance_weekday_set, social_aid=decisions[s.pk],
-            domicile_secours=s.resident.domicile_secours))
+            domicile_secours=s.resident.domicile_secours, aid_plans=plans[s.pk]))
     return result
+
+
+def aid_plans_by_stay(*, stay_ids, start: date, end: date) -> dict[int, list[engine.AidPlanData]]:
+    """The validated aid plans of the stays in force during [start, end], in one query (a plan saisi is
+    never applied: the pre-flight check names it)."""
+    plans = defaultdict(list)
+    for plan in (AidPlan.objects.filter(stay_id__in=stay_ids, status=AidPlan.Status.VALIDATED, valid_from__lte=end)
+                 .exclude(valid_to__lt=start).select_related("payer", "group").order_by("valid_from", "pk")):
+        plans[plan.stay_id].append(engine.AidPlanData(
+            plan_id=plan.pk, payer_id=plan.payer_id, group_id=plan.group_id, product_id=plan.product_id,
+            valid_from=plan.valid_from, valid_to=plan.valid_to, rate=plan.rate, percent=plan.coverage_percent,
+            monthly_cap=plan.monthly_cap_units, holiday_rate=plan.holiday_rate,
+            holiday_percent=plan.holiday_coverage_percent, holiday_cap=plan.holiday_cap_units,
+            plan_rate_billing=plan.billing_mode == AidPlan.BillingMode.PLAN_RATE,
+            label=plan.group.label if plan.group else plan.payer.name))
+    return plans
 
 
 def compute_period(*, section, start: date, end: date) -> tuple[list[engine.Line], list[str], dict]:

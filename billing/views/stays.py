@@ -1,9 +1,12 @@
 """The billing side of a stay: its package (dated) and its coverage rules."""
+from datetime import date
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.urls import path
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import TemplateView
@@ -15,6 +18,7 @@ from structures.views_mixins import SectionMixin
 
 from ..models import Package, Product
 from ..services import stays as stay_services
+from ..services.aid_plans import stay_simulate
 
 
 class SectionScopedForm:
@@ -83,10 +87,32 @@ class StayBillingView(SectionMixin, TemplateView):
         aid_form = kwargs.get("aid_form") or SocialAidForm(initial={"valid_from": stay.entry_date},
                                                            section=self.section)
         ctx.update(aid_form=aid_form, decisions=stay.social_aid_decisions.select_related("payer", "group"))
+        ctx.update(aid_plans=stay.aid_plans.select_related("payer", "group", "product").order_by("product__code",
+                                                                                                 "-valid_from"))
+        ctx.update(self._simulation(stay))
         ctx.update(stay=stay, assignments=stay.package_assignments.select_related("package"),
                    rules=stay.coverage_rules.select_related("payer", "group").prefetch_related("products"),
                    package_form=package_form, coverage_form=coverage_form)
         return ctx
+
+    def _simulation(self, stay) -> dict:
+        """« Simulation » of a month (``?simulation=YYYY-MM``): the engine in memory, nothing written."""
+        value = self.request.GET.get("simulation", "")
+        today = timezone.localdate()
+        result = {"simulation_month": value or f"{today:%Y-%m}"}
+        if not value:
+            return result
+        try:
+            year, month = (int(part) for part in value.split("-"))
+            date(year, month, 1)
+        except ValueError:
+            result["simulation_error"] = _("Mois invalide : « %(value)s » (attendu : AAAA-MM).") % {"value": value}
+            return result
+        try:
+            result["simulation"] = stay_simulate(stay=stay, year=year, month=month)
+        except ValidationError as exc:
+            result["simulation_error"] = " ".join(exc.messages)
+        return result
 
     def post(self, request, *args, **kwargs):
         stay = self.get_stay()
