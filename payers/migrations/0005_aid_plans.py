@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('billing', '0012_tax_certificate_settings'),
-        ('payers', '0003_payer_file_settings_notes'),
+        ('payers', '0004_payer_chorus_pro'),
         ('residents', '0005_resident_notes_thread'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
