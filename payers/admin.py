@@ -58,3 +58,9 @@ class AidPlanAdmin(SectionScopedAdmin):
     list_filter = ["status", "payer"]
     raw_id_fields = ["stay"]
     readonly_fields = ["status", "validated_at", "validated_by"]
+
+    def save_model(self, request, obj, form, change):
+        """As in the app (``aid_plan_save``): a changed plan is applied again only once re-validated."""
+        if change and form.has_changed():
+            obj.status, obj.validated_at, obj.validated_by = AidPlan.Status.ENTERED, None, None
+        super().save_model(request, obj, form, change)

@@ -166,3 +166,21 @@ def test_bad_values_are_refused_in_french_naming_field_and_value(client, ctx):
                                                 "group": other_group.pk, "valid_from": "2030-01-01"}).content.decode()
     assert "Sélectionnez un choix valide" in page  # a group of another payer
     assert AidPlan.objects.count() == 1
+
+
+def test_a_validated_plan_changed_in_the_admin_must_be_validated_again(client, ctx):
+    from payers.services.aid_plans import aid_plan_save, aid_plan_validate
+    from tests.factories import UserFactory as Users
+
+    stay, heb, mutsan = ctx["stay"], ctx["heb"], ctx["mutsan"]
+    plan = aid_plan_save(plan=AidPlan(stay=stay, payer=mutsan, product=heb, valid_from=stay.entry_date,
+                                      rate=D("40.00"), coverage_percent=D("100"), billing_mode="plan_rate"))
+    admin_user = Users(username="root-admin", is_staff=True, is_superuser=True)
+    aid_plan_validate(plan=plan, user=admin_user)
+    client.force_login(admin_user)
+    change = reverse("admin:payers_aidplan_change", args=[plan.pk])
+    form = client.get(change).context["adminform"].form
+    data = {name: ("" if form[name].value() is None else form[name].value()) for name in form.fields}
+    client.post(change, {**data, "rate": "45.00"})
+    plan.refresh_from_db()
+    assert plan.rate == D("45.00") and plan.status == AidPlan.Status.ENTERED and plan.validated_at is None
