@@ -6,3 +6,4 @@ from .statements import Statement, StatementLine  # noqa: F401
 from .accounting import (AccountingEntry, AccountingExport, AccountingLine, AccountMap,  # noqa: F401
                          RevenueAccount)
 from .tax import TaxCertificateSettings  # noqa: F401
+from .social_aid import PocketMoneySettlement  # noqa: F401
