@@ -11,6 +11,7 @@ class BillingConfig(AppConfig):
 
         from . import jobs  # noqa: F401 - registers the billing job runners
         from .services import statement_documents  # noqa: F401 - registers the statement attachment provider
+        from .services import payer_mails  # noqa: F401 - the payer file's Envois tab (payers.mail_registry)
         from . import models, signals
 
         signals.connect()
