@@ -25,7 +25,7 @@ from structures.access import Role
 from structures.views_mixins import SectionMixin
 
 from .. import selectors
-from ..models import Invoice, Statement
+from ..models import BillingPeriod, Invoice, Statement
 from ..services import statement_documents as documents
 from ..services import statements as services
 
@@ -221,7 +221,9 @@ class PayerStatementsView(SectionMixin, TemplateView):
                                       .order_by("-statement_date", "-number", "-pk"))
         invoices = list(Invoice.objects.filter(section=self.section, payer=payer, statement_lines__isnull=True)
                         .exclude(status=Invoice.Status.DRAFT).order_by("-issue_date", "-number"))
-        ctx.update(payer=payer, tabs=PAYER_TABS, tab="statements", statements=statements, invoices=invoices)
+        periods = BillingPeriod.objects.filter(section=self.section).order_by("-start")[:6]
+        ctx.update(payer=payer, tabs=PAYER_TABS, tab="statements", statements=statements, invoices=invoices,
+                   periods=periods)
         return ctx
 
 
