@@ -189,7 +189,8 @@ def quarter_pocket_money_issue(*, section, quarter: str, user=None, issue_date: 
     rows = pocket_money_rows(section=section, start=start, end=end)
     done = set(PocketMoneySettlement.objects.filter(quarter=quarter, decision__in=[r.decision for r in rows])
                .values_list("decision_id", flat=True))
-    result = {"quarter": quarter, "issued": 0, "zero": 0, "already": 0, "total": "0.00", "rows": []}
+    result = {"quarter": quarter, "issued": 0, "zero": 0, "already": 0, "total": "0.00", "rows": [],
+              "invoice_ids": []}
     total = ZERO
     for index, row in enumerate(rows):
         if progress:
@@ -214,6 +215,7 @@ def quarter_pocket_money_issue(*, section, quarter: str, user=None, issue_date: 
                     settlement.payer_invoice = invoice
                     settlement.save(update_fields=["payer_invoice"])
                     entry["documents"] = [cn.number for cn in credit_notes] + [invoice.number]
+                    result["invoice_ids"] += [cn.pk for cn in credit_notes] + [invoice.pk]
         except IntegrityError:  # another run settled it meanwhile
             result["already"] += 1
             entry["already"] = True
@@ -242,10 +244,15 @@ def pocket_money_job(*, job, progress) -> dict:
         raise JobError(_("Section manquante."))
     issue_date = date.fromisoformat(job.params["issue_date"]) if job.params.get("issue_date") else None
     try:
-        return quarter_pocket_money_issue(section=job.section, quarter=job.params.get("quarter", ""),
-                                          user=job.created_by, issue_date=issue_date, progress=progress)
+        result = quarter_pocket_money_issue(section=job.section, quarter=job.params.get("quarter", ""),
+                                            user=job.created_by, issue_date=issue_date, progress=progress)
     except ValidationError as exc:
         raise JobError(" ".join(exc.messages)) from exc
+    if result["invoice_ids"]:  # the PDFs of the credit notes and invoices issued, like any issue
+        from .pdf import invoices_render_pdfs_start
+
+        invoices_render_pdfs_start(invoice_ids=result["invoice_ids"], section=job.section, user=job.created_by)
+    return result
 
 
 def pocket_money_job_start(*, section, quarter: str, user=None, issue_date: date | None = None):

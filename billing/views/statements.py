@@ -207,6 +207,31 @@ class StatementsExportView(SectionMixin, View):
         return response
 
 
+class RangeStatementsExportView(SectionMixin, View):
+    """XLSX of the date-range statements (``?du=…&au=…[&payeur=…]``), like a period's export."""
+
+    required_role = Role.READER
+
+    def get(self, request, alias):
+        form = RangeForm(request.GET, section=self.section)
+        if not form.is_valid():
+            messages.error(request, " ".join(f"{form.fields[name].label} : {' '.join(errors)}" if name in form.fields
+                                             else " ".join(errors) for name, errors in form.errors.items()))
+            return redirect("billing:range-statements", alias=self.section.alias)
+        data = form.cleaned_data
+        statements = Statement.objects.filter(section=self.section, period__isnull=True, date_from__gte=data["du"],
+                                              date_to__lte=data["au"])
+        if data["payeur"]:
+            statements = statements.filter(payer=data["payeur"])
+        statements = statements.select_related("payer", "payer_group").order_by("date_from", "payer__code", "number",
+                                                                                "pk")
+        response = HttpResponse(documents.statements_xlsx(statements),
+                                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        response["Content-Disposition"] = (f'attachment; filename="bordereaux-{self.section.alias}-'
+                                           f'{data["du"]:%Y%m%d}-{data["au"]:%Y%m%d}.xlsx"')
+        return response
+
+
 class PayerStatementsView(SectionMixin, TemplateView):
     """The *Bordereaux* tab of the payer file: its statements in this section with « montant réglé »
     and « reste à régler », and its invoices not yet on a statement."""
@@ -231,6 +256,7 @@ urlpatterns = [
     path("periodes/<int:period_pk>/bordereaux/", PeriodStatementsView.as_view(), name="period-statements"),
     path("periodes/<int:period_pk>/bordereaux/export.xlsx", StatementsExportView.as_view(), name="statements-export"),
     path("bordereaux/", RangeStatementsView.as_view(), name="range-statements"),
+    path("bordereaux/export.xlsx", RangeStatementsExportView.as_view(), name="range-statements-export"),
     path("bordereaux/<int:pk>/pdf/", StatementPdfView.as_view(), name="statement-pdf"),
     path("payeurs/<int:pk>/bordereaux/", PayerStatementsView.as_view(), name="payer-statements"),
 ]

@@ -140,6 +140,9 @@ def test_the_job_in_the_browser(client, billing_setup, ash_quarter, django_captu
     job = Job.objects.get(kind="billing.pocket_money")
     assert job.status == "succeeded", job.error
     assert "1 régularisation(s) émise(s)" in job.result["message"]
+    # the PDFs of the credit note and of the département's invoice are rendered like any issue
+    assert Job.objects.get(kind="billing.render_pdfs").status == "succeeded"
+    assert all(i.pdf for i in Invoice.objects.filter(pk__in=job.result["invoice_ids"]))
     page = client.get(url, {"trimestre": "2026-T2"}).content.decode()
     settlement = PocketMoneySettlement.objects.get()
     numbers = {settlement.payer_invoice.number, *settlement.credit_notes.values_list("number", flat=True)}

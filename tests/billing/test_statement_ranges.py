@@ -129,6 +129,14 @@ def test_range_statements_in_the_browser(client, billing_setup, quarter, users):
     pdf = client.get(reverse("billing:statement-pdf", kwargs={"alias": "EXA-HP", "pk": statement.pk}))
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
     assert statement.number in text and "du 01/04/2026 au 30/06/2026" in text
+    export = client.get(reverse("billing:range-statements-export", kwargs={"alias": "EXA-HP"}), query)
+    from openpyxl import load_workbook
+
+    rows = list(load_workbook(io.BytesIO(export.content)).active.iter_rows(values_only=True))
+    assert rows[0][0] == "BORDEREAU" and {r[0] for r in rows[1:]} == {statement.number}
+    assert D(str(rows[1][11])) == statement.total
+    bad = client.get(reverse("billing:range-statements-export", kwargs={"alias": "EXA-HP"}), {**query, "du": "x"})
+    assert bad.status_code == 302
     # the payer's Bordereaux tab links the range statement
     tab = client.get(reverse("billing:payer-statements", kwargs={"alias": "EXA-HP", "pk": cd01.pk})).content.decode()
     assert "du 01/04/2026 au 30/06/2026" in tab
