@@ -275,8 +275,8 @@ def previous_quarter(today: date) -> str:
 
 def pocket_money_prepare(*, today: date | None = None) -> list[int]:
     """Beat (daily, idempotent): for each active section with social-aid decisions over the previous
-    quarter, start its settlement job once the quarter's three months are issued (a period each, no
-    draft left) and no job was started for that quarter yet."""
+    quarter, start its settlement job once the quarter is billed (periods from its first to its last
+    day, no draft left) and no job was started for that quarter yet."""
     from core.models import Job
     from structures.models import Section
 
@@ -290,8 +290,10 @@ def pocket_money_prepare(*, today: date | None = None) -> list[int]:
             continue
         if Job.objects.filter(section=section, kind=JOB_KIND, params__quarter=quarter).exists():
             continue
-        periods = BillingPeriod.objects.filter(section=section, start__gte=start, end__lte=end)
-        if periods.count() < 3 or Invoice.objects.filter(period__in=periods, status=Invoice.Status.DRAFT).exists():
+        periods = BillingPeriod.objects.filter(section=section, start__lte=end, end__gte=start)
+        if (not periods.filter(end__gte=end).exists()  # the quarter's last days not billed yet
+                or not periods.filter(start__lte=start).exists()
+                or Invoice.objects.filter(period__in=periods, status=Invoice.Status.DRAFT).exists()):
             continue
         started.append(pocket_money_job_start(section=section, quarter=quarter).pk)
     return started

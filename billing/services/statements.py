@@ -168,9 +168,9 @@ def statements_create(*, statement_date: date, period: BillingPeriod | None = No
         period = BillingPeriod.objects.select_for_update().get(pk=period.pk)
         date_from, date_to = period.start, period.end
         section = period.section
-    else:
-        # one range run at a time per section (the row lock of the section)
-        Section.objects.select_for_update().filter(pk=section.pk).first()
+    # one statement run at a time per section (the section's row lock): a period run and a range run
+    # never both take the same invoice
+    Section.objects.select_for_update().filter(pk=section.pk).first()
     section, _scope_q, replaced = _scope(period=period, section=section, date_from=date_from, date_to=date_to,
                                          payer=payer)
     replaced.delete()

@@ -107,6 +107,12 @@ def test_the_beat_starts_the_previous_quarter_once_its_months_are_issued(billing
                         lambda section, quarter, **kw: started.append((section.alias, quarter)) or Job.objects.create(
                             kind=pocket_money.JOB_KIND, label="x", section=section, params={"quarter": quarter}))
     assert pocket_money.previous_quarter(date(2026, 1, 5)) == "2025-T4"
+    june = BillingPeriod.objects.get(start=date(2026, 6, 1))
+    draft = Invoice.objects.create(period=june, section=billing_setup.section, establishment=billing_setup.establishment,
+                                   debtor_kind="resident", resident=ash_quarter.stay.resident,
+                                   date_from=june.start, date_to=june.end)
+    assert pocket_money.pocket_money_prepare(today=date(2026, 7, 10)) == []  # a draft left in June: not yet
+    draft.delete()
     assert pocket_money.pocket_money_prepare(today=date(2026, 7, 10)) and started == [("EXA-HP", "2026-T2")]
     assert pocket_money.pocket_money_prepare(today=date(2026, 7, 11)) == []  # once per section and quarter
     assert pocket_money.pocket_money_prepare(today=date(2026, 4, 10)) == []  # Q1 was never billed here
