@@ -168,6 +168,9 @@ def test_a_payer_payment_naming_its_statement_is_allocated_to_the_statements_inv
     client.force_login(users["clerk"])
     form = {"on": "2026-06-20", "amount": "100,00", "mode": "transfer", "reference": "VIR CD01 BX MAI",
             "statement": second.pk}
+    second.refresh_from_db()
+    choice = client.get(page_url).content.decode()
+    assert f'<option value="{second.pk}">{second.number}</option>' in choice
     page = client.post(page_url, {**form, "auto": "1"}).content.decode()
     # without the statement the oldest invoice (April's) would take it; with it, only May's is proposed
     assert f'value="{may_invoice.pk}" aria-label="{may_invoice.number}" checked' in page
