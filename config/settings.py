@@ -226,6 +226,8 @@ CELERY_BEAT_SCHEDULE = {
     "sepa-mandates-lapse": {"task": "sepa.tasks.mandates_lapse", "schedule": 24 * 3600},
     # The month's reminder proposals (idempotent: once per section and month; never sends).
     "reminders-proposals": {"task": "reminders.tasks.proposals_prepare", "schedule": 24 * 3600},
+    # The previous quarter's pocket-money settlement (§8), once its months are issued (idempotent).
+    "billing-pocket-money": {"task": "billing.tasks.pocket_money_prepare", "schedule": 24 * 3600},
 }
 
 # --- Mail (the association's SMTP is used for invoices; this is for system mails) -----------

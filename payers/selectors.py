@@ -35,3 +35,16 @@ def payer_group_get(*, payer: Payer, pk: int) -> PayerGroup:
 
 def payer_notes(*, payer: Payer) -> QuerySet[PayerNote]:
     return payer.notes.select_related("author").order_by("-created_at", "-pk")
+
+
+def payer_mails(*, payer: Payer, section):
+    """Every outbox message of the section sent about one of the payer's documents (statements,
+    invoices, letters… — see ``mail_registry``), newest first."""
+    from mailing.models import OutgoingMessage
+
+    from .mail_registry import payer_mail_keys
+
+    keys = payer_mail_keys(payer=payer, section=section)
+    return (OutgoingMessage.objects.filter(organisation_id=payer.organisation_id, section=section,
+                                           related_key__in=keys)
+            .select_related("campaign").order_by("-created_at", "-pk"))

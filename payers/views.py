@@ -1,5 +1,5 @@
 """Payer files (managers, in the app): list, and a file per payer with the tabs Définition,
-Paramétrage, Groupes, Notes; Bordereaux and Règlements are billing's views (layer 3), linked by URL name.
+Paramétrage, Groupes, Envois (``mail_registry``), Notes; Bordereaux and Règlements are billing's views (layer 3), linked by URL name.
 
 Scoping: the section of the URL (``SectionMixin``, 404 when not granted); a payer belongs to the
 association of that section (another association's payer → 404); every write needs the section's
@@ -31,6 +31,7 @@ TABS = [
     ("aid_plans", gettext_lazy("Plans d'aide")),  # payers.views_aid_plans (payers:aid-plans)
     ("statements", gettext_lazy("Bordereaux")),  # served by billing (billing:payer-statements)
     ("payments", gettext_lazy("Règlements")),
+    ("mails", gettext_lazy("Envois")),
     ("notes", gettext_lazy("Notes")),
 ]
 TAB_KEYS = {key for key, _label in TABS} - {"statements", "aid_plans"}
@@ -102,6 +103,8 @@ class PayerDetailView(PayerMixin, _LoadPayer, TemplateView):
         elif self.tab == "settings":  # default aid-plan values per product of the section's establishment
             ctx["aid_plan_defaults"] = self.payer.aid_plan_defaults.filter(
                 product__establishment=self.section.establishment).select_related("product")
+        elif self.tab == "mails":
+            ctx["mails"] = selectors.payer_mails(payer=self.payer, section=self.section)[:200]
         elif self.tab == "notes":
             ctx["notes"] = selectors.payer_notes(payer=self.payer)
             ctx["note_form"] = forms.NoteForm()

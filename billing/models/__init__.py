@@ -7,3 +7,4 @@ from .accounting import (AccountingEntry, AccountingExport, AccountingLine, Acco
                          RevenueAccount)
 from .tax import TaxCertificateSettings  # noqa: F401
 from .pes import PesArticle, PesArticleInvoice, PesCounter, PesRole, PesSettings  # noqa: F401
+from .social_aid import PocketMoneySettlement  # noqa: F401

@@ -276,6 +276,7 @@ class InvoiceLine(models.Model):
         CREDIT = "credit", _("Avoir")
         MANUAL = "manual", _("Saisie manuelle")
         REGULARISATION = "regularisation", _("Régularisation")
+        POCKET_MONEY = "pocket_money", _("Régularisation trimestrielle de l'argent de poche")
 
     invoice = models.ForeignKey(Invoice, verbose_name=_("facture"), on_delete=models.CASCADE, related_name="lines")
     resident = models.ForeignKey(Resident, verbose_name=_("résident"), null=True, blank=True,

@@ -33,8 +33,11 @@ class Statement(models.Model):
     section = models.ForeignKey(Section, verbose_name=_("section"), on_delete=models.PROTECT, related_name="+")
     establishment = models.ForeignKey(Establishment, verbose_name=_("établissement"), on_delete=models.PROTECT,
                                       related_name="+")
-    period = models.ForeignKey(BillingPeriod, verbose_name=_("période"), on_delete=models.PROTECT,
-                               related_name="statements")
+    period = models.ForeignKey(BillingPeriod, verbose_name=_("période"), null=True, blank=True,
+                               on_delete=models.PROTECT, related_name="statements",
+                               help_text=_("Vide : bordereau sur une plage de dates (payeurs facturés au trimestre)."))
+    date_from = models.DateField(_("du"), null=True, blank=True)
+    date_to = models.DateField(_("au"), null=True, blank=True)
     payer = models.ForeignKey(Payer, verbose_name=_("payeur"), on_delete=models.PROTECT, related_name="statements")
     payer_group = models.ForeignKey(PayerGroup, verbose_name=_("groupe"), null=True, blank=True,
                                     on_delete=models.PROTECT, related_name="statements")
@@ -72,6 +75,14 @@ class Statement(models.Model):
         if self.status != self.Status.DRAFT:
             raise ValidationError(_("Un bordereau validé ne se supprime pas."))
         return super().delete(*args, **kwargs)
+
+    @property
+    def period_label(self) -> str:
+        """The period's label, or « du JJ/MM/AAAA au JJ/MM/AAAA » for a date-range statement."""
+        if self.period_id:
+            return self.period.label
+        return _("du %(start)s au %(end)s") % {"start": self.date_from.strftime("%d/%m/%Y"),
+                                               "end": self.date_to.strftime("%d/%m/%Y")}
 
 
 class StatementLine(models.Model):

@@ -273,11 +273,13 @@ def full_credit_total(invoice: Invoice) -> Decimal:
 
 @transaction.atomic
 def credit_note_create(*, invoice: Invoice, user=None, lines: dict[int, Decimal] | None = None,
-                       reason: str = "", issue_date: date | None = None) -> Invoice:
+                       reason: str = "", issue_date: date | None = None,
+                       line_reason: str = InvoiceLine.Reason.CREDIT) -> Invoice:
     """Issue a credit note cancelling what is left of ``invoice`` (``lines=None``) or part of it
     (``lines`` = {line id: amount to credit, positive}). Each line is credited at most what earlier
     credit notes left of it; a negative line (social-aid deduction) is credited with the opposite
-    sign. When nothing is left on any line, the invoice is cancelled."""
+    sign. When nothing is left on any line, the invoice is cancelled. ``line_reason`` marks credit lines
+    of their own kind (the quarterly pocket money gives back part of the contribution lines)."""
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.status != Invoice.Status.ISSUED or invoice.kind == Invoice.Kind.CREDIT_NOTE:
         raise ValidationError(_("Seule une facture émise peut faire l'objet d'un avoir."))
@@ -325,7 +327,7 @@ def credit_note_create(*, invoice: Invoice, user=None, lines: dict[int, Decimal]
         InvoiceLine(invoice=credit, resident=source.resident, stay=source.stay, product=source.product,
                     label=(_("Avoir sur %(number)s : %(label)s") % {"number": invoice.number,
                                                                    "label": source.label})[:250],
-                    reason=InvoiceLine.Reason.CREDIT, date_from=source.date_from, date_to=source.date_to,
+                    reason=line_reason, date_from=source.date_from, date_to=source.date_to,
                     quantity=Decimal("1"), unit_price=amount, amount=amount, vat_rate=source.vat_rate,
                     position=position, credited_line=source)
         for position, (source, amount) in enumerate((source_lines[pk], amount) for pk, amount in selection.items())])

@@ -36,10 +36,13 @@ def payer_debtor(*, section, payer) -> Debtor:
 
 
 def payer_open_invoices(*, section, payer, period_from: date | None = None,
-                        period_to: date | None = None) -> list[OpenInvoice]:
+                        period_to: date | None = None, statement=None) -> list[OpenInvoice]:
     """The payer's issued invoices of the section with a balance, oldest due first, with the names of
-    their beneficiaries (two queries)."""
+    their beneficiaries (two queries); only those of ``statement`` when one is given (a payment that
+    names its statement is allocated to the statement's invoices)."""
     qs = Invoice.objects.filter(payer_debtor(section=section, payer=payer).q() & unpaid_q())
+    if statement is not None:
+        qs = qs.filter(statement_lines__statement=statement).distinct()
     if period_from:
         qs = qs.filter(date_to__gte=period_from)
     if period_to:

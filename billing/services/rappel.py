@@ -50,7 +50,8 @@ from .issuing import invoices_issue
 HABILITATED_KINDS = LODGING_KINDS
 # Monthly social-aid contributions do not depend on the tariff: a tariff rise under ASH is the
 # département's (its daily share is compared like any other).
-IGNORED_REASONS = (InvoiceLine.Reason.MANUAL, InvoiceLine.Reason.CREDIT, InvoiceLine.Reason.SOCIAL_AID_CONTRIBUTION)
+IGNORED_REASONS = (InvoiceLine.Reason.MANUAL, InvoiceLine.Reason.CREDIT, InvoiceLine.Reason.SOCIAL_AID_CONTRIBUTION,
+                   InvoiceLine.Reason.POCKET_MONEY)
 PAYANT_KINDS = (Invoice.DebtorKind.RESIDENT, Invoice.DebtorKind.RELATIVE)
 
 

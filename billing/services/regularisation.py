@@ -109,6 +109,7 @@ def issued_lines(*, period: BillingPeriod):
     """Every issued line (invoices, rappels, régularisations, credit notes) of the section dated in the period."""
     return (InvoiceLine.objects.filter(invoice__section_id=period.section_id, invoice__status__in=COUNTED_STATUSES,
                                        date_from__range=(period.start, period.end), stay__isnull=False)
+            .exclude(reason=InvoiceLine.Reason.POCKET_MONEY)  # the quarterly settlement (§8) is no correction
             .select_related("invoice", "product"))
 
 

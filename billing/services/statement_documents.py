@@ -38,7 +38,7 @@ def statement_html(statement: Statement) -> str:
     return get_template("billing/pdf/statement.html").render({
         "statement": statement, "title": statement_title(statement), "payer": payer,
         "est": establishment_snapshot(statement.establishment), "section": statement.section,
-        "period": statement.period, "date": fr_date(statement.statement_date),
+        "period": statement.period, "period_label": statement.period_label, "date": fr_date(statement.statement_date),
         "group": statement.payer_group, "printed": fr_date(timezone.localdate()),
         "rows": [{"name": ln.resident_name, "invoice": ln.invoice.number, "days": ln.days,
                   "deduction": ln.is_deduction, "amount": format_euros(ln.amount)} for ln in lines],
@@ -109,15 +109,15 @@ def statements_send(*, statements, user=None, start: bool = True) -> tuple[MailC
     sender = _sender(first.establishment)
     campaign = campaign_create(organisation=first.establishment.organisation, section=first.section,
                                kind=MailCampaign.Kind.PERIOD,
-                               label=_("Bordereaux — %(period)s") % {"period": first.period.label},
+                               label=_("Bordereaux — %(period)s") % {"period": first.period_label},
                                user=user, context={"statement_ids": [s.pk for s in sendable]})
     messages = []
     for statement in sendable:
         subject = _("Bordereau %(number)s — %(period)s") % {"number": statement.number,
-                                                             "period": statement.period.label}
+                                                             "period": statement.period_label}
         body = _("Bonjour,\n\nVeuillez trouver ci-joint le bordereau n° %(number)s du %(date)s (%(period)s) : "
                  "%(total)s.\n\nCordialement,\n%(establishment)s") % {
-            "number": statement.number, "date": fr_date(statement.statement_date), "period": statement.period.label,
+            "number": statement.number, "date": fr_date(statement.statement_date), "period": statement.period_label,
             "total": format_euros(statement.total), "establishment": statement.establishment.name}
         messages.append(message_build(
             organisation=statement.establishment.organisation, section=statement.section, campaign=campaign,

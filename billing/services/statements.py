@@ -1,6 +1,6 @@
 """Payer statements (*bordereaux*, seed 003, billing-rules §4 and §9).
 
-From a period: for each payer of the section's association (except those whose aid is paid directly
+From a period, or a date range for payers billed quarterly (one payer or all): for each payer of the section's association (except those whose aid is paid directly
 to the beneficiary), the statement summing its issued invoices of the period not yet on a statement —
 one per payer group (*global*) or one per payer group and beneficiary (*individuel*) — plus, as
 *déductions*, its credit notes on invoices already on a validated statement. « Simuler » computes
@@ -95,10 +95,30 @@ def _beneficiary_rows(invoice_ids: list[int]) -> dict[int, list[tuple]]:
     return rows
 
 
-def statements_plan(*, period: BillingPeriod) -> list[PlannedStatement]:
-    """The statements of the period, computed without writing anything (« Simuler »)."""
-    section = period.section
-    on_statement = StatementLine.objects.exclude(statement__period=period, statement__status=Statement.Status.DRAFT)
+def _scope(*, period: BillingPeriod | None, section, date_from: date | None, date_to: date | None, payer):
+    """What a statement run covers: (section, invoice filter, the draft statements it replaces)."""
+    if period is not None:
+        return period.section, Q(period=period), Statement.objects.filter(period=period, status=Statement.Status.DRAFT)
+    if section is None or date_from is None or date_to is None:
+        raise ValidationError(_("Choisissez une période, ou une section et une plage de dates."))
+    if date_to < date_from:
+        raise ValidationError(_("Plage de dates invalide : le %(end)s est avant le %(start)s.") % {
+            "start": fr_date(date_from), "end": fr_date(date_to)})
+    drafts = Statement.objects.filter(section=section, period__isnull=True, date_from=date_from, date_to=date_to,
+                                      status=Statement.Status.DRAFT)
+    if payer is not None:
+        drafts = drafts.filter(payer=payer)
+    return section, Q(date_from__gte=date_from, date_to__lte=date_to), drafts
+
+
+def statements_plan(*, period: BillingPeriod | None = None, section=None, date_from: date | None = None,
+                    date_to: date | None = None, payer: Payer | None = None) -> list[PlannedStatement]:
+    """The statements of the period — or of a date range (payers billed quarterly: the invoices whose
+    dates lie inside it), for one payer or all — computed without writing anything (« Simuler »).
+    An invoice already on a statement (other than the drafts this run replaces) is never taken again."""
+    section, invoice_scope, replaced = _scope(period=period, section=section, date_from=date_from, date_to=date_to,
+                                              payer=payer)
+    on_statement = StatementLine.objects.exclude(statement__in=replaced)
     taken = set(on_statement.values_list("invoice_id", flat=True))
     validated = set(StatementLine.objects.filter(statement__status=Statement.Status.VALIDATED)
                     .values_list("invoice_id", flat=True))
@@ -106,7 +126,9 @@ def statements_plan(*, period: BillingPeriod) -> list[PlannedStatement]:
                                    payer__paid_to_beneficiary=False)
             .exclude(status=Invoice.Status.DRAFT).exclude(pk__in=taken)
             .select_related("payer", "payer_group"))
-    invoices = list(base.filter(period=period, kind__in=[Invoice.Kind.INVOICE, Invoice.Kind.RAPPEL]))
+    if payer is not None:
+        base = base.filter(payer=payer)
+    invoices = list(base.filter(invoice_scope, kind__in=[Invoice.Kind.INVOICE, Invoice.Kind.RAPPEL]))
     selected = {i.pk for i in invoices}
     credit_notes = [cn for cn in base.filter(kind=Invoice.Kind.CREDIT_NOTE, status=Invoice.Status.ISSUED)
                     if cn.credited_invoice_id in selected or cn.credited_invoice_id in validated]
@@ -135,16 +157,29 @@ def statements_plan(*, period: BillingPeriod) -> list[PlannedStatement]:
 
 
 @transaction.atomic
-def statements_create(*, period: BillingPeriod, statement_date: date, user=None) -> list[Statement]:
-    """Write the period's statements (« Créer »), replacing those not yet validated."""
-    period = BillingPeriod.objects.select_for_update().get(pk=period.pk)
-    Statement.objects.filter(period=period, status=Statement.Status.DRAFT).delete()
+def statements_create(*, statement_date: date, period: BillingPeriod | None = None, section=None,
+                      date_from: date | None = None, date_to: date | None = None, payer: Payer | None = None,
+                      user=None) -> list[Statement]:
+    """Write the statements of the period or of the date range (« Créer »), replacing the drafts of the
+    same run (same period, or same range and payer)."""
+    from structures.models import Section
+
+    if period is not None:
+        period = BillingPeriod.objects.select_for_update().get(pk=period.pk)
+        date_from, date_to = period.start, period.end
+        section = period.section
+    # one statement run at a time per section (the section's row lock): a period run and a range run
+    # never both take the same invoice
+    Section.objects.select_for_update().filter(pk=section.pk).first()
+    section, _scope_q, replaced = _scope(period=period, section=section, date_from=date_from, date_to=date_to,
+                                         payer=payer)
+    replaced.delete()
     created = []
-    for plan in statements_plan(period=period):
+    for plan in statements_plan(period=period, section=section, date_from=date_from, date_to=date_to, payer=payer):
         statement = Statement.objects.create(
-            section=period.section, establishment=period.section.establishment, period=period, payer=plan.payer,
-            payer_group=plan.payer_group, resident=plan.resident, statement_date=statement_date, total=plan.total,
-            created_by=user)
+            section=section, establishment=section.establishment, period=period, date_from=date_from,
+            date_to=date_to, payer=plan.payer, payer_group=plan.payer_group, resident=plan.resident,
+            statement_date=statement_date, total=plan.total, created_by=user)
         StatementLine.objects.bulk_create([
             StatementLine(statement=statement, invoice=line.invoice, resident=line.resident,
                           resident_name=line.resident_name[:250],

@@ -26,7 +26,7 @@ from core.money import round_money
 from payers.models import Payer
 from structures.views_mixins import SectionMixin
 
-from ..models import Invoice, Payment
+from ..models import Invoice, Payment, Statement
 from ..services import payer_payments as service
 from ..services.payments import payment_record_allocated, unpaid_q
 from .payment_forms import DATE_WIDGET
@@ -43,6 +43,15 @@ class PayerPaymentForm(forms.Form):
     period_from = forms.DateField(label=gettext_lazy("période du"), required=False, widget=DATE_WIDGET,
                                   help_text=gettext_lazy("Pour « associer automatiquement » : factures de la période."))
     period_to = forms.DateField(label=gettext_lazy("au"), required=False, widget=DATE_WIDGET)
+    statement = forms.ModelChoiceField(label=gettext_lazy("bordereau réglé"), queryset=Statement.objects.none(),
+                                       required=False, help_text=gettext_lazy(
+                                           "Pour « associer automatiquement » : les factures de ce bordereau."))
+
+    def __init__(self, *args, section=None, payer=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if section is not None:
+            self.fields["statement"].queryset = (Statement.objects.filter(
+                section=section, payer=payer, status=Statement.Status.VALIDATED).order_by("-statement_date", "-number"))
 
 
 class PayerPaymentListView(SectionMixin, TemplateView):
@@ -70,12 +79,14 @@ class PayerPaymentView(SectionMixin, TemplateView):
     def open_invoices(self, form=None):
         period = {}
         if form is not None and form.is_valid():
-            period = {"period_from": form.cleaned_data["period_from"], "period_to": form.cleaned_data["period_to"]}
+            period = {"period_from": form.cleaned_data["period_from"], "period_to": form.cleaned_data["period_to"],
+                      "statement": form.cleaned_data["statement"]}
         return service.payer_open_invoices(section=self.section, payer=self.payer, **period)
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        form = kwargs.get("form") or PayerPaymentForm(initial={"mode": Payment.Mode.TRANSFER})
+        form = kwargs.get("form") or PayerPaymentForm(initial={"mode": Payment.Mode.TRANSFER}, section=self.section,
+                                                      payer=self.payer)
         rows = kwargs.get("rows")
         if rows is None:
             rows = [{"open": o, "picked": False, "amount": o.balance} for o in self.open_invoices()]
@@ -84,7 +95,7 @@ class PayerPaymentView(SectionMixin, TemplateView):
         return ctx
 
     def post(self, request, *args, **kwargs):
-        form = PayerPaymentForm(request.POST)
+        form = PayerPaymentForm(request.POST, section=self.section, payer=self.payer)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(form=form), status=400)
         opens = self.open_invoices(form if "auto" in request.POST else None)

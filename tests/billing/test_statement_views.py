@@ -150,3 +150,77 @@ def test_send_through_the_outbox_with_the_pdf_and_warns_without_email(billing_se
     assert list(files) == ["EXA-BX-2026-000001.pdf"] and files["EXA-BX-2026-000001.pdf"].startswith(b"%PDF")
     statement.refresh_from_db()
     assert statement.last_sent_at is not None
+
+
+def test_a_payer_payment_naming_its_statement_is_allocated_to_the_statements_invoices(client, billing_setup, april,
+                                                                                       users):
+    from billing.services.statements import statement_settlement
+
+    may = billing_setup.period(date(2026, 5, 1), date(2026, 5, 31), label="mai 2026")
+    period_generate(period=may)
+    period_issue(period=may, issue_date=date(2026, 6, 2))
+    first, = statements_create(period=april, statement_date=date(2026, 5, 3))
+    second, = statements_create(period=may, statement_date=date(2026, 6, 3))
+    statements_validate(statements=[first, second], today=date(2026, 6, 3))
+    may_invoice = Invoice.objects.get(period=may, payer__code="CD01")
+    payer = billing_setup.payers["CD01"]
+    page_url = reverse("billing:payer_payment", kwargs={"alias": "EXA-HP", "payer": payer.pk})
+    client.force_login(users["clerk"])
+    form = {"on": "2026-06-20", "amount": "100,00", "mode": "transfer", "reference": "VIR CD01 BX MAI",
+            "statement": second.pk}
+    second.refresh_from_db()
+    choice = client.get(page_url).content.decode()
+    assert f'<option value="{second.pk}">{second.number}</option>' in choice
+    page = client.post(page_url, {**form, "auto": "1"}).content.decode()
+    # without the statement the oldest invoice (April's) would take it; with it, only May's is proposed
+    assert f'value="{may_invoice.pk}" aria-label="{may_invoice.number}" checked' in page
+    assert page.count("checked") == 1
+    response = client.post(page_url, {**form, "save": "1", "pick": [may_invoice.pk],
+                                      f"amount-{may_invoice.pk}": "100,00"})
+    assert response.status_code == 302
+    settled = statement_settlement([first, second])
+    assert settled[second.pk] == (D("100.00"), second.total - D("100.00"))
+    assert settled[first.pk] == (D("0.00"), first.total)
+    tab = client.get(url("payer-statements", pk=payer.pk)).content.decode()
+    assert f'class="partial" data-partial="1">{second.total - D("100.00")}'.replace(".", ",") in tab
+    # another payer's statement is not offered (the form refuses it)
+    other = Statement.objects.create(section=billing_setup.section, establishment=billing_setup.establishment,
+                                     period=may, payer=billing_setup.payers["CD69"], statement_date=date(2026, 6, 3))
+    refused = client.post(page_url, {**form, "statement": other.pk, "auto": "1"})
+    assert refused.status_code == 400
+
+
+def test_the_envois_tab_lists_what_was_mailed_to_the_payer(client, billing_setup, april, users, eager_celery):
+    from mailing.models import OutgoingMessage
+
+    est = billing_setup.establishment
+    est.sender_email = "facturation@exemples.example"
+    est.save()
+    payer = billing_setup.payers["CD01"]
+    statement, = statements_create(period=april, statement_date=date(2026, 5, 3))
+    statements_validate(statements=[statement], today=date(2026, 5, 3))
+    detail = reverse("payers:detail", kwargs={"alias": "EXA-HP", "pk": payer.pk})
+    manager = UserFactory(username="manager")
+    SectionAccess.objects.create(user=manager, section=billing_setup.section, role="manager")
+    client.force_login(manager)
+    page = client.get(detail, {"tab": "mails"}).content.decode()
+    assert "Aucun courriel envoyé" in page and "ne reçoit rien par courriel" in page  # CD01 has no e-mail
+    Payer.objects.filter(pk=payer.pk).update(email="apa@ain.example")
+    statement = Statement.objects.select_related("payer", "establishment", "section", "period").get()
+    statements_send(statements=[statement], start=False)
+    message = OutgoingMessage.objects.get()
+    # an unrelated message of the section is not listed
+    OutgoingMessage.objects.create(organisation=est.organisation, section=billing_setup.section,
+                                   sender_email="x@exemples.example", recipients=["y@exemples.example"],
+                                   subject="Autre", body="…", related_key="billing.invoice:999999",
+                                   message_id="<autre@exemples.example>")
+    page = client.get(detail, {"tab": "mails"}).content.decode()
+    assert f'data-key="{message.related_key}"' in page and "Bordereau EXA-BX-2026-000001" in page
+    assert "apa@ain.example" in page and "Autre" not in page
+    assert 'data-tab="mails"' in page
+    # a manager of another section: 404 here, and the file seen from their section lists none of this one's mail
+    client.force_login(users["other"])
+    assert client.get(detail, {"tab": "mails"}).status_code == 404
+    other_detail = reverse("payers:detail", kwargs={"alias": "EXA-HT", "pk": payer.pk})
+    page = client.get(other_detail, {"tab": "mails"}).content.decode()
+    assert "Aucun courriel envoyé" in page and message.related_key not in page

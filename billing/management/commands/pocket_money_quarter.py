@@ -1,7 +1,9 @@
-"""manage.py pocket_money_quarter --section TIL-HP --quarter 2026-T2
+"""manage.py pocket_money_quarter --section TIL-HP --quarter 2026-T2 [--issue [--issue-date AAAA-MM-JJ]]
 
 The quarterly pocket-money settlement (billing-rules §8) of every resident under social aid of the
-section, listed per payer: resources, contributions billed, minimum, amount to give back (or 0)."""
+section, listed per payer: resources, contributions billed, minimum, amount to give back (or 0).
+With ``--issue``, issues it (credit notes to the residents, invoices to the départements, or the
+quarter confirmed at zero); re-running never issues twice."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
@@ -10,7 +12,9 @@ from django.core.management.base import BaseCommand, CommandError
 from core.money import format_euros
 from structures.models import Section
 
-from ...services.pocket_money import quarter_pocket_money
+from datetime import date
+
+from ...services.pocket_money import quarter_pocket_money, quarter_pocket_money_issue
 
 
 class Command(BaseCommand):
@@ -19,6 +23,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--section", required=True, help="Alias de la section (ex. TIL-HP).")
         parser.add_argument("--quarter", required=True, help="Trimestre AAAA-T1 … AAAA-T4 (ex. 2026-T2).")
+        parser.add_argument("--issue", action="store_true",
+                            help="Émettre la régularisation (avoirs aux résidents, factures aux départements).")
+        parser.add_argument("--issue-date", default=None, help="Date d'émission AAAA-MM-JJ (défaut : aujourd'hui).")
 
     def handle(self, *args, section, quarter, **options):
         try:
@@ -26,7 +33,18 @@ class Command(BaseCommand):
         except Section.DoesNotExist as exc:
             raise CommandError(f"Section inconnue : « {section} ».") from exc
         try:
+            if options.get("issue"):
+                issue_date = date.fromisoformat(options["issue_date"]) if options.get("issue_date") else None
+                result = quarter_pocket_money_issue(section=section_obj, quarter=quarter, issue_date=issue_date)
+                for row in result["rows"]:
+                    state = ("déjà traitée" if row.get("already") else ", ".join(row["documents"]) or "à zéro")
+                    self.stdout.write(f"{row['payer']} — {row['resident']} : {row['refund']} € ({state})")
+                self.stdout.write(result["message"])
+                return
             rows = quarter_pocket_money(section=section_obj, quarter=quarter)
+        except ValueError as exc:
+            raise CommandError(f"Date d'émission invalide : « {options.get('issue_date')} » (attendu AAAA-MM-JJ).") \
+                from exc
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
         if not rows:

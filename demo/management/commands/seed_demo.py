@@ -27,10 +27,15 @@ class Command(BaseCommand):
         result = demo_seed(residents=count)
         if options["payments"]:
             from demo.services.payments_seed import demo_payments
+            from demo.services.statements_seed import demo_payer_setup, demo_statements
 
+            demo_payer_setup(organisation=result["organisation"])  # MUTSAN coverage, CD69 social aid
             made = demo_payments(organisation=result["organisation"])
             self.stdout.write(f"Règlements de démonstration : {made['issued']} facture(s) émise(s), "
                               f"{made['payments']} règlement(s).")
+            made = demo_statements(organisation=result["organisation"])
+            self.stdout.write(f"Bordereaux de démonstration : {made['statements']} bordereau(x), "
+                              f"{made['settlements']} régularisation(s) d'argent de poche.")
         self.stdout.write(self.style.SUCCESS(
             f"Association « {result['organisation'].name} » prête : {len(result['sections'])} sections, "
             f"{result['residents_created']} résident(s) créé(s)."))
