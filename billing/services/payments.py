@@ -44,6 +44,16 @@ class PaymentState:
               PAID: gettext_lazy("Payée"), CANCELLED: gettext_lazy("Annulée")}
 
 
+def account_key(section_id: int, kind: str, resident_id, relative_id, payer_id) -> tuple:
+    """The key of a debtor's account from an invoice's or a payment's fields — what ``Debtor.q``
+    filters on (cheap: used on tens of thousands of rows read with ``values_list``)."""
+    if kind == Invoice.DebtorKind.PAYER:
+        return (section_id, kind, payer_id)
+    if kind == Invoice.DebtorKind.RELATIVE:
+        return (section_id, kind, relative_id)
+    return (section_id, kind, resident_id)
+
+
 @dataclass(frozen=True)
 class Debtor:
     """Who owes (and pays) in a section: ``kind`` is an ``Invoice.DebtorKind``."""
@@ -57,12 +67,16 @@ class Debtor:
     @classmethod
     def of(cls, obj) -> Debtor:
         """The debtor of an invoice or a payment."""
-        kind = obj.debtor_kind
+        return cls.from_fields(obj.section_id, obj.debtor_kind, obj.resident_id, obj.relative_id, obj.payer_id)
+
+    @classmethod
+    def from_fields(cls, section_id: int, kind: str, resident_id, relative_id, payer_id) -> Debtor:
+        """The debtor of an invoice's or a payment's fields (e.g. read with ``values_list``)."""
         if kind == Invoice.DebtorKind.PAYER:
-            return cls(obj.section_id, kind, payer_id=obj.payer_id)
+            return cls(section_id, kind, payer_id=payer_id)
         if kind == Invoice.DebtorKind.RELATIVE:
-            return cls(obj.section_id, kind, resident_id=obj.resident_id, relative_id=obj.relative_id)
-        return cls(obj.section_id, kind, resident_id=obj.resident_id)
+            return cls(section_id, kind, resident_id=resident_id, relative_id=relative_id)
+        return cls(section_id, kind, resident_id=resident_id)
 
     def q(self, prefix: str = "") -> Q:
         """Filter on invoices or payments of this debtor."""
@@ -75,11 +89,7 @@ class Debtor:
 
     def account(self) -> tuple:
         """What ``q`` filters on: the key of the debtor's account (for grouping loaded rows)."""
-        if self.kind == Invoice.DebtorKind.PAYER:
-            return (self.section_id, self.kind, self.payer_id)
-        if self.kind == Invoice.DebtorKind.RELATIVE:
-            return (self.section_id, self.kind, self.relative_id)
-        return (self.section_id, self.kind, self.resident_id)
+        return account_key(self.section_id, self.kind, self.resident_id, self.relative_id, self.payer_id)
 
     def fields(self) -> dict:
         return {"section_id": self.section_id, "debtor_kind": self.kind, "resident_id": self.resident_id,
