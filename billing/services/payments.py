@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -313,10 +313,12 @@ def payments_record_bulk(*, section, payments: list[NewPayment], user=None) -> l
     for allocation in allocations:
         allocation.payment_id = allocation.payment.pk
     PaymentAllocation.objects.bulk_create(allocations, batch_size=BULK_BATCH)
-    now = timezone.now()
-    for invoice in touched.values():
-        invoice.updated_at = now
-    Invoice.objects.bulk_update(list(touched.values()), ["paid_amount", "updated_at"], batch_size=BULK_BATCH)
+    # The paid-amount cache of the touched invoices (rows locked above) is, by definition, the sum of their
+    # allocations: one UPDATE computing it in SQL (equal to the amounts computed in memory).
+    allocated = (PaymentAllocation.objects.filter(invoice=OuterRef("pk")).order_by().values("invoice")
+                 .annotate(s=Sum("amount")).values("s"))
+    Invoice.objects.filter(pk__in=list(touched)).update(paid_amount=Coalesce(Subquery(allocated), ZERO),
+                                                        updated_at=timezone.now())
     log_created_bulk(created + allocations, actor=user)
     return created
 
