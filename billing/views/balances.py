@@ -41,13 +41,32 @@ class BalancesFilterForm(forms.Form):
                 "payment_mode": data.get("payment_mode") or None}
 
 
-class BalancesMixin(SectionMixin):
-    required_role = Role.READER
+FILTERS = ("on", "debtor_kind", "payment_mode")
 
+
+class BalancesFilterMixin:
     @cached_property
     def filter_form(self) -> BalancesFilterForm:
-        return BalancesFilterForm(data={k: self.request.GET.get(k, "") for k in ("on", "debtor_kind",
-                                                                                 "payment_mode")})
+        return BalancesFilterForm(data={k: self.request.GET.get(k, "") for k in FILTERS})
+
+    @property
+    def query(self) -> str:
+        """The filters, to carry over to the export links."""
+        return urlencode({k: v for k, v in self.request.GET.items() if k in FILTERS})
+
+    def export_response(self, fmt: str, *, section=None, sections=None) -> HttpResponse:
+        if fmt not in EXPORT_TYPES:
+            raise Http404("Format d'export inconnu.")
+        filters = self.filter_form.filters()
+        response = HttpResponse(services.balances_export(section=section, sections=sections, fmt=fmt, **filters),
+                                content_type=EXPORT_TYPES[fmt])
+        response["Content-Disposition"] = (
+            f'attachment; filename="{services.balances_filename(section, filters["on"], fmt)}"')
+        return response
+
+
+class BalancesMixin(BalancesFilterMixin, SectionMixin):
+    required_role = Role.READER
 
 
 class BalancesView(BalancesMixin, TemplateView):
@@ -57,36 +76,23 @@ class BalancesView(BalancesMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         filters = self.filter_form.filters()
         rows = services.balances_rows(section=self.section, **filters)
-        query = urlencode({k: v for k, v in self.request.GET.items() if k in ("on", "debtor_kind", "payment_mode")})
         ctx.update(form=self.filter_form, rows=rows, summary=services.balances_summary(rows), on=filters["on"],
-                   query=query)
+                   query=self.query)
         return ctx
 
 
 class BalancesExportView(BalancesMixin, View):
     def get(self, request, alias, fmt):
-        if fmt not in EXPORT_TYPES:
-            raise Http404("Format d'export inconnu.")
-        filters = self.filter_form.filters()
-        response = HttpResponse(services.balances_export(section=self.section, fmt=fmt, **filters),
-                                content_type=EXPORT_TYPES[fmt])
-        response["Content-Disposition"] = (
-            f'attachment; filename="{services.balances_filename(self.section, filters["on"], fmt)}"')
-        return response
+        return self.export_response(fmt, section=self.section)
 
 
-class AssociationBalancesMixin(LoginRequiredMixin):
+class AssociationBalancesMixin(BalancesFilterMixin, LoginRequiredMixin):
     """The *restes à recouvrer* of every section the user may read (``access.sections_for``, the one
     scoping path): another section's debtors never appear."""
 
     @cached_property
     def sections(self) -> list:
         return list(access.sections_for(self.request.user).order_by("alias"))
-
-    @cached_property
-    def filter_form(self) -> BalancesFilterForm:
-        return BalancesFilterForm(data={k: self.request.GET.get(k, "") for k in ("on", "debtor_kind",
-                                                                                 "payment_mode")})
 
 
 class AssociationBalancesView(AssociationBalancesMixin, TemplateView):
@@ -101,23 +107,15 @@ class AssociationBalancesView(AssociationBalancesMixin, TemplateView):
         filters = self.filter_form.filters()
         rows = services.balances_rows_for_sections(sections=self.sections, **filters)
         debtors = Paginator(services.balances_by_debtor(rows), self.per_page).get_page(self.request.GET.get("page"))
-        query = urlencode({k: v for k, v in self.request.GET.items() if k in ("on", "debtor_kind", "payment_mode")})
         ctx.update(form=self.filter_form, sections=self.sections, summary=services.balances_summary(rows),
                    by_section=services.balances_by_section(rows), debtors=debtors, buckets=services.BUCKETS,
-                   on=filters["on"], query=query)
+                   on=filters["on"], query=self.query)
         return ctx
 
 
 class AssociationBalancesExportView(AssociationBalancesMixin, View):
     def get(self, request, fmt):
-        if fmt not in EXPORT_TYPES:
-            raise Http404("Format d'export inconnu.")
-        filters = self.filter_form.filters()
-        response = HttpResponse(services.balances_export(sections=self.sections, fmt=fmt, **filters),
-                                content_type=EXPORT_TYPES[fmt])
-        response["Content-Disposition"] = (
-            f'attachment; filename="{services.balances_filename(None, filters["on"], fmt)}"')
-        return response
+        return self.export_response(fmt, sections=self.sections)
 
 
 # Not under a section: included by config/urls.py at « toutes-sections/restes-a-recouvrer/ ».
