@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core.audit import log_created_bulk
 from core.money import ZERO, round_money
 
 from ..models import Invoice
@@ -272,8 +273,8 @@ def payments_record_bulk(*, section, payments: list[NewPayment], user=None) -> l
     queries that does not grow with the lines: the debtors' open invoices are loaded and locked once,
     the allocations computed in memory, then payments, allocations, the invoices' paid amounts and
     the audit-log entries are written in bulk. All or nothing (French message per line)."""
-    from core.audit import log_created_bulk
-
+    if not payments:
+        return []
     user = user if (user and user.is_authenticated) else None
     by_account, by_pk = _lock_accounts(section=section, debtors={p.debtor for p in payments},
                                        named_ids={p.invoice.pk for p in payments if p.invoice is not None})
