@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from billing.views.balances import association_urlpatterns as association_balances_urls
 from billing.views.batch import month_all_start
 
 admin.site.site_header = "Séjour — administration"
@@ -13,6 +14,7 @@ urlpatterns = [
     path("deconnexion/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("structures.urls")),
     path("toutes-sections/facturation/", month_all_start, name="billing-month-all"),
+    path("toutes-sections/restes-a-recouvrer/", include(association_balances_urls)),
     path("s/<str:alias>/residents/", include("residents.urls")),
     path("s/<str:alias>/payeurs/", include("payers.urls")),
     path("s/<str:alias>/facturation/", include("billing.urls")),

@@ -10,7 +10,9 @@ their ``services/dashboard.py`` (imported at start-up by ``StructuresConfig.read
 * **to-dos** — ``func(*, user, sections, year, month, shared) -> [Todo, …]``: what is left to do, shown as
   one list (payments to allocate, reminders proposed, debit batches… register theirs later);
 * **actions** — ``func(*, user, sections, year, month, shared) -> [Action, …]``: buttons over all sections
-  (« Générer tout », « Émettre tout »), each app checking the roles it needs.
+  (« Générer tout », « Émettre tout »), each app checking the roles it needs;
+* **links** — ``func(*, user, sections, year, month, shared) -> [Link, …]``: pages over all the user's
+  sections (« Restes à recouvrer » of the association), shown next to the actions.
 
 ``sections`` are always the ones ``access.sections_for(user)`` returns: a provider never widens them.
 """
@@ -24,6 +26,7 @@ FACT_PROVIDERS: list[tuple[int, Callable]] = []
 CHART_PROVIDERS: list[tuple[int, Callable]] = []
 TODO_PROVIDERS: list[tuple[int, Callable]] = []
 ACTION_PROVIDERS: list[tuple[int, Callable]] = []
+LINK_PROVIDERS: list[tuple[int, Callable]] = []
 
 
 @dataclass
@@ -63,6 +66,13 @@ class Action:
 
 
 @dataclass
+class Link:
+    label: str
+    url: str
+    key: str = ""
+
+
+@dataclass
 class SectionCard:
     section: object
     facts: list[Fact] = field(default_factory=list)
@@ -76,6 +86,7 @@ class Dashboard:
     cards: list[SectionCard]
     todos: list[Todo]
     actions: list[Action]
+    links: list[Link] = field(default_factory=list)
 
     @property
     def tree(self) -> dict:
@@ -113,8 +124,12 @@ def register_actions(func: Callable | None = None, *, order: int = 50):
     return _register(ACTION_PROVIDERS, func, order)
 
 
+def register_links(func: Callable | None = None, *, order: int = 50):
+    return _register(LINK_PROVIDERS, func, order)
+
+
 def unregister(func: Callable) -> None:
-    for registry in (FACT_PROVIDERS, CHART_PROVIDERS, TODO_PROVIDERS, ACTION_PROVIDERS):
+    for registry in (FACT_PROVIDERS, CHART_PROVIDERS, TODO_PROVIDERS, ACTION_PROVIDERS, LINK_PROVIDERS):
         registry[:] = [pair for pair in registry if pair[1] is not func]
 
 
@@ -139,4 +154,5 @@ def dashboard_build(*, user, sections, year: int, month: int) -> Dashboard:
              if todo.section is None or todo.section.pk in allowed]
     todos.sort(key=lambda t: (LEVEL_ORDER.get(t.level, 9), t.section.alias if t.section else "", t.text))
     actions = [action for _order, provider in ACTION_PROVIDERS for action in provider(**kwargs)]
-    return Dashboard(year=year, month=month, cards=list(cards.values()), todos=todos, actions=actions)
+    links = [link for _order, provider in LINK_PROVIDERS for link in provider(**kwargs)] if sections else []
+    return Dashboard(year=year, month=month, cards=list(cards.values()), todos=todos, actions=actions, links=links)

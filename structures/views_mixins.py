@@ -22,7 +22,8 @@ class SectionMixin(LoginRequiredMixin):
             return self.handle_no_permission()
         self.section = access.section_for_user_or_404(request.user, kwargs["alias"])
         self.role = access.role_in(request.user, self.section)
-        request.session["section_alias"] = self.section.alias
+        if request.session.get("section_alias") != self.section.alias:  # no session write on every page
+            request.session["section_alias"] = self.section.alias
         if self.write_view or request.method not in ("GET", "HEAD", "OPTIONS"):
             access.require_role(request.user, self.section, self.required_role)
         if self.organisation_admin_required:

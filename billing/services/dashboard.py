@@ -17,8 +17,8 @@ from django.utils.translation import ngettext
 
 from core.money import format_euros
 from structures import access
-from structures.dashboard import (Action, Chart, Fact, Todo, register_actions, register_charts, register_facts,
-                                  register_todos)
+from structures.dashboard import (Action, Chart, Fact, Link, Todo, register_actions, register_charts, register_facts,
+                                  register_links, register_todos)
 
 from ..models import BillingPeriod, Invoice, InvoiceLine
 from ..models.catalog import ACCOMMODATION_SCOPE_KINDS
@@ -277,3 +277,9 @@ def billing_actions(*, user, sections, year, month, shared) -> list:
                _("Émet les brouillons du mois de chaque section"), key="issue_all"),
     ]
 
+
+
+@register_links(order=10)
+def billing_links(*, user, sections, year, month, shared) -> list:
+    """« Restes à recouvrer » of every section the user may read (the page scopes itself)."""
+    return [Link(_("Restes à recouvrer"), reverse("association-balances"), key="association_balances")]

@@ -141,18 +141,15 @@ class ResidentAccountView(SectionMixin, TemplateView):
         resident = resident_selectors.resident_get(self.request.user, section=self.section, pk=self.kwargs["pk"])
         debtors = [(resident.full_name, services.Debtor(self.section.pk, Invoice.DebtorKind.RESIDENT,
                                                         resident_id=resident.pk))]
-        relative_ids = set(Invoice.objects.filter(section=self.section, resident=resident,
-                                                  debtor_kind=Invoice.DebtorKind.RELATIVE)
-                           .values_list("relative_id", flat=True))
-        relative_ids |= set(Payment.objects.filter(section=self.section, resident=resident,
-                                                   debtor_kind=Invoice.DebtorKind.RELATIVE)
-                            .values_list("relative_id", flat=True))
-        for relative in resident.relatives.filter(pk__in=relative_ids) | resident.relatives.filter(is_payer=True):
+        # Every account's entries in two queries; the relatives who owe or paid something, and the paying ones.
+        entries_of = selectors.resident_accounts(section=self.section, resident=resident)
+        relative_ids = {d.relative_id for d in entries_of if d.kind == Invoice.DebtorKind.RELATIVE}
+        for relative in resident.relatives.filter(Q(pk__in=relative_ids) | Q(is_payer=True)):
             debtors.append((f"{relative} ({_('proche payeur')})", services.Debtor(
                 self.section.pk, Invoice.DebtorKind.RELATIVE, resident_id=resident.pk, relative_id=relative.pk)))
         accounts = []
         for label, debtor in debtors:
-            entries = selectors.account_entries(debtor)
+            entries = entries_of.get(debtor, [])
             accounts.append({"label": label, "entries": entries, "relative_id": debtor.relative_id or "",
                              "balance": entries[-1]["balance"] if entries else round_money(0)})
         today = timezone.localdate()
