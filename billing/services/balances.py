@@ -134,6 +134,9 @@ def balances_rows_for_sections(*, sections, on: date, debtor_kind: str | None = 
     return rows
 
 
+ID_CHUNK = 10_000
+
+
 def _credit_rows(*, section_ids, aliases, on: date, debtor_kind=None, payment_mode=None) -> list[BalanceRow]:
     """One row per payment or credit note not (wholly) allocated on ``on``; refunds are taken
     from the debtor's oldest credits first."""
@@ -152,8 +155,9 @@ def _credit_rows(*, section_ids, aliases, on: date, debtor_kind=None, payment_mo
                                                   Value(ZERO), output_field=MONEY))
                      .filter(Q(kind=Payment.Kind.REFUND) | Q(allocated__lt=F("amount")))
                      .values_list("pk", "allocated"))
-    payments = (Payment.objects.filter(pk__in=list(allocated)).select_related("resident", "relative", "payer")
-                .order_by("date", "pk"))
+    ids = list(allocated)  # read in chunks: SQLite caps the parameters of one statement
+    payments = sorted((p for i in range(0, len(ids), ID_CHUNK) for p in Payment.objects.filter(
+        pk__in=ids[i:i + ID_CHUNK]).select_related("resident", "relative", "payer")), key=lambda p: (p.date, p.pk))
     # Credit notes are few: each with what was allocated from it (the rows without credit left are skipped below).
     notes = (notes.select_related("resident", "relative", "payer", "payer_group")
              .annotate(allocated=_allocated_by(on, "credit_note")).order_by("issue_date", "pk"))
