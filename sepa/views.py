@@ -182,18 +182,41 @@ class BatchXmlView(BatchMixin, View):
         return response
 
 
+LISTING_HEADERS = ("Débiteur", "RUM", "Séquence", "Montant", "Facture", "Résident")
+
+
+def batch_listing(batch: DebitBatch) -> tuple[list[tuple], dict]:
+    """The printable listing of a batch (debtor, RUM, sequence, amount, invoice, resident) and its totals."""
+    rows = list(batch.lines.filter(active=True).order_by("sequence_type", "debtor_name", "pk").values_list(
+        "debtor_name", "mandate__rum", "sequence_type", "amount", "invoice__number", "invoice__resident_name"))
+    return rows, debits.debit_batch_totals(batch)
+
+
 class BatchListingView(BatchMixin, View):
+    """The listing as XLSX (through ``core.exports``: typed amounts, formula-safe text) or PDF."""
+
     required_role = Role.READER
 
-    def get(self, request, alias, pk):
+    def get(self, request, alias, pk, fmt="xlsx"):
         batch = self.batch()
-        rows = [(line.debtor_name, line.mandate.rum, line.sequence_type, line.amount, line.invoice.number,
-                 line.invoice.resident_name)
-                for line in batch.lines.filter(active=True).select_related("mandate", "invoice").order_by("pk")]
-        content = xlsx_bytes(_("Prélèvements"), rows, headers=[_("Débiteur"), _("RUM"), _("Séquence"), _("Montant"),
-                                                               _("Facture"), _("Résident")])
+        rows, totals = batch_listing(batch)
+        name = f"prelevements-{batch.pk}"
+        if fmt == "pdf":
+            html = render_to_string("sepa/pdf/batch_listing.html", {
+                "batch": batch, "rows": rows, "totals": totals, "section": self.section,
+                "creditor": self.section.establishment})
+            response = HttpResponse(html_to_pdf(html), content_type="application/pdf")
+            response["Content-Disposition"] = f'inline; filename="{name}.pdf"'
+            return response
+        total_rows = [(), *[(_("Total %(sequence)s") % {"sequence": sequence}, "", sequence, v["total"],
+                             _("%(count)s prélèvement(s)") % {"count": v["count"]}, "")
+                            for sequence, v in totals["per_sequence"].items()],
+                      (_("Total du lot"), "", "", totals["total"], _("%(count)s prélèvement(s)") % {"count": totals["count"]},
+                       "")]
+        content = xlsx_bytes(_("Prélèvements"), [*rows, *total_rows], headers=[_(h) for h in LISTING_HEADERS],
+                             widths=[32, 24, 10, 14, 22, 32])
         response = HttpResponse(content, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-        response["Content-Disposition"] = f'attachment; filename="prelevements-{batch.pk}.xlsx"'
+        response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
         return response
 
 
@@ -223,6 +246,19 @@ class ReturnsImportView(SectionMixin, View):
         return redirect("sepa:batches", alias=alias)
 
 
+class MandatesLapsedView(SectionMixin, TemplateView):
+    """For the clerk: mandates *caducs* (36 months without a debit) and those about to lapse."""
+
+    template_name = "sepa/mandates_lapsed.html"
+    required_role = Role.READER
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        lapsed, lapsing = mandates.mandates_lapse_list(section=self.section)
+        ctx.update(lapsed=lapsed, lapsing=lapsing, within_days=mandates.LAPSE_WARNING_DAYS)
+        return ctx
+
+
 def resident_mandates_url(section, resident_id) -> str:
     return reverse("sepa:resident-mandates", kwargs={"alias": section.alias, "pk": resident_id})
 
@@ -230,9 +266,11 @@ def resident_mandates_url(section, resident_id) -> str:
 urlpatterns = [
     path("residents/<int:pk>/mandats/", ResidentMandatesView.as_view(), name="resident-mandates"),
     path("mandats/<int:pk>/formulaire.pdf", MandateFormPdfView.as_view(), name="mandate-pdf"),
+    path("mandats/caducs/", MandatesLapsedView.as_view(), name="mandates-lapsed"),
     path("lots/", BatchListView.as_view(), name="batches"),
     path("retours/", ReturnsImportView.as_view(), name="returns"),
     path("lots/<int:pk>/", BatchDetailView.as_view(), name="batch-detail"),
     path("lots/<int:pk>/pain008.xml", BatchXmlView.as_view(), name="batch-xml"),
     path("lots/<int:pk>/liste.xlsx", BatchListingView.as_view(), name="batch-xlsx"),
+    path("lots/<int:pk>/liste.pdf", BatchListingView.as_view(), {"fmt": "pdf"}, name="batch-pdf"),
 ]
