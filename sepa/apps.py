@@ -17,4 +17,5 @@ class SepaConfig(AppConfig):
         auditlog.register(models.Mandate)
         auditlog.register(models.MandateAccount)
         auditlog.register(models.DebitBatch)
+        auditlog.register(models.MandateText)
         period_check_register(direct_debit_without_mandate)

@@ -101,7 +101,8 @@ class MandateFormPdfView(SectionMixin, View):
                                     establishment=self.section.establishment)
         resident_selectors.resident_get(request.user, section=self.section, pk=mandate.resident_id)
         html = render_to_string("sepa/pdf/mandate.html", {"mandate": mandate, "est": mandate.establishment,
-                                                          "debtor": mandate.relative or mandate.resident})
+                                                          "debtor": mandate.relative or mandate.resident,
+                                                          "texts": mandates.mandate_texts(mandate.establishment)})
         response = HttpResponse(html_to_pdf(html), content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="mandat-{mandate.rum}.pdf"'
         response["Cache-Control"] = "private, no-store"
@@ -246,6 +247,36 @@ class ReturnsImportView(SectionMixin, View):
         return redirect("sepa:batches", alias=alias)
 
 
+class MandateTextsView(SectionMixin, TemplateView):
+    """The legal texts of the mandate form of the section's establishment (managers edit them)."""
+
+    template_name = "sepa/mandate_texts.html"
+    required_role = Role.MANAGER
+    write_view = True
+
+    def get_context_data(self, **kwargs):
+        from .models import DEFAULT_MANDATE_AUTHORISATION, DEFAULT_MANDATE_NOTICE, MandateText
+
+        ctx = super().get_context_data(**kwargs)
+        saved = MandateText.objects.filter(establishment=self.section.establishment).first()
+        ctx.update(establishment=self.section.establishment,
+                   authorisation=kwargs.get("authorisation") or (saved.authorisation if saved else DEFAULT_MANDATE_AUTHORISATION),
+                   notice=kwargs.get("notice") or (saved.notice if saved else DEFAULT_MANDATE_NOTICE))
+        return ctx
+
+    def post(self, request, alias):
+        data = request.POST
+        try:
+            mandates.mandate_texts_save(establishment=self.section.establishment,
+                                        authorisation=data.get("authorisation", ""), notice=data.get("notice", ""))
+        except ValidationError as exc:
+            _error(request, exc)
+            return self.render_to_response(self.get_context_data(authorisation=data.get("authorisation", ""),
+                                                                 notice=data.get("notice", "")), status=400)
+        messages.success(request, _("Textes du mandat enregistrés : ils s'impriment sur les prochains formulaires."))
+        return redirect("sepa:mandate-texts", alias=alias)
+
+
 class MandatesLapsedView(SectionMixin, TemplateView):
     """For the clerk: mandates *caducs* (36 months without a debit) and those about to lapse."""
 
@@ -267,6 +298,7 @@ urlpatterns = [
     path("residents/<int:pk>/mandats/", ResidentMandatesView.as_view(), name="resident-mandates"),
     path("mandats/<int:pk>/formulaire.pdf", MandateFormPdfView.as_view(), name="mandate-pdf"),
     path("mandats/caducs/", MandatesLapsedView.as_view(), name="mandates-lapsed"),
+    path("mandats/textes/", MandateTextsView.as_view(), name="mandate-texts"),
     path("lots/", BatchListView.as_view(), name="batches"),
     path("retours/", ReturnsImportView.as_view(), name="returns"),
     path("lots/<int:pk>/", BatchDetailView.as_view(), name="batch-detail"),

@@ -171,3 +171,45 @@ def mandates_lapse_todo(sections, *, today: date | None = None) -> dict[int, tup
         if lapsed or lapsing:
             counts[section.pk] = (len(lapsed), len(lapsing))
     return counts
+
+
+# ------------------------------------------------------------------ texts of the mandate form
+
+def _placeholders_check(text: str, field: str) -> None:
+    import string
+
+    from ..models import MANDATE_TEXT_PLACEHOLDERS
+
+    try:
+        names = {name for _lit, name, _spec, _conv in string.Formatter().parse(text) if name is not None}
+    except ValueError:
+        raise ValidationError({field: _("Accolade non fermée : écrivez les champs sous la forme {creancier}, "
+                                        "{delai} ou {ics}.")}) from None
+    unknown = sorted(names - set(MANDATE_TEXT_PLACEHOLDERS))
+    if unknown:
+        raise ValidationError({field: _("Champ inconnu : {%(name)s}. Champs possibles : {creancier}, {delai}, {ics}.")
+                               % {"name": unknown[0]}})
+
+
+def mandate_texts_save(*, establishment, authorisation: str, notice: str):
+    """Save the establishment's texts (empty → the French default again)."""
+    from ..models import DEFAULT_MANDATE_AUTHORISATION, DEFAULT_MANDATE_NOTICE, MandateText
+
+    authorisation = authorisation.strip() or DEFAULT_MANDATE_AUTHORISATION
+    notice = notice.strip() or DEFAULT_MANDATE_NOTICE
+    _placeholders_check(authorisation, "authorisation")
+    _placeholders_check(notice, "notice")
+    texts, _created = MandateText.objects.update_or_create(
+        establishment=establishment, defaults={"authorisation": authorisation, "notice": notice})
+    return texts
+
+
+def mandate_texts(establishment) -> dict[str, str]:
+    """The texts to print for ``establishment`` (its own, or the French defaults), fields filled in."""
+    from ..models import DEFAULT_MANDATE_AUTHORISATION, DEFAULT_MANDATE_NOTICE, MandateText
+
+    saved = MandateText.objects.filter(establishment=establishment).first()
+    values = {"creancier": establishment.sepa_name, "delai": establishment.sepa_prenotification_days,
+              "ics": establishment.creditor_id or "—"}
+    return {"authorisation": (saved.authorisation if saved else DEFAULT_MANDATE_AUTHORISATION).format(**values),
+            "notice": (saved.notice if saved else DEFAULT_MANDATE_NOTICE).format(**values)}

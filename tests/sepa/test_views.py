@@ -193,3 +193,48 @@ def test_lapsed_mandates_page_and_todo(client):
     SectionAccessFactory(user=outsider, section=SectionFactory())
     client.force_login(outsider)
     assert client.get(f"/s/{section.alias}/prelevements/mandats/caducs/").status_code == 404
+
+
+def test_mandate_texts_per_establishment_printed_on_the_form(client):
+    from sepa.models import MandateText
+    from tests.sepa.helpers import active_mandate
+
+    section = SectionFactory()
+    creditor_for(section, sepa_prenotification_days=5)
+    mandate = active_mandate(section, resident_in(section))
+    pdf_url = f"/s/{section.alias}/prelevements/mandats/{mandate.pk}/formulaire.pdf"
+    url = f"/s/{section.alias}/prelevements/mandats/textes/"
+
+    def pdf_text(c):
+        text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(c.get(pdf_url).content)).pages)
+        return " ".join(text.split())
+
+    manager = _client(client, section, SectionAccess.Role.MANAGER)
+    default = pdf_text(manager)
+    assert "vous autorisez EHPAD Les Tilleuls à envoyer des instructions" in default
+    assert "au moins 5 jours avant la date de débit" in default
+    assert "textarea" in manager.get(url).content.decode()
+    response = manager.post(url, {"authorisation": "Par ce mandat vous autorisez {creancier} ({ics}) à prélever.",
+                                  "notice": "Préavis de {delai} jours. Remboursement sous 8 semaines."})
+    assert response.status_code == 302
+    changed = pdf_text(manager)
+    assert "Par ce mandat vous autorisez EHPAD Les Tilleuls (FR72ZZZ123456) à prélever." in changed
+    assert "Préavis de 5 jours. Remboursement sous 8 semaines." in changed
+    assert "envoyer des instructions à votre banque" not in changed and mandate.rum in changed
+    # A wrong placeholder is refused in French, naming it; nothing saved.
+    response = manager.post(url, {"authorisation": "Autorisation {créancier}", "notice": "x"})
+    assert response.status_code == 400 and "Champ inconnu : {créancier}" in response.content.decode()
+    assert MandateText.objects.get().notice.startswith("Préavis")
+    # Emptied: the French default again.
+    manager.post(url, {"authorisation": "", "notice": ""})
+    assert "vous autorisez EHPAD Les Tilleuls à envoyer des instructions" in pdf_text(manager)
+    # Refusals: a clerk may print but not edit; another section's user gets 404.
+    clerk = UserFactory()
+    SectionAccessFactory(user=clerk, section=section, role=SectionAccess.Role.CLERK)
+    client.force_login(clerk)
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"authorisation": "x", "notice": "y"}).status_code == 403
+    outsider = UserFactory()
+    SectionAccessFactory(user=outsider, section=SectionFactory(), role=SectionAccess.Role.MANAGER)
+    client.force_login(outsider)
+    assert client.get(url).status_code == 404
