@@ -30,7 +30,8 @@ class Command(BaseCommand):
 
             made = demo_payments(organisation=result["organisation"])
             self.stdout.write(f"Règlements de démonstration : {made['issued']} facture(s) émise(s), "
-                              f"{made['payments']} règlement(s).")
+                              f"{made['payments']} règlement(s), {made.get('batches', 0)} lot(s) de prélèvements, "
+                              f"{made.get('returns', 0)} rejet(s).")
         self.stdout.write(self.style.SUCCESS(
             f"Association « {result['organisation'].name} » prête : {len(result['sections'])} sections, "
             f"{result['residents_created']} résident(s) créé(s)."))
