@@ -383,7 +383,7 @@ def test_unused_iban_and_unknown_columns_are_warnings(demo, files):
                                   "COMMENTAIRE": "à voir"}], headers=headers)
     code, out, err = run(residents)
     assert code == 0, err
-    assert ("Avertissement : residents.xlsx › Résidents › 1 › COMMENTAIRE › COMMENTAIRE › Colonne inconnue en AC, "
+    assert ("Avertissement : residents.xlsx › Résidents › 1 › COMMENTAIRE › COMMENTAIRE › Colonne inconnue en AD, "
             "ignorée.") in out
     assert ("Avertissement : " + line(2, "IBAN", VALID_IBAN, "IBAN non utilisé : ni RUM ni mode de règlement "
                                       "PRELEVEMENT, aucun mandat n'est créé.")) in out
@@ -544,8 +544,8 @@ def test_duplicate_headers(demo, files):
     residents = files.residents([resident_row(1)], headers=headers)
     code, out, err = run(residents)
     assert code == 1
-    assert line(1, "NOM", "NOM", "En-tête en double : la colonne NOM apparaît en E et en AC.") in err
-    assert "Avertissement : " + line(1, "#N/A", "#N/A", "Colonne inconnue en AD, ignorée.") in out
+    assert line(1, "NOM", "NOM", "En-tête en double : la colonne NOM apparaît en E et en AD.") in err
+    assert "Avertissement : " + line(1, "#N/A", "#N/A", "Colonne inconnue en AE, ignorée.") in out
 
 
 def test_headers_in_any_order_case_and_accents(demo, files):
