@@ -23,6 +23,7 @@ class SepaConfig(AppConfig):
         auditlog.register(models.DebitBatch)
         auditlog.register(models.InstallmentPlan)
         auditlog.register(models.Installment)
+        auditlog.register(models.MandateText)
         period_check_register(direct_debit_without_mandate)
         register_sepa_provider(pes_sepa_info)
         resident_account_panel_register(resident_account_panel)

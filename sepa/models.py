@@ -260,3 +260,36 @@ class Installment(models.Model):
 
     def __str__(self):
         return f"{self.number} — {self.due_date:%d/%m/%Y} — {self.amount}"
+DEFAULT_MANDATE_AUTHORISATION = (
+    "En signant ce formulaire de mandat, vous autorisez {creancier} à envoyer des instructions à votre banque pour "
+    "débiter votre compte, et votre banque à débiter votre compte conformément aux instructions de {creancier}. "
+    "Vous bénéficiez du droit d'être remboursé par votre banque selon les conditions décrites dans la convention que "
+    "vous avez passée avec elle. Une demande de remboursement doit être présentée dans les 8 semaines suivant la date "
+    "de débit de votre compte pour un prélèvement autorisé. Vos droits concernant le présent mandat sont expliqués "
+    "dans un document que vous pouvez obtenir auprès de votre banque.")
+DEFAULT_MANDATE_NOTICE = (
+    "Note : vos droits concernant le présent mandat sont expliqués dans un document que vous pouvez obtenir auprès de "
+    "votre banque. Les informations contenues dans le présent mandat, qui doit être complété, sont destinées à n'être "
+    "utilisées par le créancier que pour la gestion de sa relation avec son client. Elles pourront donner lieu à "
+    "l'exercice, par ce dernier, de ses droits d'opposition, d'accès et de rectification tels que prévus par la "
+    "réglementation sur la protection des données. Chaque prélèvement est annoncé par la facture, au moins {delai} "
+    "jours avant la date de débit (date, montant, RUM et ICS).")
+MANDATE_TEXT_PLACEHOLDERS = ("creancier", "delai", "ics")
+
+
+class MandateText(models.Model):
+    """The legal SEPA texts printed on the mandate form, editable per establishment (creditor); the
+    French defaults above apply while none is saved. Placeholders: ``{creancier}``, ``{delai}``, ``{ics}``."""
+
+    establishment = models.OneToOneField(Establishment, verbose_name=_("créancier"), on_delete=models.CASCADE,
+                                         related_name="sepa_mandate_text")
+    authorisation = models.TextField(_("texte d'autorisation"), default=DEFAULT_MANDATE_AUTHORISATION)
+    notice = models.TextField(_("note (droits, données personnelles, pré-notification)"), default=DEFAULT_MANDATE_NOTICE)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("textes du mandat SEPA")
+        verbose_name_plural = _("textes du mandat SEPA")
+
+    def __str__(self):
+        return str(self.establishment)

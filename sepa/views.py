@@ -101,7 +101,8 @@ class MandateFormPdfView(SectionMixin, View):
                                     establishment=self.section.establishment)
         resident_selectors.resident_get(request.user, section=self.section, pk=mandate.resident_id)
         html = render_to_string("sepa/pdf/mandate.html", {"mandate": mandate, "est": mandate.establishment,
-                                                          "debtor": mandate.relative or mandate.resident})
+                                                          "debtor": mandate.relative or mandate.resident,
+                                                          "texts": mandates.mandate_texts(mandate.establishment)})
         response = HttpResponse(html_to_pdf(html), content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="mandat-{mandate.rum}.pdf"'
         response["Cache-Control"] = "private, no-store"
@@ -182,20 +183,45 @@ class BatchXmlView(BatchMixin, View):
         return response
 
 
+LISTING_HEADERS = ("Débiteur", "RUM", "Séquence", "Montant", "Facture", "Résident")
+
+
+def batch_listing(batch: DebitBatch) -> tuple[list[tuple], dict]:
+    """The printable listing of a batch (debtor, RUM, sequence, amount, invoice, resident) and its totals."""
+    lines = (batch.lines.filter(active=True).select_related("mandate", "invoice", "installment__plan__resident")
+             .order_by("sequence_type", "debtor_name", "pk"))
+    rows = [(line.debtor_name, line.mandate.rum, line.sequence_type, line.amount,
+             line.invoice.number if line.invoice_id else line.remittance,  # an installment: its remittance text
+             line.invoice.resident_name if line.invoice_id else line.installment.plan.resident.full_name)
+            for line in lines]
+    return rows, debits.debit_batch_totals(batch)
+
+
 class BatchListingView(BatchMixin, View):
+    """The listing as XLSX (through ``core.exports``: typed amounts, formula-safe text) or PDF."""
+
     required_role = Role.READER
 
-    def get(self, request, alias, pk):
+    def get(self, request, alias, pk, fmt="xlsx"):
         batch = self.batch()
-        rows = [(line.debtor_name, line.mandate.rum, line.sequence_type, line.amount,
-                 line.invoice.number if line.invoice_id else line.remittance,
-                 line.invoice.resident_name if line.invoice_id else line.installment.plan.resident.full_name)
-                for line in batch.lines.filter(active=True).select_related(
-                    "mandate", "invoice", "installment__plan__resident").order_by("pk")]
-        content = xlsx_bytes(_("Prélèvements"), rows, headers=[_("Débiteur"), _("RUM"), _("Séquence"), _("Montant"),
-                                                               _("Facture"), _("Résident")])
+        rows, totals = batch_listing(batch)
+        name = f"prelevements-{batch.pk}"
+        if fmt == "pdf":
+            html = render_to_string("sepa/pdf/batch_listing.html", {
+                "batch": batch, "rows": rows, "totals": totals, "section": self.section,
+                "creditor": self.section.establishment})
+            response = HttpResponse(html_to_pdf(html), content_type="application/pdf")
+            response["Content-Disposition"] = f'inline; filename="{name}.pdf"'
+            return response
+        total_rows = [(), *[(_("Total %(sequence)s") % {"sequence": sequence}, "", sequence, v["total"],
+                             _("%(count)s prélèvement(s)") % {"count": v["count"]}, "")
+                            for sequence, v in totals["per_sequence"].items()],
+                      (_("Total du lot"), "", "", totals["total"], _("%(count)s prélèvement(s)") % {"count": totals["count"]},
+                       "")]
+        content = xlsx_bytes(_("Prélèvements"), [*rows, *total_rows], headers=[_(h) for h in LISTING_HEADERS],
+                             widths=[32, 24, 10, 14, 22, 32])
         response = HttpResponse(content, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-        response["Content-Disposition"] = f'attachment; filename="prelevements-{batch.pk}.xlsx"'
+        response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
         return response
 
 
@@ -225,6 +251,49 @@ class ReturnsImportView(SectionMixin, View):
         return redirect("sepa:batches", alias=alias)
 
 
+class MandateTextsView(SectionMixin, TemplateView):
+    """The legal texts of the mandate form of the section's establishment (managers edit them)."""
+
+    template_name = "sepa/mandate_texts.html"
+    required_role = Role.MANAGER
+    write_view = True
+
+    def get_context_data(self, **kwargs):
+        from .models import DEFAULT_MANDATE_AUTHORISATION, DEFAULT_MANDATE_NOTICE, MandateText
+
+        ctx = super().get_context_data(**kwargs)
+        saved = MandateText.objects.filter(establishment=self.section.establishment).first()
+        ctx.update(establishment=self.section.establishment,
+                   authorisation=kwargs.get("authorisation") or (saved.authorisation if saved else DEFAULT_MANDATE_AUTHORISATION),
+                   notice=kwargs.get("notice") or (saved.notice if saved else DEFAULT_MANDATE_NOTICE))
+        return ctx
+
+    def post(self, request, alias):
+        data = request.POST
+        try:
+            mandates.mandate_texts_save(establishment=self.section.establishment,
+                                        authorisation=data.get("authorisation", ""), notice=data.get("notice", ""))
+        except ValidationError as exc:
+            _error(request, exc)
+            return self.render_to_response(self.get_context_data(authorisation=data.get("authorisation", ""),
+                                                                 notice=data.get("notice", "")), status=400)
+        messages.success(request, _("Textes du mandat enregistrés : ils s'impriment sur les prochains formulaires."))
+        return redirect("sepa:mandate-texts", alias=alias)
+
+
+class MandatesLapsedView(SectionMixin, TemplateView):
+    """For the clerk: mandates *caducs* (36 months without a debit) and those about to lapse."""
+
+    template_name = "sepa/mandates_lapsed.html"
+    required_role = Role.READER
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        lapsed, lapsing = mandates.mandates_lapse_list(section=self.section)
+        ctx.update(lapsed=lapsed, lapsing=lapsing, within_days=mandates.LAPSE_WARNING_DAYS)
+        return ctx
+
+
 def resident_mandates_url(section, resident_id) -> str:
     return reverse("sepa:resident-mandates", kwargs={"alias": section.alias, "pk": resident_id})
 
@@ -232,9 +301,12 @@ def resident_mandates_url(section, resident_id) -> str:
 urlpatterns = [
     path("residents/<int:pk>/mandats/", ResidentMandatesView.as_view(), name="resident-mandates"),
     path("mandats/<int:pk>/formulaire.pdf", MandateFormPdfView.as_view(), name="mandate-pdf"),
+    path("mandats/caducs/", MandatesLapsedView.as_view(), name="mandates-lapsed"),
+    path("mandats/textes/", MandateTextsView.as_view(), name="mandate-texts"),
     path("lots/", BatchListView.as_view(), name="batches"),
     path("retours/", ReturnsImportView.as_view(), name="returns"),
     path("lots/<int:pk>/", BatchDetailView.as_view(), name="batch-detail"),
     path("lots/<int:pk>/pain008.xml", BatchXmlView.as_view(), name="batch-xml"),
     path("lots/<int:pk>/liste.xlsx", BatchListingView.as_view(), name="batch-xlsx"),
+    path("lots/<int:pk>/liste.pdf", BatchListingView.as_view(), {"fmt": "pdf"}, name="batch-pdf"),
 ]

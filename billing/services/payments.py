@@ -360,6 +360,59 @@ def payment_cancel(*, payment: Payment, reason: str, user=None) -> Payment:
 
 
 @transaction.atomic
+def payments_cancel_many(*, reasons: dict[int, str], user=None) -> list[int]:
+    """``payment_cancel`` for many payments at once (``{payment id: reason}``) in a constant number of
+    queries — the same entries (negative allocations, paid-amount cache, cancelled row) and one
+    audit-log entry per payment and per allocation (bulk writes send no model signals). Payments
+    already cancelled are skipped; returns the ids cancelled."""
+    from auditlog.cid import get_cid
+    from auditlog.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    if any(not (reason or "").strip() for reason in reasons.values()):
+        raise ValidationError({"reason": _("Le motif de l'annulation est obligatoire.")})
+    ids = list(Payment.objects.select_for_update().filter(pk__in=list(reasons), cancelled_at__isnull=True)
+               .order_by("pk").values_list("pk", flat=True))
+    if not ids:
+        return []
+    nets: dict[tuple[int, int], Decimal] = {}
+    for payment_id, invoice_id, amount in PaymentAllocation.objects.filter(payment_id__in=ids).values_list(
+            "payment_id", "invoice_id", "amount"):
+        nets[(payment_id, invoice_id)] = nets.get((payment_id, invoice_id), ZERO) + amount
+    nets = {key: net for key, net in nets.items() if net}
+    now, today = timezone.now(), timezone.localdate()
+    actor = user if (user and user.is_authenticated) else None
+    invoice_ids = list(Invoice.objects.select_for_update().filter(
+        pk__in={invoice_id for _payment, invoice_id in nets}).order_by("pk").values_list("pk", flat=True))
+    allocations = PaymentAllocation.objects.bulk_create([
+        PaymentAllocation(invoice_id=invoice_id, payment_id=payment_id, amount=-net, date=today, created_by=actor)
+        for (payment_id, invoice_id), net in nets.items()], batch_size=1000)
+    # The paid-amount cache of the locked invoices, recomputed from their entries in one statement.
+    paid = (PaymentAllocation.objects.filter(invoice_id=OuterRef("pk")).order_by().values("invoice_id")
+            .annotate(s=Sum("amount")).values("s"))
+    Invoice.objects.filter(pk__in=invoice_ids).update(paid_amount=Coalesce(Subquery(paid), ZERO), updated_at=now)
+    by_reason: dict[str, list[int]] = {}
+    for pk in ids:
+        by_reason.setdefault(reasons[pk].strip()[:250], []).append(pk)
+    for reason, pks in by_reason.items():
+        Payment.objects.filter(pk__in=pks).update(cancelled_at=now, cancelled_by=actor, cancel_reason=reason)
+    cid, email = get_cid(), getattr(actor, "email", None) if actor else None
+    payment_type = ContentType.objects.get_for_model(Payment)
+    allocation_type = ContentType.objects.get_for_model(PaymentAllocation)
+    entries = [LogEntry(content_type=payment_type, object_pk=str(pk), object_id=pk, object_repr=f"Payment {pk}",
+                        action=LogEntry.Action.UPDATE, timestamp=now, cid=cid, actor=actor, actor_email=email,
+                        changes={"cancelled_at": ["None", str(now)], "cancel_reason": ["", reason]})
+               for reason, pks in by_reason.items() for pk in pks]
+    entries += [LogEntry(content_type=allocation_type, object_pk=str(a.pk), object_id=a.pk, object_repr=str(a.amount),
+                         action=LogEntry.Action.CREATE, timestamp=now, cid=cid, actor=actor, actor_email=email,
+                         changes={"invoice": ["None", str(a.invoice_id)], "payment": ["None", str(a.payment_id)],
+                                  "amount": ["None", str(a.amount)]})
+                for a in allocations if a.pk]
+    LogEntry.objects.bulk_create(entries, batch_size=1000)
+    return ids
+
+
+@transaction.atomic
 def payment_reallocate(*, payment: Payment, amounts: dict[int, Decimal], user=None) -> Payment:
     """Manual re-allocation: the payment's allocations are reversed, then it is put on the given
     invoices (``{invoice id: amount}``, each at most the invoice's balance); the rest is credit."""

@@ -17,6 +17,7 @@ from billing.services import issuing, periods
 from billing.services.generation import period_generate
 from billing.services.payments import PAYABLE_KINDS, payment_record
 from core.money import round_money
+from residents.models import PaymentMode
 from structures.models import Section
 
 ALIAS = "VER-HP"
@@ -44,7 +45,7 @@ def demo_payments(*, organisation) -> dict:
     payments, credit_given = 0, False
     for index, invoice in enumerate(invoices):
         kind = index % 4
-        if kind == 3:  # unpaid
+        if kind == 3 or invoice.payment_mode == PaymentMode.DIRECT_DEBIT:  # unpaid, or collected by the debit batches
             continue
         mode = "cheque" if index % 2 == 0 else "transfer"
         amount = invoice.total
@@ -61,4 +62,7 @@ def demo_payments(*, organisation) -> dict:
                        reference=f"DEMO-{invoice.number[-4:]}" if mode == "cheque" else f"VIR {invoice.number}",
                        drawer=invoice.debtor_name if mode == "cheque" else "", comment="Démonstration")
         payments += 1
-    return {"issued": issued, "payments": payments}
+    from .sepa_seed import demo_debit_batches  # the direct-debit invoices are collected
+
+    debits = demo_debit_batches(organisation=organisation)
+    return {"issued": issued, "payments": payments, **debits}

@@ -23,7 +23,8 @@ Decisions (documented in the README of the import):
 - A mandate is created for the resident (IBAN on the resident row) or the relative (IBAN on the
   relative row): with RUM → *active* with its signature date; without RUM and when the resident
   pays by PRELEVEMENT (the relative: when PAYEUR=1) → *pending* with a generated RUM
-  ``<ESTABLISHMENT>-<REF_EXTERNE or resident id>`` (``-P<relative id>`` for a relative). An IBAN
+  ``<ESTABLISHMENT>-<REF_EXTERNE or resident id>`` (``-P<relative id>`` for a relative). A taken-over
+  mandate with DERNIER_PRELEVEMENT keeps its sequence: RCUR, ``last_collection_date`` set. An IBAN
   that leads to no mandate is a warning.
 - MODE_REGLEMENT = PRELEVEMENT needs an IBAN on the resident row or on a relative with PAYEUR=1.
 - An empty BIC is not filled from the IBAN (a derived BIC can be the wrong branch): the report
@@ -73,6 +74,9 @@ BANK_HELP = {
            "faire signer est créé avec une RUM générée.",
     "DATE_SIGNATURE_MANDAT": "Date de signature du mandat (JJ/MM/AAAA), obligatoire quand RUM est renseignée, pas "
                              "dans le futur.",
+    "DERNIER_PRELEVEMENT": "Date du dernier prélèvement fait sous ce mandat par l'ancien logiciel (JJ/MM/AAAA), "
+                           "avec la RUM : le prochain prélèvement est alors récurrent (RCUR) et non un premier "
+                           "(FRST). Pas avant la signature ni dans le futur.",
 }
 
 RESIDENT_COLUMNS = [
@@ -112,6 +116,7 @@ RESIDENT_COLUMNS = [
     _c("TITULAIRE_COMPTE", False, BANK_HELP["TITULAIRE_COMPTE"], ""),
     _c("RUM", False, BANK_HELP["RUM"], "EX-2026-0001"),
     _c("DATE_SIGNATURE_MANDAT", False, BANK_HELP["DATE_SIGNATURE_MANDAT"], date(2026, 10, 15)),
+    _c("DERNIER_PRELEVEMENT", False, BANK_HELP["DERNIER_PRELEVEMENT"], date(2026, 11, 5)),
 ]
 
 RELATIVE_COLUMNS = [
@@ -133,6 +138,7 @@ RELATIVE_COLUMNS = [
     _c("TITULAIRE_COMPTE", False, BANK_HELP["TITULAIRE_COMPTE"], ""),
     _c("RUM", False, BANK_HELP["RUM"], ""),
     _c("DATE_SIGNATURE_MANDAT", False, BANK_HELP["DATE_SIGNATURE_MANDAT"], ""),
+    _c("DERNIER_PRELEVEMENT", False, BANK_HELP["DERNIER_PRELEVEMENT"], ""),
 ]
 
 CIVILITIES = {"M": "M", "MR": "M", "MONSIEUR": "M", "MME": "MME", "MADAME": "MME", "MLLE": "MME"}
@@ -148,6 +154,7 @@ class Bank:
     holder: str = ""
     rum: str = ""
     signature_date: date | None = None
+    last_collection: date | None = None  # DERNIER_PRELEVEMENT: a taken-over mandate starts at RCUR
     iban_given: bool = False  # an IBAN cell was filled (valid or not)
 
 
@@ -422,6 +429,11 @@ class Cells:
         bank.signature_date = self.date("DATE_SIGNATURE_MANDAT", not_future=True, today=today)
         if rum and bank.signature_date is None and self.raw("DATE_SIGNATURE_MANDAT") is None:
             self.error("DATE_SIGNATURE_MANDAT", _("Obligatoire quand une RUM est indiquée."))
+        bank.last_collection = self.date("DERNIER_PRELEVEMENT", not_future=True, today=today)
+        if bank.last_collection and bank.signature_date and bank.last_collection < bank.signature_date:
+            self.error("DERNIER_PRELEVEMENT", _("Le dernier prélèvement ne peut pas précéder la signature du mandat "
+                                                "(%(date)s).") % {"date": bank.signature_date.strftime("%d/%m/%Y")})
+            bank.last_collection = None
         return bank
 
     def _iban(self, text: str) -> tuple[str, str | None]:
@@ -618,6 +630,9 @@ def _resident_payment(cells: Cells, line: ResidentLine, *, today: date) -> None:
     elif line.bank.iban:
         cells.warning("IBAN", _("IBAN non utilisé : ni RUM ni mode de règlement PRELEVEMENT, aucun mandat "
                                 "n'est créé."))
+    if line.bank.last_collection and not line.bank.rum:
+        cells.warning("DERNIER_PRELEVEMENT", _("Date du dernier prélèvement ignorée sans RUM : seul un mandat repris "
+                                               "(avec sa RUM) garde sa séquence."))
 
 
 def _parse_relatives(table: Table, report: Report, lookups: Lookups,
@@ -835,14 +850,17 @@ def _create(plan: Plan, *, progress: Callable | None = None) -> dict:
                                       else f"{resident.last_name.upper()} {resident.first_name}".strip())
         if line.mandate == "active":
             rum, status, signed = line.bank.rum, Mandate.Status.ACTIVE, line.bank.signature_date
+            last = line.bank.last_collection
         else:
+            last = None
             suffix = f"-P{relative.pk}" if relative else ""
             rum = _generated_rum(_rum_base(establishment.code, resident, suffix), used.setdefault(establishment.pk,
                                                                                                   set()))
             status, signed = Mandate.Status.PENDING, None
         mandates.append(Mandate(establishment=establishment, resident=resident, relative=relative, rum=rum,
                                 iban=line.bank.iban, bic=line.bank.bic, account_holder=holder[:140],
-                                signature_date=signed, status=status))
+                                signature_date=signed, status=status, last_collection_date=last,
+                                next_sequence_type=Mandate.SequenceType.RCUR if last else Mandate.SequenceType.FRST))
 
     for line, resident in zip(plan.residents, residents):
         if line.mandate:

@@ -22,7 +22,7 @@ TEMPLATES = {
     "proches": ("modele_proches.xlsx", RELATIVE_COLUMNS),
 }
 TEXT_COLUMNS = {"NUMERO", "REF_EXTERNE", "NIR", "CODE_POSTAL", "TELEPHONE", "IBAN", "BIC", "RUM", "CHAMBRE"}
-DATE_COLUMNS = {"DATE_NAISSANCE", "DATE_ENTREE", "DATE_SIGNATURE_MANDAT"}
+DATE_COLUMNS = {"DATE_NAISSANCE", "DATE_ENTREE", "DATE_SIGNATURE_MANDAT", "DERNIER_PRELEVEMENT"}
 
 GENERAL_NOTES = [
     "Format : classeur Excel (.xlsx) de 20 Mo au plus ; seule la première feuille est lue.",

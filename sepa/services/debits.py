@@ -1,7 +1,7 @@
 """Debit batches of an issued period (billing-rules.md §11).
 
-draft (lines chosen) → generated (pain.008 built with sepaxml, amendments added with lxml, validated
-against the XSD sepaxml ships) → sent to the bank (FRST mandates become RCUR, last collection = due
+draft (lines chosen) → generated (pain.008 built with lxml in ``pain008.py``, the structure sepaxml
+writes, amendments included, validated against the XSD sepaxml ships) → sent to the bank (FRST mandates become RCUR, last collection = due
 date) → settled on the due date (one *prélèvement* payment per invoice through the billing payment
 services) — or cancelled before sending. An invoice is in at most one batch that is not cancelled
 (database constraint on the active lines)."""
@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from pathlib import Path
 
 import holidays
 from django.core.exceptions import ValidationError
@@ -20,7 +19,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from lxml import etree
 
 from billing.models import Invoice, Payment
 from billing.services.payments import payment_record
@@ -29,6 +27,7 @@ from core.money import ZERO, round_money
 from residents.models import PaymentMode
 
 from ..models import DebitBatch, DebitLine, Installment, InstallmentPlan, Mandate
+from .pain008 import SCHEMA_DIR, Transaction, pain008_document, xml_schema, xml_validate  # noqa: F401
 
 ID_CHARS = re.compile(r"[^A-Za-z0-9/\-?:().,'+ ]")
 
@@ -161,7 +160,9 @@ def batch_selection(*, period, creditor=None) -> Selection:
     section = period.section
     creditor = creditor or creditor_of(section)
     invoices = list(Invoice.objects.filter(period=period, status=Invoice.Status.ISSUED,
-                                           payment_mode=PaymentMode.DIRECT_DEBIT).order_by("number"))
+                                           payment_mode=PaymentMode.DIRECT_DEBIT).order_by("number")
+                    .only("pk", "number", "kind", "total", "paid_amount", "resident_id", "relative_id", "debtor_kind",
+                          "resident_name", "debtor_name", "section_id", "period_id"))
     mandates: dict[tuple, list[Mandate]] = {}
     for mandate in Mandate.objects.filter(establishment_id=section.establishment_id).order_by("-pk"):
         mandates.setdefault((mandate.resident_id, mandate.relative_id), []).append(mandate)
@@ -252,67 +253,6 @@ def debit_batch_create(*, period, collection_date: date, user=None, today: date 
 
 # ------------------------------------------------------------------ pain.008
 
-SCHEMA_DIR = Path(__import__("sepaxml").__file__).parent / "schemas"
-
-
-@lru_cache(maxsize=4)
-def xml_schema(version: str) -> etree.XMLSchema:
-    """The XSD sepaxml ships, compiled once per process (sepaxml recompiles it on every export)."""
-    return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / f"{version}.xsd")))
-
-
-def xml_validate(xml: bytes, version: str) -> None:
-    schema = xml_schema(version)
-    try:
-        document = etree.fromstring(xml)
-    except etree.XMLSyntaxError as exc:
-        raise ValidationError(_("Fichier pain.008 illisible : %(error)s") % {"error": exc}) from None
-    if not schema.validate(document):
-        errors = "; ".join(f"ligne {e.line} : {e.message}" for e in list(schema.error_log)[:5])
-        raise ValidationError(_("Le fichier ne respecte pas le schéma %(version)s : %(errors)s") % {
-            "version": version, "errors": errors})
-
-
-def _bank_code(iban: str) -> str:
-    """Bank part of an IBAN (for France the 5-digit *code banque*)."""
-    from schwifty import IBAN
-
-    try:
-        return IBAN(iban).bank_code or iban[4:9]
-    except ValueError:
-        return iban[4:9]
-
-
-def _add_amendments(xml: bytes, version: str, amended: dict[str, str]) -> bytes:
-    """AmdmntInd and the original debtor account on the transactions of amended mandates: the old
-    IBAN when the account changed within the same bank, « SMNDA » when the debtor changed bank."""
-    if not amended:
-        return xml
-    ns = f"urn:iso:std:iso:20022:tech:xsd:{version}"
-    q = lambda tag: f"{{{ns}}}{tag}"  # noqa: E731
-    root = etree.fromstring(xml)
-    for tx in root.iter(q("DrctDbtTxInf")):
-        e2e = tx.find(f"{q('PmtId')}/{q('EndToEndId')}").text
-        if e2e not in amended:
-            continue
-        original_iban = amended[e2e]
-        new_iban = tx.find(f"{q('DbtrAcct')}/{q('Id')}/{q('IBAN')}").text
-        related = tx.find(f"{q('DrctDbtTx')}/{q('MndtRltdInf')}")
-        signature = related.find(q("DtOfSgntr"))
-        indicator = etree.Element(q("AmdmntInd"))
-        indicator.text = "true"
-        details = etree.Element(q("AmdmntInfDtls"))
-        account = etree.SubElement(etree.SubElement(details, q("OrgnlDbtrAcct")), q("Id"))
-        if _bank_code(original_iban) == _bank_code(new_iban):
-            etree.SubElement(account, q("IBAN")).text = original_iban
-        else:
-            etree.SubElement(etree.SubElement(account, q("Othr")), q("Id")).text = "SMNDA"
-        position = list(related).index(signature) + 1
-        related.insert(position, indicator)
-        related.insert(position + 1, details)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-
-
 def _creditor_address(establishment) -> dict:
     address = {"country": "FR"}
     if establishment.city:
@@ -326,34 +266,24 @@ def _creditor_address(establishment) -> dict:
     return address
 
 
-def pain008_build(*, batch: DebitBatch, creditor, lines: list[DebitLine]) -> bytes:
-    """The pain.008 of ``lines`` (one payment block per sequence type and collection date), amended
-    transactions completed, validated against the XSD. Raises ``ValidationError`` in French."""
-    from sepaxml import SepaDD
+def pain008_build(*, batch: DebitBatch, creditor, lines) -> tuple[bytes, str]:
+    """The pain.008 of ``lines`` (``pain008.Transaction``; one payment block per sequence type and
+    collection date), amended transactions completed, validated against the XSD; and its message id.
+    Raises ``ValidationError`` in French."""
+    return pain008_document(
+        version=batch.version or creditor.sepa_version, creditor_name=creditor.sepa_name, creditor_iban=creditor.iban,
+        creditor_bic=creditor.bic, creditor_id=creditor.creditor_id, creditor_address=_creditor_address(creditor),
+        collection_date=batch.collection_date, transactions=lines)
 
-    config = {"name": creditor.sepa_name, "IBAN": creditor.iban, "batch": True, "creditor_id": creditor.creditor_id,
-              "currency": "EUR", "instrument": "CORE"}
-    if creditor.bic:
-        config["BIC"] = creditor.bic
-    address = _creditor_address(creditor)
-    if address:
-        config["address"] = address
-    sepa = SepaDD(config, schema=batch.version or creditor.sepa_version, clean=True)
-    for line in lines:
-        cents = int((line.amount * 100).to_integral_value())
-        if cents < 1:
-            raise ValidationError(_("Montant nul ou négatif pour %(what)s.") % {"what": line.remittance})
-        payment = {"name": line.debtor_name, "IBAN": line.iban, "amount": cents, "type": line.sequence_type,
-                   "collection_date": batch.collection_date, "mandate_id": line.mandate.rum,
-                   "mandate_date": line.mandate.signature_date, "description": line.remittance,
-                   "endtoend_id": line.end_to_end_id}
-        if line.bic:
-            payment["BIC"] = line.bic
-        sepa.add_payment(dict(payment))  # add_payment mutates its dict
-    xml = sepa.export(validate=False)
-    xml = _add_amendments(xml, batch.version, {l.end_to_end_id: l.original_iban for l in lines if l.original_iban})
-    xml_validate(xml, batch.version)
-    return xml
+
+TRANSACTION_FIELDS = ("end_to_end_id", "amount", "sequence_type", "mandate__rum", "mandate__signature_date",
+                      "debtor_name", "iban", "bic", "remittance", "original_iban", "invoice__number")
+
+
+def batch_transactions(batch: DebitBatch) -> list[Transaction]:
+    """The batch's active lines read flat (one query, no model instances: 10 000 lines in a blink)."""
+    return [Transaction(*row) for row in batch.lines.filter(active=True).order_by("pk")
+            .values_list(*TRANSACTION_FIELDS)]
 
 
 @transaction.atomic
@@ -364,10 +294,7 @@ def debit_batch_generate(*, batch: DebitBatch) -> DebitBatch:
         raise ValidationError(_("Le lot est %(status)s : son fichier ne peut plus être refait.") % {
             "status": batch.get_status_display().lower()})
     creditor = creditor_of(batch.section)
-    lines = list(batch.lines.filter(active=True).select_related("mandate").order_by("pk"))
-    xml = pain008_build(batch=batch, creditor=creditor, lines=lines)
-    ns = {"p": f"urn:iso:std:iso:20022:tech:xsd:{batch.version}"}
-    batch.message_id = etree.fromstring(xml).findtext(".//p:GrpHdr/p:MsgId", namespaces=ns) or ""
+    xml, batch.message_id = pain008_build(batch=batch, creditor=creditor, lines=batch_transactions(batch))
     batch.xml = xml.decode("utf-8")
     batch.status, batch.generated_at = DebitBatch.Status.GENERATED, timezone.now()
     batch.save(update_fields=["xml", "message_id", "status", "generated_at"])

@@ -134,3 +134,82 @@ def mandates_lapse(*, today: date | None = None) -> list[Mandate]:
         mandate.save(update_fields=["status", "lapsed_on"])
         lapsed.append(mandate)
     return lapsed
+
+
+LAPSE_WARNING_DAYS = 60
+
+
+def mandates_lapse_list(*, section, today: date | None = None, within_days: int = LAPSE_WARNING_DAYS):
+    """For the clerk: the mandates of the section's residents already *caducs* (with their lapse date),
+    and the active ones lapsing within ``within_days`` (never used for 36 months: a debit keeps them
+    alive). Returns ``(lapsed, lapsing)``, each a list of ``(mandate, lapse date)``."""
+    from datetime import timedelta
+
+    today = today or timezone.localdate()
+    horizon = today + timedelta(days=within_days)
+    limit = add_months(horizon, -LAPSE_MONTHS)
+    mandates = (Mandate.objects.filter(establishment_id=section.establishment_id,
+                                       resident__stays__section=section).distinct()
+                .select_related("resident", "relative").order_by("resident__last_name", "resident__first_name", "rum"))
+    lapsed = [(m, m.lapsed_on or mandate_lapse_date(m)) for m in mandates.filter(status=Mandate.Status.EXPIRED)]
+    lapsing = []
+    for mandate in mandates.filter(status=Mandate.Status.ACTIVE).filter(
+            Q(last_collection_date__lte=limit) | Q(last_collection_date__isnull=True, signature_date__lte=limit)):
+        lapse = mandate_lapse_date(mandate)
+        if lapse and lapse <= horizon:
+            lapsing.append((mandate, lapse))
+    lapsed.sort(key=lambda pair: pair[1], reverse=True)
+    lapsing.sort(key=lambda pair: pair[1])
+    return lapsed, lapsing
+
+
+def mandates_lapse_todo(sections, *, today: date | None = None) -> dict[int, tuple[int, int]]:
+    """``{section id: (lapsed count, lapsing count)}`` for the tableau de bord (two queries per section)."""
+    counts = {}
+    for section in sections:
+        lapsed, lapsing = mandates_lapse_list(section=section, today=today)
+        if lapsed or lapsing:
+            counts[section.pk] = (len(lapsed), len(lapsing))
+    return counts
+
+
+# ------------------------------------------------------------------ texts of the mandate form
+
+def _placeholders_check(text: str, field: str) -> None:
+    import string
+
+    from ..models import MANDATE_TEXT_PLACEHOLDERS
+
+    try:
+        names = {name for _lit, name, _spec, _conv in string.Formatter().parse(text) if name is not None}
+    except ValueError:
+        raise ValidationError({field: _("Accolade non fermée : écrivez les champs sous la forme {creancier}, "
+                                        "{delai} ou {ics}.")}) from None
+    unknown = sorted(names - set(MANDATE_TEXT_PLACEHOLDERS))
+    if unknown:
+        raise ValidationError({field: _("Champ inconnu : {%(name)s}. Champs possibles : {creancier}, {delai}, {ics}.")
+                               % {"name": unknown[0]}})
+
+
+def mandate_texts_save(*, establishment, authorisation: str, notice: str):
+    """Save the establishment's texts (empty → the French default again)."""
+    from ..models import DEFAULT_MANDATE_AUTHORISATION, DEFAULT_MANDATE_NOTICE, MandateText
+
+    authorisation = authorisation.strip() or DEFAULT_MANDATE_AUTHORISATION
+    notice = notice.strip() or DEFAULT_MANDATE_NOTICE
+    _placeholders_check(authorisation, "authorisation")
+    _placeholders_check(notice, "notice")
+    texts, _created = MandateText.objects.update_or_create(
+        establishment=establishment, defaults={"authorisation": authorisation, "notice": notice})
+    return texts
+
+
+def mandate_texts(establishment) -> dict[str, str]:
+    """The texts to print for ``establishment`` (its own, or the French defaults), fields filled in."""
+    from ..models import DEFAULT_MANDATE_AUTHORISATION, DEFAULT_MANDATE_NOTICE, MandateText
+
+    saved = MandateText.objects.filter(establishment=establishment).first()
+    values = {"creancier": establishment.sepa_name, "delai": establishment.sepa_prenotification_days,
+              "ics": establishment.creditor_id or "—"}
+    return {"authorisation": (saved.authorisation if saved else DEFAULT_MANDATE_AUTHORISATION).format(**values),
+            "notice": (saved.notice if saved else DEFAULT_MANDATE_NOTICE).format(**values)}

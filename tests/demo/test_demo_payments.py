@@ -32,3 +32,23 @@ def test_demo_has_partial_late_and_credit_payments():
     before = (Invoice.objects.count(), Payment.objects.count())
     call_command("seed_demo", "--residents", "30", "--payments", stdout=StringIO())
     assert (Invoice.objects.count(), Payment.objects.count()) == before
+
+
+@pytest.mark.django_db
+def test_demo_has_sent_debit_batches_and_one_return():
+    from sepa.models import DebitBatch, DebitLine
+
+    out = StringIO()
+    call_command("seed_demo", "--residents", "30", "--payments", stdout=out)
+    assert "lot(s) de prélèvements, 1 rejet(s)" in out.getvalue()
+    batches = list(DebitBatch.objects.filter(section__alias="VER-HP").order_by("collection_date"))
+    assert [b.status for b in batches] == ["settled", "settled", "sent"]
+    assert all(b.xml and b.message_id for b in batches)
+    returned = DebitLine.objects.get(return_code__isnull=False, return_code__gt="")
+    assert returned.return_code == "AM04" and returned.batch.period.start.month == 11
+    assert returned.payment.cancelled_at and "Provision insuffisante" in returned.payment.cancel_reason
+    assert invoice_payment_state(returned.invoice) == PaymentState.TO_PAY
+    debit_payments = Payment.objects.filter(section__alias="VER-HP", mode="direct_debit")
+    assert debit_payments.count() == DebitLine.objects.filter(batch__status="settled").count()
+    call_command("seed_demo", "--residents", "30", "--payments", stdout=StringIO())
+    assert DebitBatch.objects.count() == 3

@@ -30,7 +30,7 @@ def resident_row(n: int = 1, **overrides) -> dict:
         "EMAIL": "", "DATE_ENTREE": date(2026, 11, 2), "HEBERGEMENT": "STD", "CHAMBRE": str(100 + n), "GIR": 3,
         "DOMICILE_SECOURS": "",
         "PAYEUR": "CD69", "AIDE_SOCIALE": 0, "MODE_REGLEMENT": "CHEQUE", "IBAN": "", "BIC": "",
-        "TITULAIRE_COMPTE": "", "RUM": "", "DATE_SIGNATURE_MANDAT": "",
+        "TITULAIRE_COMPTE": "", "RUM": "", "DATE_SIGNATURE_MANDAT": "", "DERNIER_PRELEVEMENT": "",
     }
     row.update(overrides)
     return row
@@ -40,7 +40,7 @@ def relative_row(numero: int | str = 1, **overrides) -> dict:
     row = {"NUMERO": str(numero), "CIVILITE": "M", "NOM": "Müller", "PRENOM": "Étienne", "LIEN": "FILS",
            "ADRESSE": "3 place Bellecour", "CODE_POSTAL": "69002", "VILLE": "Lyon", "TELEPHONE": "06 12 34 56 78",
            "EMAIL": "etienne.muller@example.org", "DESTINATAIRE_FACTURES": 1, "TUTEUR": 0, "PAYEUR": 0, "IBAN": "",
-           "BIC": "", "TITULAIRE_COMPTE": "", "RUM": "", "DATE_SIGNATURE_MANDAT": ""}
+           "BIC": "", "TITULAIRE_COMPTE": "", "RUM": "", "DATE_SIGNATURE_MANDAT": "", "DERNIER_PRELEVEMENT": ""}
     row.update(overrides)
     return row
 

@@ -219,6 +219,14 @@ RULES = [
     ({**WITH_RUM, "DATE_SIGNATURE_MANDAT": TOMORROW}, "DATE_SIGNATURE_MANDAT", TOMORROW, "La date est dans le futur."),
     ({"RUM": "TIL-2019-0042", "DATE_SIGNATURE_MANDAT": "15/03/2019"}, "RUM", "TIL-2019-0042",
      "Une RUM est indiquée sans IBAN : indiquez l'IBAN du mandat."),
+    # DERNIER_PRELEVEMENT: a real date, not in the future, not before the signature
+    ({**WITH_RUM, "DERNIER_PRELEVEMENT": "31/09/2025"}, "DERNIER_PRELEVEMENT", "31/09/2025",
+     "Cette date n'existe pas."),
+    ({**WITH_RUM, "DERNIER_PRELEVEMENT": "le 5 octobre"}, "DERNIER_PRELEVEMENT", "le 5 octobre",
+     "Date attendue au format JJ/MM/AAAA (ou AAAA-MM-JJ)."),
+    ({**WITH_RUM, "DERNIER_PRELEVEMENT": TOMORROW}, "DERNIER_PRELEVEMENT", TOMORROW, "La date est dans le futur."),
+    ({**WITH_RUM, "DERNIER_PRELEVEMENT": "01/02/2019"}, "DERNIER_PRELEVEMENT", "01/02/2019",
+     "Le dernier prélèvement ne peut pas précéder la signature du mandat (15/03/2019)."),
 ]
 
 
@@ -375,7 +383,7 @@ def test_unused_iban_and_unknown_columns_are_warnings(demo, files):
                                   "COMMENTAIRE": "à voir"}], headers=headers)
     code, out, err = run(residents)
     assert code == 0, err
-    assert ("Avertissement : residents.xlsx › Résidents › 1 › COMMENTAIRE › COMMENTAIRE › Colonne inconnue en AC, "
+    assert ("Avertissement : residents.xlsx › Résidents › 1 › COMMENTAIRE › COMMENTAIRE › Colonne inconnue en AD, "
             "ignorée.") in out
     assert ("Avertissement : " + line(2, "IBAN", VALID_IBAN, "IBAN non utilisé : ni RUM ni mode de règlement "
                                       "PRELEVEMENT, aucun mandat n'est créé.")) in out
@@ -536,8 +544,8 @@ def test_duplicate_headers(demo, files):
     residents = files.residents([resident_row(1)], headers=headers)
     code, out, err = run(residents)
     assert code == 1
-    assert line(1, "NOM", "NOM", "En-tête en double : la colonne NOM apparaît en E et en AC.") in err
-    assert "Avertissement : " + line(1, "#N/A", "#N/A", "Colonne inconnue en AD, ignorée.") in out
+    assert line(1, "NOM", "NOM", "En-tête en double : la colonne NOM apparaît en E et en AD.") in err
+    assert "Avertissement : " + line(1, "#N/A", "#N/A", "Colonne inconnue en AE, ignorée.") in out
 
 
 def test_headers_in_any_order_case_and_accents(demo, files):
@@ -890,3 +898,23 @@ def test_at_most_one_paying_relative_per_resident(demo, files):
     assert line(3, "PAYEUR", "1", "Le résident 1 a déjà un proche payeur (ligne 2) : un seul proche peut être "
                 "payeur.", file="proches.xlsx", sheet="Proches") in err
     assert not Relative.objects.exists() and not Resident.objects.exists()
+
+
+def test_taken_over_mandate_keeps_its_sequence(demo, files):
+    """DERNIER_PRELEVEMENT with the RUM: RCUR and the last collection date kept; without it: FRST. Given
+    without RUM: ignored with a warning naming the cell."""
+    residents = files.residents([
+        resident_row(1, **WITH_RUM, DERNIER_PRELEVEMENT="05/10/2025"),
+        resident_row(2, **{**WITH_RUM, "RUM": "TIL-2019-0043"}),
+        resident_row(3, **WITH_IBAN, DERNIER_PRELEVEMENT=date(2025, 10, 5)),
+    ])
+    code, out, err = run(residents)
+    assert code == 0, err
+    taken_over = Mandate.objects.get(rum="TIL-2019-0042")
+    assert (taken_over.next_sequence_type, taken_over.last_collection_date) == ("RCUR", date(2025, 10, 5))
+    first = Mandate.objects.get(rum="TIL-2019-0043")
+    assert (first.next_sequence_type, first.last_collection_date) == ("FRST", None)
+    generated = Mandate.objects.get(resident__external_ref="EXT-0003")
+    assert (generated.status, generated.next_sequence_type, generated.last_collection_date) == ("pending", "FRST", None)
+    assert line(4, "DERNIER_PRELEVEMENT", "05/10/2025", "Date du dernier prélèvement ignorée sans RUM : seul un "
+                "mandat repris (avec sa RUM) garde sa séquence.") in (out + err)

@@ -136,3 +136,35 @@ def test_returns_screen(settled, client):
     assert "1 rejet(s) ou retour(s) appliqué(s)" in page and "Sans correspondance : X-9" in page
     page = client.post(url, {"file": SimpleUploadedFile("x.xml", b"<a")}, follow=True).content.decode()
     assert "refusé, rien n&#x27;a été appliqué" in page or "refusé, rien n'a été appliqué" in page
+
+
+def test_bulk_reversal_keeps_the_entries_and_the_audit_trail(settled):
+    """The returns are applied in bulk (``payments_cancel_many``): the same entries as ``payment_cancel``
+    — one negative allocation per payment, the paid-amount cache equal to the entries — an audit-log
+    row per cancelled payment and per new allocation, and a constant number of queries."""
+    from auditlog.models import LogEntry
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from billing.models import PaymentAllocation
+    from billing.services.payments import invoice_paid_amount_check
+
+    invoices, _mandates = settled
+    with CaptureQueriesContext(connection) as two:
+        returns_apply(content=pain002("001.03", [(invoices[0].number, "AM04"), (invoices[1].number, "AM04")]),
+                      on=COLLECTION)
+    for invoice in invoices:
+        invoice.refresh_from_db()
+        assert invoice_paid_amount_check(invoice) == invoice.paid_amount
+    negatives = PaymentAllocation.objects.filter(amount__lt=0)
+    assert sorted(a.amount for a in negatives) == [Decimal("-200.00"), Decimal("-100.00")]
+    cancelled = list(Payment.objects.filter(cancelled_at__isnull=False))
+    payment_logs = LogEntry.objects.filter(content_type__model="payment", action=LogEntry.Action.UPDATE)
+    assert {int(e.object_pk) for e in payment_logs} == {p.pk for p in cancelled}
+    assert all("Provision insuffisante" in e.changes["cancel_reason"][1] for e in payment_logs)
+    allocation_logs = LogEntry.objects.filter(content_type__model="paymentallocation", action=LogEntry.Action.CREATE,
+                                              object_pk__in=[str(a.pk) for a in negatives])
+    assert allocation_logs.count() == 2
+    with CaptureQueriesContext(connection) as one:
+        returns_apply(content=pain002("001.03", [(invoices[2].number, "AM04")]), on=COLLECTION)
+    assert len(one) == len(two)  # the same statements for one line or two

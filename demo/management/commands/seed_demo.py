@@ -32,7 +32,8 @@ class Command(BaseCommand):
             demo_payer_setup(organisation=result["organisation"])  # MUTSAN coverage, CD69 social aid
             made = demo_payments(organisation=result["organisation"])
             self.stdout.write(f"Règlements de démonstration : {made['issued']} facture(s) émise(s), "
-                              f"{made['payments']} règlement(s).")
+                              f"{made['payments']} règlement(s), {made.get('batches', 0)} lot(s) de prélèvements, "
+                              f"{made.get('returns', 0)} rejet(s).")
             made = demo_statements(organisation=result["organisation"])
             self.stdout.write(f"Bordereaux de démonstration : {made['statements']} bordereau(x), "
                               f"{made['settlements']} régularisation(s) d'argent de poche.")
