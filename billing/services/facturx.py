@@ -346,9 +346,11 @@ def section_facturx_invoices(section, first: date, last: date):
             .exclude(einvoice={}).exclude(number="").order_by("kind", "number"))
 
 
-def facturx_zip(section, month: str) -> tuple[bytes, int]:
+def facturx_zip(section, month: str, *, render_missing: bool = True) -> tuple[bytes, int]:
     """(zip bytes, file count) of the section's Factur-X of ``month`` (stored PDFs, rendered first if
-    missing or not Factur-X yet), for batch upload to Chorus Pro. Refuses an empty month."""
+    missing or not Factur-X yet — unless ``render_missing`` is off: the browser never renders in the
+    request, it asks for the period's PDF job first), for batch upload to Chorus Pro. Refuses an empty
+    month."""
     from .pdf import _has_stored_pdf, invoice_store_pdf, invoices_for_render
 
     first, last = month_bounds(month)
@@ -357,6 +359,13 @@ def facturx_zip(section, month: str) -> tuple[bytes, int]:
     if not invoices:
         raise ValidationError(_("Aucune facture Factur-X (payeur Chorus Pro) émise en %(month)s pour la section "
                                 "%(alias)s.") % {"month": month, "alias": section.alias})
+    if not render_missing:
+        missing = [i.number for i in invoices if not _has_stored_pdf(i) or not _stored_is_facturx(i)]
+        if missing:
+            raise ValidationError(_(
+                "%(count)s facture(s) sans PDF Factur-X (%(numbers)s) : préparez d'abord les PDF de la période "
+                "(« Préparer les PDF » sur la page de la période), puis téléchargez le zip.") % {
+                "count": len(missing), "numbers": ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for invoice in invoices:
@@ -370,8 +379,17 @@ def facturx_zip(section, month: str) -> tuple[bytes, int]:
 
 
 def _stored_is_facturx(invoice: Invoice) -> bool:
+    """Whether the stored PDF carries its Factur-X XML (read from the PDF's embedded files: the name
+    may sit in a compressed object stream, never search the raw bytes)."""
     with invoice.pdf.storage.open(invoice.pdf.name, "rb") as handle:
-        return b"factur-x.xml" in handle.read()
+        data = handle.read()
+    import facturx
+
+    try:
+        _filename, xml = facturx.get_facturx_xml_from_pdf(data, check_xsd=False)
+    except Exception:  # noqa: BLE001 - an unreadable file is simply not a Factur-X: it is rendered again
+        return False
+    return bool(xml)
 
 
 def facturx_zip_name(section, month: str) -> str:

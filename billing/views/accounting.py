@@ -149,7 +149,7 @@ class FacturXZipView(SectionMixin, View):
 
         month = request.GET.get("month", "")
         try:
-            content, _count = facturx.facturx_zip(self.section, month)
+            content, _count = facturx.facturx_zip(self.section, month, render_missing=False)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return redirect(reverse("billing:accounting", kwargs={"alias": alias}) + "#facturx")

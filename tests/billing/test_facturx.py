@@ -4,6 +4,7 @@ January 2026, association EHPAD (exempt: category E, VATEX-EU-132): the départe
 (Chorus Pro, SIRET, code service, engagement) is invoiced 31 days of hébergement at 60,00 (1 860,00)
 and 120,50 of APA; a credit note cancels the invoice. Mrs Dupont (no Chorus Pro) gets a plain PDF.
 """
+import html
 import io
 import zipfile
 from datetime import date
@@ -107,6 +108,9 @@ def test_the_invoice_to_a_chorus_pro_payer_is_a_factur_x_that_round_trips(chorus
     assert _text(root, "//rsm:ExchangedDocument/ram:ID") == invoice.number
     assert _text(root, "//rsm:ExchangedDocument/ram:TypeCode") == "380"
     assert _text(root, "//ram:BuyerReference") == "DSOL-ASH"
+    rendered = dict(Invoice.objects.filter(pk__in=[invoice.pk, note.pk]).values_list("pk", "pdf_rendered_at"))
+    call_command("export_facturx", section=section.alias, month="2026-01", output=str(out))
+    assert rendered == dict(Invoice.objects.filter(pk__in=rendered).values_list("pk", "pdf_rendered_at"))  # kept
     assert _text(root, "//ram:BuyerOrderReferencedDocument/ram:IssuerAssignedID") == "EJ-2026-0042"
     assert _text(root, "//ram:BuyerTradeParty/ram:Name") == "Département du Rhône"
     buyer_id = root.xpath("//ram:BuyerTradeParty/ram:SpecifiedLegalOrganization/ram:ID", namespaces=NS)[0]
@@ -266,6 +270,13 @@ def test_zip_of_a_month_for_chorus_pro_by_command_and_browser(chorus, tmp_path, 
 
     section, invoice = chorus["section"], chorus["invoice"]
     note = credit_note_create(invoice=invoice, reason="Erreur", issue_date=date(2026, 1, 31))
+    reader = UserFactory(username="lecteur-fx")
+    SectionAccessFactory(user=reader, section=section, role="reader")
+    client.force_login(reader)
+    # The browser never renders PDFs in the request: the period's PDF job comes first.
+    refused = client.get(f"/s/{section.alias}/facturation/comptabilite/chorus-pro/?month=2026-01", follow=True)
+    assert "2 facture(s) sans PDF Factur-X" in refused.content.decode() and "Préparer les PDF" in \
+        html.unescape(refused.content.decode())
     out = tmp_path / "chorus.zip"
     call_command("export_facturx", section=section.alias, month="2026-01", output=str(out))
     with zipfile.ZipFile(out) as archive:
@@ -278,9 +289,6 @@ def test_zip_of_a_month_for_chorus_pro_by_command_and_browser(chorus, tmp_path, 
         call_command("export_facturx", section=section.alias, month="2026-13", output=str(out))
     with pytest.raises(CommandError, match="Section inconnue"):
         call_command("export_facturx", section="NOPE", month="2026-01", output=str(out))
-    reader = UserFactory(username="lecteur-fx")
-    SectionAccessFactory(user=reader, section=section, role="reader")
-    client.force_login(reader)
     page = client.get(f"/s/{section.alias}/facturation/comptabilite/")
     assert b'id="facturx"' in page.content
     response = client.get(f"/s/{section.alias}/facturation/comptabilite/chorus-pro/?month=2026-01")
