@@ -4,8 +4,11 @@
 ``log_created_bulk`` writes the entries its receiver would have written for each new row — same
 content type, ``changes`` (``auditlog.diff.model_instance_diff(None, row)`` on the row's own fields:
 the reverse relations, which auditlog renders as « app.Model.None » and which cost a manager per row,
-are left out), representation, correlation id and, inside a request, the actor and address the
-middleware put in the context — in one ``bulk_create`` per batch.
+are left out), representation, correlation id and the actor the caller names — in one ``bulk_create`` per batch.
+
+The actor is never read from auditlog's context: its middleware sets that context variable for a
+request and never resets it, so outside a request (a job, a command, the next test) it still names
+the last request's user.
 """
 from __future__ import annotations
 
@@ -17,14 +20,10 @@ from django.utils.encoding import smart_str
 def log_created_bulk(instances, *, actor=None, batch_size: int = 1000) -> None:
     """One « create » entry per instance of a registered model (the others are skipped)."""
     from auditlog.cid import get_cid
-    from auditlog.context import auditlog_value
     from auditlog.diff import model_instance_diff
     from auditlog.models import LogEntry
     from auditlog.registry import auditlog
 
-    context = auditlog_value.get({})
-    actor = actor or context.get("actor")
-    extra = {key: context.get(key) for key in ("remote_addr", "remote_port") if context.get(key) is not None}
     cid = get_cid()
     use_json = settings.AUDITLOG_STORE_JSON_CHANGES
     entries, own_fields = [], {}
@@ -40,5 +39,5 @@ def log_created_bulk(instances, *, actor=None, batch_size: int = 1000) -> None:
             changes=model_instance_diff(None, instance, fields_to_check=own_fields[model],
                                         use_json_for_changes=use_json),
             serialized_data=LogEntry.objects._get_serialized_data_or_none(instance), cid=cid, actor=actor,
-            actor_email=getattr(actor, "email", None) if actor else None, **extra))
+            actor_email=getattr(actor, "email", None) if actor else None))
     LogEntry.objects.bulk_create(entries, batch_size=batch_size)
