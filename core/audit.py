@@ -41,3 +41,20 @@ def log_created_bulk(instances, *, actor=None, batch_size: int = 1000) -> None:
             serialized_data=LogEntry.objects._get_serialized_data_or_none(instance), cid=cid, actor=actor,
             actor_email=getattr(actor, "email", None) if actor else None))
     LogEntry.objects.bulk_create(entries, batch_size=batch_size)
+
+
+def log_changes_bulk(model, rows, *, action: str = "update", actor=None, timestamp=None,
+                     batch_size: int = 1000) -> None:
+    """One entry per ``(pk, representation, changes)`` row of ``model`` written in bulk (an UPDATE of
+    many rows, or rows created without instances at hand); ``action`` is ``"create"`` or ``"update"``."""
+    from auditlog.cid import get_cid
+    from auditlog.models import LogEntry
+
+    content_type = ContentType.objects.get_for_model(model)
+    cid, email = get_cid(), getattr(actor, "email", None) if actor else None
+    kind = LogEntry.Action.CREATE if action == "create" else LogEntry.Action.UPDATE
+    extra = {"timestamp": timestamp} if timestamp else {}
+    LogEntry.objects.bulk_create([
+        LogEntry(content_type=content_type, object_pk=str(pk), object_id=pk, object_repr=smart_str(text)[:200],
+                 action=kind, changes=changes, cid=cid, actor=actor, actor_email=email, **extra)
+        for pk, text, changes in rows], batch_size=batch_size)

@@ -223,22 +223,16 @@ def _write_issued(invoices: list[Invoice]) -> None:
 
 def _log_issued(invoices: list[Invoice], now) -> None:
     """One audit-log entry per issued invoice (the bulk writes above send no model signals)."""
-    from auditlog.cid import get_cid
-    from auditlog.models import LogEntry
-    from django.contrib.contenttypes.models import ContentType
+    from core.audit import log_changes_bulk
 
-    content_type = ContentType.objects.get_for_model(Invoice)
-    cid = get_cid()
-    entries = []
+    by_actor: dict = {}
     for inv in invoices:
-        actor = inv.issued_by
-        entries.append(LogEntry(
-            content_type=content_type, object_pk=str(inv.pk), object_id=inv.pk, object_repr=inv.number,
-            action=LogEntry.Action.UPDATE, timestamp=now, cid=cid, actor=actor,
-            actor_email=getattr(actor, "email", None) if actor else None,
-            changes={"status": [Invoice.Status.DRAFT.value, Invoice.Status.ISSUED.value], "number": ["", inv.number],
-                     "issue_date": ["None", str(inv.issue_date)]}))
-    LogEntry.objects.bulk_create(entries, batch_size=1000)
+        by_actor.setdefault(inv.issued_by, []).append(inv)
+    for actor, group in by_actor.items():
+        log_changes_bulk(Invoice, [
+            (inv.pk, inv.number, {"status": [Invoice.Status.DRAFT.value, Invoice.Status.ISSUED.value],
+                                  "number": ["", inv.number], "issue_date": ["None", str(inv.issue_date)]})
+            for inv in group], actor=actor, timestamp=now)
 
 
 @transaction.atomic

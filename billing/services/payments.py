@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from core.audit import log_created_bulk
+from core.audit import log_changes_bulk, log_created_bulk
 from core.money import ZERO, round_money
 
 from ..models import Invoice
@@ -365,10 +365,6 @@ def payments_cancel_many(*, reasons: dict[int, str], user=None) -> list[int]:
     queries — the same entries (negative allocations, paid-amount cache, cancelled row) and one
     audit-log entry per payment and per allocation (bulk writes send no model signals). Payments
     already cancelled are skipped; returns the ids cancelled."""
-    from auditlog.cid import get_cid
-    from auditlog.models import LogEntry
-    from django.contrib.contenttypes.models import ContentType
-
     if any(not (reason or "").strip() for reason in reasons.values()):
         raise ValidationError({"reason": _("Le motif de l'annulation est obligatoire.")})
     ids = list(Payment.objects.select_for_update().filter(pk__in=list(reasons), cancelled_at__isnull=True)
@@ -396,19 +392,13 @@ def payments_cancel_many(*, reasons: dict[int, str], user=None) -> list[int]:
         by_reason.setdefault(reasons[pk].strip()[:250], []).append(pk)
     for reason, pks in by_reason.items():
         Payment.objects.filter(pk__in=pks).update(cancelled_at=now, cancelled_by=actor, cancel_reason=reason)
-    cid, email = get_cid(), getattr(actor, "email", None) if actor else None
-    payment_type = ContentType.objects.get_for_model(Payment)
-    allocation_type = ContentType.objects.get_for_model(PaymentAllocation)
-    entries = [LogEntry(content_type=payment_type, object_pk=str(pk), object_id=pk, object_repr=f"Payment {pk}",
-                        action=LogEntry.Action.UPDATE, timestamp=now, cid=cid, actor=actor, actor_email=email,
-                        changes={"cancelled_at": ["None", str(now)], "cancel_reason": ["", reason]})
-               for reason, pks in by_reason.items() for pk in pks]
-    entries += [LogEntry(content_type=allocation_type, object_pk=str(a.pk), object_id=a.pk, object_repr=str(a.amount),
-                         action=LogEntry.Action.CREATE, timestamp=now, cid=cid, actor=actor, actor_email=email,
-                         changes={"invoice": ["None", str(a.invoice_id)], "payment": ["None", str(a.payment_id)],
-                                  "amount": ["None", str(a.amount)]})
-                for a in allocations if a.pk]
-    LogEntry.objects.bulk_create(entries, batch_size=1000)
+    log_changes_bulk(Payment, [
+        (pk, f"Payment {pk}", {"cancelled_at": ["None", str(now)], "cancel_reason": ["", reason]})
+        for reason, pks in by_reason.items() for pk in pks], actor=actor, timestamp=now)
+    log_changes_bulk(PaymentAllocation, [
+        (a.pk, a.amount, {"invoice": ["None", str(a.invoice_id)], "payment": ["None", str(a.payment_id)],
+                          "amount": ["None", str(a.amount)]}) for a in allocations if a.pk],
+        action="create", actor=actor, timestamp=now)
     return ids
 
 
