@@ -354,9 +354,13 @@ def share_items(*, stay: StayData, ctx: Context, items: list[DayItem]) -> list[S
     if default_rule is not None:
         rules.append(default_rule)
     plans = stay.aid_plans
+    # Built once per stay, not per day (a section's month is ~100 items per stay).
+    payer_debtors = {id(rule): Debtor("payer", resident_id=stay.resident_id, payer_id=rule.payer_id,
+                                      group_id=rule.group_id) for rule in rules}
     for item in items:
         price = remaining = item.unit_price
-        explicit = any(r.applies(item.day, item.product) for r in stay.rules)
+        # Only the default APA rule needs to know whether an explicit rule covers the day.
+        explicit = default_rule is not None and any(r.applies(item.day, item.product) for r in stay.rules)
         for plan in plans:
             if not plan.in_force(item.day, item.product):
                 continue
@@ -403,8 +407,7 @@ def share_items(*, stay: StayData, ctx: Context, items: list[DayItem]) -> list[S
             part = min(max(part, ZERO), remaining)
             if part <= 0:
                 continue
-            shares.append(Share(Debtor("payer", resident_id=stay.resident_id, payer_id=rule.payer_id,
-                                       group_id=rule.group_id), item, part, invoiced=rule.invoiced, note=rule.label))
+            shares.append(Share(payer_debtors[id(rule)], item, part, invoiced=rule.invoiced, note=rule.label))
             remaining -= part
         if remaining > 0 or price == 0:
             note = "part résident" if remaining != price else ""
