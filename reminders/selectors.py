@@ -31,6 +31,12 @@ def letter_get(*, section, pk: int) -> ReminderLetter:
         raise Http404("Lettre de relance introuvable dans cette section.") from exc
 
 
+def proposed_runs(sections) -> list[ReminderRun]:
+    """Runs waiting for validation in ``sections`` (already scoped by the caller), by alias."""
+    return list(ReminderRun.objects.filter(section__in=sections, status=ReminderRun.Status.PROPOSED)
+                .select_related("section").order_by("section__alias", "-pk"))
+
+
 def run_debtors(run: ReminderRun) -> list[dict]:
     """The run's lines grouped per debtor (name order), each group with its lines and total."""
     groups: dict[tuple, dict] = {}

@@ -22,30 +22,52 @@ from .proposal import SETTLED, delays_for, first_of_month, proposal_rows
 VALIDATE_JOB_KIND = "reminders.run_validate"
 
 
+def _check_dates(print_date: date, limit_date: date) -> None:
+    if limit_date > print_date:
+        raise ValidationError(_("La date limite (%(limit)s) doit précéder la date d'impression (%(print)s).") % {
+            "limit": limit_date.strftime("%d/%m/%Y"), "print": print_date.strftime("%d/%m/%Y")})
+
+
+def _run_store(*, section, rows, print_date: date, limit_date: date, user=None, by_scheduler=False) -> ReminderRun:
+    """Store ``rows`` (the section's proposal) as a run; the section's earlier, not yet validated
+    proposals are replaced. Call inside a transaction."""
+    for old in ReminderRun.objects.select_for_update().filter(section=section, status=ReminderRun.Status.PROPOSED):
+        old.reminders.all().delete()
+        old.delete()
+    run = ReminderRun.objects.create(section=section, limit_date=limit_date, print_date=print_date,
+                                     created_by=user if (user and user.is_authenticated) else None,
+                                     by_scheduler=by_scheduler)
+    Reminder.objects.bulk_create([
+        Reminder(run=run, invoice_id=row.invoice.pk, level=row.level, amount=row.amount, balance=row.balance,
+                 days_late=row.days_late, exclusion=row.exclusion, exclusion_detail=row.exclusion_detail[:250],
+                 selected=not row.is_excluded, print_date=print_date) for row in rows], batch_size=2000)
+    return run
+
+
 def run_create(*, section, print_date: date, limit_date: date | None = None, user=None,
                by_scheduler: bool = False) -> ReminderRun:
     """Store the proposal of ``section`` (its earlier, not yet validated proposals are replaced)."""
     limit_date = limit_date or first_of_month(print_date)
-    if limit_date > print_date:
-        raise ValidationError(_("La date limite (%(limit)s) doit précéder la date d'impression (%(print)s).") % {
-            "limit": limit_date.strftime("%d/%m/%Y"), "print": print_date.strftime("%d/%m/%Y")})
+    _check_dates(print_date, limit_date)
     with transaction.atomic():
-        for old in ReminderRun.objects.select_for_update().filter(section=section,
-                                                                  status=ReminderRun.Status.PROPOSED):
-            old.reminders.all().delete()
-            old.delete()
-        run = ReminderRun.objects.create(section=section, limit_date=limit_date, print_date=print_date,
-                                         created_by=user if (user and user.is_authenticated) else None,
-                                         by_scheduler=by_scheduler)
-        Reminder.objects.bulk_create([
-            Reminder(run=run, invoice_id=row.invoice.pk, level=row.level, amount=row.amount, balance=row.balance,
-                     days_late=row.days_late, exclusion=row.exclusion, exclusion_detail=row.exclusion_detail[:250],
-                     selected=not row.is_excluded, print_date=print_date) for row in rows_of(run)])
-    return run
+        rows = proposal_rows(section=section, limit_date=limit_date, print_date=print_date)
+        return _run_store(section=section, rows=rows, print_date=print_date, limit_date=limit_date, user=user,
+                          by_scheduler=by_scheduler)
 
 
-def rows_of(run: ReminderRun):
-    return proposal_rows(section=run.section, limit_date=run.limit_date, print_date=run.print_date)
+def runs_create(*, sections, print_date: date, limit_date: date | None = None, user=None) -> list[ReminderRun]:
+    """« Toutes les sections »: one proposal computed over ``sections`` (the caller scopes them with
+    ``structures.access.sections_for``), stored as one run per section that has lines (each section
+    keeps its own texts, sender, validation and history). Returns the runs, by section alias."""
+    limit_date = limit_date or first_of_month(print_date)
+    _check_dates(print_date, limit_date)
+    sections = sorted(sections, key=lambda s: s.alias)
+    with transaction.atomic():
+        by_section = defaultdict(list)
+        for row in proposal_rows(sections=sections, limit_date=limit_date, print_date=print_date):
+            by_section[row.invoice.section_id].append(row)
+        return [_run_store(section=section, rows=by_section[section.pk], print_date=print_date,
+                           limit_date=limit_date, user=user) for section in sections if by_section[section.pk]]
 
 
 def run_select(*, run: ReminderRun, selected_ids: list[int]) -> None:
