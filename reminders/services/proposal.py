@@ -16,14 +16,13 @@ the credits. Python only builds light tuples from the values and applies the cre
 """
 from __future__ import annotations
 
-import operator
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from functools import reduce
 
-from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import (Case, CharField, DecimalField, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value,
+                              When)
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
@@ -127,7 +126,7 @@ def next_level(history: list[tuple[int, date]], *, due_date: date, print_date: d
     """The level due on ``print_date`` for an invoice whose sent reminders are ``history``
     (``[(level, print_date)]``), or ``None``: one after the highest sent, ``delays.days(level)``
     after the previous letter (after the due date for level 1); nothing after level 3.
-    (``level_due_q`` is the same rule in SQL.)"""
+    (``proposal_rows`` applies the same rule to the levels read in SQL.)"""
     last_level, last_date = 0, due_date
     for level, printed in history:
         if level > last_level:
@@ -138,22 +137,6 @@ def next_level(history: list[tuple[int, date]], *, due_date: date, print_date: d
     if print_date < last_date + timedelta(days=delays.days(level)):
         return None
     return level
-
-
-def level_due_q(section_id: int, delays, print_date: date) -> Q:
-    """``next_level`` in SQL for one section, on the ``last_level`` / ``last_printed`` annotations."""
-    def before(level):
-        return print_date - timedelta(days=delays.days(level))
-
-    return Q(section_id=section_id) & (Q(last_level=0, due_date__lte=before(1))
-                                       | Q(last_level=1, last_printed__lte=before(2))
-                                       | Q(last_level=2, last_printed__lte=before(3)))
-
-
-def _allocated_until(on: date):
-    return Coalesce(Subquery(PaymentAllocation.objects.filter(invoice=OuterRef("pk"), date__lte=on).order_by()
-                             .values("invoice").annotate(s=Sum("amount")).values("s")[:1], output_field=MONEY),
-                    Value(ZERO), output_field=MONEY)
 
 
 def debtor_credits(sections) -> dict[Debtor, Decimal]:
@@ -183,24 +166,36 @@ def debtor_credits(sections) -> dict[Debtor, Decimal]:
 
 INVOICE_FIELDS = ("pk", "number", "section_id", "debtor_kind", "resident_id", "relative_id", "payer_id",
                   "debtor_name", "issue_date", "due_date", "total", "paid_amount")
-VALUE_FIELDS = INVOICE_FIELDS + ("resident_name", "paid_on", "last_level", "last_printed", "dispute_comment")
+VALUE_FIELDS = INVOICE_FIELDS + ("resident_name", "paid_on", "dispute_comment")
 
 
-def due_invoices(*, sections, limit_date: date, print_date: date, delays: dict[int, ReminderDelays]) -> QuerySet:
-    """The issued invoices of ``sections`` due on or before ``limit_date``, still owed on
-    ``print_date`` and due at a level under their section's delays, annotated with ``paid_on``,
-    ``last_level``, ``last_printed`` and ``dispute_comment`` (one query)."""
-    sent = Reminder.objects.filter(invoice=OuterRef("pk"), status=Reminder.Status.SENT).order_by("-level")
-    level_due = reduce(operator.or_, (level_due_q(s.pk, delays[s.pk], print_date) for s in sections))
-    return (Invoice.objects.filter(section__in=[s.pk for s in sections], kind__in=PAYABLE_KINDS,
-                                   status=Invoice.Status.ISSUED, due_date__lte=limit_date,
-                                   issue_date__lte=print_date)
-            .annotate(paid_on=_allocated_until(print_date),
-                      last_level=Coalesce(Subquery(sent.values("level")[:1]), Value(0)),
-                      last_printed=Subquery(sent.values("print_date")[:1]),
-                      dispute_comment=Subquery(InvoiceDispute.objects.filter(invoice=OuterRef("pk"), is_disputed=True)
-                                               .values("comment")[:1]))
-            .filter(paid_on__lt=F("total")).filter(level_due))
+def _scope(sections, limit_date: date, prefix: str = "") -> dict:
+    return {f"{prefix}section__in": [s.pk for s in sections], f"{prefix}kind__in": PAYABLE_KINDS,
+            f"{prefix}status": Invoice.Status.ISSUED, f"{prefix}due_date__lte": limit_date}
+
+
+def owed_invoices(*, sections, limit_date: date, print_date: date) -> QuerySet:
+    """The issued invoices of ``sections`` due on or before ``limit_date`` and still owed on
+    ``print_date``: allocations up to then summed in SQL (a join grouped per invoice, no correlated
+    subquery: PostgreSQL plans it as hash joins, cheap enough not to trigger its JIT), with the
+    dispute comment when the invoice is disputed."""
+    paid_on = Coalesce(Sum("allocations__amount", filter=Q(allocations__date__lte=print_date)), Value(ZERO),
+                       output_field=MONEY)
+    return (Invoice.objects.filter(issue_date__lte=print_date, **_scope(sections, limit_date))
+            .annotate(paid_on=paid_on,
+                      dispute_comment=Case(When(dispute__is_disputed=True, then=F("dispute__comment")),
+                                           default=Value(None), output_field=CharField()))
+            .filter(paid_on__lt=F("total")))
+
+
+def last_levels(*, sections, limit_date: date) -> dict[int, tuple[int, date]]:
+    """``{invoice id: (last sent level, its print date)}`` for the invoices in scope (one grouped
+    query). Level n+1 is printed at least ``delay`` days after level n, so the latest print date
+    is the last level's."""
+    return {invoice_id: (level, printed) for invoice_id, level, printed in (
+        Reminder.objects.filter(status=Reminder.Status.SENT, **_scope(sections, limit_date, "invoice__"))
+        .values("invoice_id").annotate(level=Max("level"), printed=Max("print_date")).order_by()
+        .values_list("invoice_id", "level", "printed"))}
 
 
 def proposal_rows(*, limit_date: date, print_date: date, section=None, sections=None) -> list[ProposalRow]:
@@ -211,21 +206,27 @@ def proposal_rows(*, limit_date: date, print_date: date, section=None, sections=
     if not sections:
         return []
     delays = delays_for_sections(sections)
-    values_rows = (due_invoices(sections=sections, limit_date=limit_date, print_date=print_date, delays=delays)
-                   .order_by("due_date", "number").values_list(*VALUE_FIELDS))
-    values_rows = list(values_rows)
+    values_rows = list(owed_invoices(sections=sections, limit_date=limit_date, print_date=print_date)
+                       .order_by("due_date", "number").values_list(*VALUE_FIELDS))
     if not values_rows:
         return []
+    levels = last_levels(sections=sections, limit_date=limit_date)
+    # The first day each level is due, per section (next_level's rule, without a call per invoice).
+    earliest = {pk: {level: print_date - timedelta(days=d.days(level)) for level in (1, 2, 3)}
+                for pk, d in delays.items()}
     # Unsettled debits are few: read them for the sections' issued invoices (a subquery, no id list).
-    debits = unsettled_debit_invoice_ids(Invoice.objects.filter(
-        section__in=[s.pk for s in sections], status=Invoice.Status.ISSUED, due_date__lte=limit_date)
-        .values_list("pk", flat=True))
+    debits = unsettled_debit_invoice_ids(Invoice.objects.filter(**_scope(sections, limit_date))
+                                         .values_list("pk", flat=True))
     credits = debtor_credits(sections)
 
     rows: list[ProposalRow] = []
     append = rows.append
+    no_history = (0, None)
     for (pk, number, section_id, kind, resident_id, relative_id, payer_id, debtor_name, issue_date, due_date,
-         total, paid_amount, resident_name, paid_on, last_level, last_printed, dispute) in values_rows:
+         total, paid_amount, resident_name, paid_on, dispute) in values_rows:
+        last_level, last_printed = levels.get(pk, no_history)
+        if last_level >= 3 or (last_printed or due_date) > earliest[section_id][last_level + 1]:
+            continue
         ref = InvoiceRef(pk, number, section_id, kind, resident_id, relative_id, payer_id,
                          debtor_name or resident_name or number, issue_date, due_date, total, paid_amount)
         # A payment recorded since (even dated after the print date) is never chased.
@@ -238,7 +239,7 @@ def proposal_rows(*, limit_date: date, print_date: date, section=None, sections=
             row.exclusion, row.exclusion_detail = DISPUTED, dispute
         elif pk in debits:
             row.exclusion = DIRECT_DEBIT
-        else:
+        elif credits:
             credit = credits.get(row.debtor, ZERO)
             if credit >= balance:
                 credits[row.debtor] = credit - balance
