@@ -17,11 +17,13 @@ from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from core.forms import attach_errors
+from structures import access
 from structures.access import Role
 from structures.views_mixins import SectionMixin
 
 from . import forms, selectors
 from .models import Payer, PayerGroup
+from .sendings import payer_sendings
 from .services import payers as services
 
 TABS = [
@@ -31,6 +33,7 @@ TABS = [
     ("statements", gettext_lazy("Bordereaux")),  # served by billing (billing:payer-statements)
     ("payments", gettext_lazy("Règlements")),
     ("notes", gettext_lazy("Notes")),
+    ("sendings", gettext_lazy("Envois")),  # filled by the apps that write to payers (payers.sendings)
 ]
 TAB_KEYS = {key for key, _label in TABS} - {"statements"}
 
@@ -101,6 +104,8 @@ class PayerDetailView(PayerMixin, _LoadPayer, TemplateView):
         elif self.tab == "notes":
             ctx["notes"] = selectors.payer_notes(payer=self.payer)
             ctx["note_form"] = forms.NoteForm()
+        elif self.tab == "sendings":
+            ctx["sendings"] = payer_sendings(payer=self.payer, sections=access.sections_for(self.request.user))
         return ctx
 
 

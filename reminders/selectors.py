@@ -40,7 +40,7 @@ def proposed_runs(sections) -> list[ReminderRun]:
 def run_debtors(run: ReminderRun) -> list[dict]:
     """The run's lines grouped per debtor (name order), each group with its lines and total."""
     groups: dict[tuple, dict] = {}
-    for line in (run.reminders.select_related("invoice", "letter")
+    for line in (run.reminders.select_related("invoice__payer", "letter")
                  .order_by("invoice__debtor_name", "invoice__due_date", "invoice__number")):
         inv = line.invoice
         key = (inv.debtor_kind, inv.resident_id, inv.relative_id, inv.payer_id)

@@ -15,7 +15,7 @@ from billing.models import Invoice, PaymentAllocation
 from billing.services.payments import Debtor
 from core.money import round_money
 
-from ..models import Level, Reminder, ReminderLetter, ReminderRun
+from ..models import Audience, Level, Reminder, ReminderLetter, ReminderRun
 from . import letters as letters_svc
 from .proposal import SETTLED, delays_for, first_of_month, proposal_rows
 
@@ -93,10 +93,35 @@ def _current_balances(invoice_ids: list[int], on: date) -> dict[int, object]:
 
 
 def _letter_debtor(invoice: Invoice) -> tuple[str, str, str]:
-    """(name, address, person) of the debtor as issued on the invoice."""
+    """(name, address, person) of the debtor as issued on the invoice (a payer is written to about
+    itself: its person is its name)."""
     name = invoice.debtor_name or str(invoice)
+    if invoice.debtor_kind == Invoice.DebtorKind.PAYER:
+        return name, invoice.debtor_address, name
     person = invoice.resident_name or (invoice.resident.full_name if invoice.resident_id else name)
     return name, invoice.debtor_address, person
+
+
+def _statement_numbers(invoice_ids) -> dict[int, str]:
+    """The statement (bordereau) each payer invoice was sent in, for the payers' letters."""
+    from billing.models import StatementLine
+
+    return dict(StatementLine.objects.filter(invoice_id__in=invoice_ids).exclude(statement__number="")
+                .order_by("statement__statement_date").values_list("invoice_id", "statement__number"))
+
+
+def _letter_data(*, run, delays, lines, statements) -> letters_svc.LetterData:
+    """One debtor's letter: its lines (``Reminder`` rows), the family or payer texts."""
+    first = lines[0].invoice
+    name, address, person = _letter_debtor(first)
+    audience = Audience.PAYER if first.debtor_kind == Invoice.DebtorKind.PAYER else Audience.FAMILY
+    return letters_svc.LetterData(
+        establishment=run.section.establishment, debtor_name=name, debtor_address=address, person=person,
+        level=max(line.level for line in lines), print_date=run.print_date,
+        pay_by=run.print_date + _pay_within(delays), audience=audience,
+        lines=[letters_svc.LetterLine(line.invoice.number, line.invoice.issue_date, line.invoice.due_date,
+                                      line.amount, line.balance, line.level, statements.get(line.invoice_id, ""))
+               for line in lines])
 
 
 def run_validate(*, run: ReminderRun, user=None, progress=None) -> dict:
@@ -129,21 +154,15 @@ def run_validate(*, run: ReminderRun, user=None, progress=None) -> dict:
             line.balance = balance
             by_debtor[Debtor.of(line.invoice)].append(line)
         delays = delays_for(run.section)
-        establishment = run.section.establishment
+        statements = _statement_numbers([r.invoice_id for r in chosen])
         datas, letters = [], []
         for debtor, debtor_lines in sorted(by_debtor.items(), key=lambda i: _letter_debtor(i[1][0].invoice)[0]):
             first = debtor_lines[0].invoice
-            name, address, person = _letter_debtor(first)
-            level = max(line.level for line in debtor_lines)
-            data = letters_svc.LetterData(
-                establishment=establishment, debtor_name=name, debtor_address=address, person=person, level=level,
-                print_date=run.print_date, pay_by=run.print_date + _pay_within(delays),
-                lines=[letters_svc.LetterLine(line.invoice.number, line.invoice.issue_date, line.invoice.due_date,
-                                              line.amount, line.balance, line.level) for line in debtor_lines])
+            data = _letter_data(run=run, delays=delays, lines=debtor_lines, statements=statements)
             letter = ReminderLetter.objects.create(
                 run=run, debtor_kind=debtor.kind, resident_id=debtor.resident_id, relative_id=debtor.relative_id,
-                payer_id=debtor.payer_id, debtor_name=name[:250], debtor_address=address, level=level,
-                total_due=data.total_due)
+                payer_id=debtor.payer_id, debtor_name=data.debtor_name[:250], debtor_address=data.debtor_address,
+                level=data.level, total_due=data.total_due)
             letter.pdf.save(f"relance_{run.section.alias}_{run.print_date:%Y%m%d}_{letter.pk}.pdf",
                             ContentFile(letters_svc.letters_pdf([data])), save=True)
             for line in debtor_lines:
@@ -236,13 +255,8 @@ def run_preview_pdf(*, run: ReminderRun, reminder: Reminder) -> bytes:
     lines = [line for line in run.reminders.filter(debtor.q("invoice__")).select_related("invoice")
              .order_by("invoice__due_date", "invoice__number") if line.selected and not line.exclusion]
     lines = lines or [reminder]
-    name, address, person = _letter_debtor(lines[0].invoice)
-    data = letters_svc.LetterData(
-        establishment=run.section.establishment, debtor_name=name, debtor_address=address, person=person,
-        level=max(line.level for line in lines), print_date=run.print_date,
-        pay_by=run.print_date + _pay_within(delays_for(run.section)),
-        lines=[letters_svc.LetterLine(line.invoice.number, line.invoice.issue_date, line.invoice.due_date,
-                                      line.amount, line.balance, line.level) for line in lines])
+    data = _letter_data(run=run, delays=delays_for(run.section), lines=lines,
+                        statements=_statement_numbers([line.invoice_id for line in lines]))
     return letters_svc.letters_pdf([data])
 
 
