@@ -11,7 +11,7 @@ class Command(BaseCommand):
         parser.add_argument("--residents", type=int, default=60, help="Nombre de résidents de démo (défaut 60).")
         parser.add_argument("--payments", action="store_true",
                             help="Émettre octobre à décembre 2025 de VER-HP avec des règlements (partiels, en "
-                                 "retard, un crédit).")
+                                 "retard, un crédit) et un historique de relances (niveaux 1 et 2).")
 
     def handle(self, *args, **options):
         from django.conf import settings
@@ -28,9 +28,13 @@ class Command(BaseCommand):
         if options["payments"]:
             from demo.services.payments_seed import demo_payments
 
+            from demo.services.reminders_seed import demo_reminders
+
             made = demo_payments(organisation=result["organisation"])
             self.stdout.write(f"Règlements de démonstration : {made['issued']} facture(s) émise(s), "
                               f"{made['payments']} règlement(s).")
+            reminded = demo_reminders(organisation=result["organisation"])
+            self.stdout.write(f"Relances de démonstration : {reminded} relance(s) déjà envoyée(s).")
         self.stdout.write(self.style.SUCCESS(
             f"Association « {result['organisation'].name} » prête : {len(result['sections'])} sections, "
             f"{result['residents_created']} résident(s) créé(s)."))
