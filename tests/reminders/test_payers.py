@@ -12,22 +12,12 @@ from pypdf import PdfReader
 from billing.models import BillingPeriod, Statement, StatementLine
 from payers.models import Payer
 from reminders.models import ReminderLetter, ReminderText
-from reminders.services.runs import run_create, run_validate_start
+from reminders.services.runs import run_create
 from structures.models import SectionAccess
 from tests.billing.payment_helpers import issued_invoice, resident_in
 from tests.factories import SectionAccessFactory, SectionFactory, UserFactory
-from tests.mailing.servers import SmtpServer
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager_celery():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
 
 
 def _pdf_text(content: bytes) -> str:
@@ -58,15 +48,10 @@ def site():
     return {"section": section, "org": org, "cd": cd, "caisse": caisse, "a": a, "b": b}
 
 
-def test_payers_reminded_by_email_with_their_texts_the_rest_to_post(site, eager_celery,
-                                                                    django_capture_on_commit_callbacks):
-    section, org = site["section"], site["org"]
+def test_payers_reminded_by_email_with_their_texts_the_rest_to_post(site, validate_through_smtp):
+    section = site["section"]
     run = run_create(section=section, print_date=date(2026, 2, 5))
-    with SmtpServer() as server:
-        org.smtp_host, org.smtp_port, org.smtp_security = "127.0.0.1", server.port, "none"
-        org.save()
-        with django_capture_on_commit_callbacks(execute=True):
-            run_validate_start(run=run)
+    server = validate_through_smtp(run, site["org"])
     run.refresh_from_db()
     cd_letter = ReminderLetter.objects.get(run=run, payer=site["cd"])
     caisse_letter = ReminderLetter.objects.get(run=run, payer=site["caisse"])
@@ -86,7 +71,7 @@ def test_payers_reminded_by_email_with_their_texts_the_rest_to_post(site, eager_
     assert "concernant {personne}" in family.header
 
 
-def test_payer_file_envois_tab_and_no_email_flag(site, client, eager_celery, django_capture_on_commit_callbacks):
+def test_payer_file_envois_tab_and_no_email_flag(site, client, validate_through_smtp):
     section = site["section"]
     clerk = UserFactory(username="clerk")
     SectionAccessFactory(user=clerk, section=section, role=SectionAccess.Role.MANAGER)
@@ -94,12 +79,7 @@ def test_payer_file_envois_tab_and_no_email_flag(site, client, eager_celery, dja
     client.force_login(clerk)
     proposal = client.get(reverse("reminders:run", kwargs={"alias": "TIL-HP", "pk": run.pk})).content.decode()
     assert proposal.count("data-payer-no-email") == 1  # the mutual, not the département
-    org = site["org"]
-    with SmtpServer() as server:
-        org.smtp_host, org.smtp_port, org.smtp_security = "127.0.0.1", server.port, "none"
-        org.save()
-        with django_capture_on_commit_callbacks(execute=True):
-            run_validate_start(run=run)
+    validate_through_smtp(run, site["org"])
     page = client.get(reverse("reminders:run", kwargs={"alias": "TIL-HP", "pk": run.pk})).content.decode()
     assert "payeur sans adresse e-mail" in page and 'id="to-post"' in page
     url = reverse("payers:detail", kwargs={"alias": "TIL-HP", "pk": site["caisse"].pk}) + "?tab=sendings"

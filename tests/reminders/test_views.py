@@ -17,15 +17,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def eager_celery():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
 def site():
     section = SectionFactory(alias="REL-A")
     other = SectionFactory(alias="REL-B", establishment=section.establishment)
