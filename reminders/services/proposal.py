@@ -16,17 +16,16 @@ the credits. Python only builds light tuples from the values and applies the cre
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import (Case, CharField, DecimalField, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value,
-                              When)
+from django.db.models import Case, CharField, DecimalField, F, Max, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from billing.models import Invoice, Payment, PaymentAllocation
+from billing.models import Invoice, Payment
 from billing.services.payments import PAYABLE_KINDS, Debtor
 from core.money import ZERO, round_money
 
@@ -139,28 +138,36 @@ def next_level(history: list[tuple[int, date]], *, due_date: date, print_date: d
     return level
 
 
+_DebtorRow = namedtuple("_DebtorRow", "section_id debtor_kind resident_id relative_id payer_id")
+_DEBTOR_FIELDS = _DebtorRow._fields
+
+
 def debtor_credits(sections) -> dict[Debtor, Decimal]:
     """Every debtor's credit in the sections (unallocated payments and credit notes, less refunds),
-    like ``billing.services.payments.debtor_credit`` but for all debtors in three queries."""
+    like ``billing.services.payments.debtor_credit`` but for all debtors in three queries (sums by
+    grouped joins, read as values)."""
     if not isinstance(sections, (list, tuple, set, QuerySet)):
         sections = [sections]
 
-    def allocated(field_name):
-        return Coalesce(Subquery(PaymentAllocation.objects.filter(**{field_name: OuterRef("pk")}).order_by()
-                                 .values(field_name).annotate(s=Sum("amount")).values("s")[:1], output_field=MONEY),
-                        Value(ZERO), output_field=MONEY)
+    def allocated(relation):
+        return Coalesce(Sum(f"{relation}__amount"), Value(ZERO), output_field=MONEY)
 
     credits: dict[Debtor, Decimal] = defaultdict(lambda: ZERO)
-    for p in (Payment.objects.filter(section__in=sections, kind=Payment.Kind.PAYMENT, cancelled_at__isnull=True)
-              .annotate(allocated=allocated("payment")).filter(allocated__lt=F("amount"))):
-        credits[Debtor.of(p)] += p.amount - round_money(p.allocated)
-    for n in (Invoice.objects.filter(section__in=sections, kind=Invoice.Kind.CREDIT_NOTE,
-                                     status=Invoice.Status.ISSUED).annotate(allocated=allocated("credit_note"))):
-        left = -n.total - round_money(n.allocated)
+    for *who, amount, used in (Payment.objects.filter(section__in=sections, kind=Payment.Kind.PAYMENT,
+                                                      cancelled_at__isnull=True)
+                               .annotate(used=allocated("allocations")).filter(used__lt=F("amount"))
+                               .values_list(*_DEBTOR_FIELDS, "amount", "used")):
+        credits[Debtor.of(_DebtorRow(*who))] += amount - round_money(used)
+    for *who, total, used in (Invoice.objects.filter(section__in=sections, kind=Invoice.Kind.CREDIT_NOTE,
+                                                     status=Invoice.Status.ISSUED)
+                              .annotate(used=allocated("credit_allocations"))
+                              .values_list(*_DEBTOR_FIELDS, "total", "used")):
+        left = -total - round_money(used)
         if left > 0:
-            credits[Debtor.of(n)] += left
-    for r in Payment.objects.filter(section__in=sections, kind=Payment.Kind.REFUND, cancelled_at__isnull=True):
-        credits[Debtor.of(r)] -= r.amount
+            credits[Debtor.of(_DebtorRow(*who))] += left
+    for *who, amount in (Payment.objects.filter(section__in=sections, kind=Payment.Kind.REFUND,
+                                                cancelled_at__isnull=True).values_list(*_DEBTOR_FIELDS, "amount")):
+        credits[Debtor.of(_DebtorRow(*who))] -= amount
     return {debtor: amount for debtor, amount in credits.items() if amount > 0}
 
 
