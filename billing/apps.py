@@ -13,7 +13,7 @@ class BillingConfig(AppConfig):
         from .services import statement_documents  # noqa: F401 - registers the statement attachment provider
         from .services.aid_plans import aid_plans_not_validated
         from .services.checks import period_check_register
-        from .services import payer_mails  # noqa: F401 - the payer file's Envois tab (payers.mail_registry)
+        from .services import payer_mails  # noqa: F401 - the payer file's Envois tab (payers.sendings)
         from . import models, signals
 
         signals.connect()

@@ -39,10 +39,10 @@ def payer_notes(*, payer: Payer) -> QuerySet[PayerNote]:
 
 def payer_mails(*, payer: Payer, section):
     """Every outbox message of the section sent about one of the payer's documents (statements,
-    invoices, letters… — see ``mail_registry``), newest first."""
+    invoices, letters… — see ``payers.sendings``), newest first."""
     from mailing.models import OutgoingMessage
 
-    from .mail_registry import payer_mail_keys
+    from .sendings import payer_mail_keys
 
     keys = payer_mail_keys(payer=payer, section=section)
     return (OutgoingMessage.objects.filter(organisation_id=payer.organisation_id, section=section,

@@ -1,5 +1,5 @@
 """Payer files (managers, in the app): list, and a file per payer with the tabs Définition,
-Paramétrage, Groupes, Envois (``mail_registry``), Notes; Bordereaux and Règlements are billing's views (layer 3), linked by URL name.
+Paramétrage, Groupes, Envois (``payers.sendings``), Notes; Bordereaux and Règlements are billing's views (layer 3), linked by URL name.
 
 Scoping: the section of the URL (``SectionMixin``, 404 when not granted); a payer belongs to the
 association of that section (another association's payer → 404); every write needs the section's
@@ -17,11 +17,13 @@ from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from core.forms import attach_errors
+from structures import access
 from structures.access import Role
 from structures.views_mixins import SectionMixin
 
 from . import forms, selectors
 from .models import Payer, PayerGroup
+from .sendings import payer_sendings
 from .services import payers as services
 
 TABS = [
@@ -31,7 +33,7 @@ TABS = [
     ("aid_plans", gettext_lazy("Plans d'aide")),  # payers.views_aid_plans (payers:aid-plans)
     ("statements", gettext_lazy("Bordereaux")),  # served by billing (billing:payer-statements)
     ("payments", gettext_lazy("Règlements")),
-    ("mails", gettext_lazy("Envois")),
+    ("mails", gettext_lazy("Envois")),  # filled by the apps that write to payers (payers.sendings)
     ("notes", gettext_lazy("Notes")),
 ]
 TAB_KEYS = {key for key, _label in TABS} - {"statements", "aid_plans"}
@@ -105,6 +107,7 @@ class PayerDetailView(PayerMixin, _LoadPayer, TemplateView):
                 product__establishment=self.section.establishment).select_related("product")
         elif self.tab == "mails":
             ctx["mails"] = selectors.payer_mails(payer=self.payer, section=self.section)[:200]
+            ctx["sendings"] = payer_sendings(payer=self.payer, sections=access.sections_for(self.request.user))
         elif self.tab == "notes":
             ctx["notes"] = selectors.payer_notes(payer=self.payer)
             ctx["note_form"] = forms.NoteForm()

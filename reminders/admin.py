@@ -10,8 +10,8 @@ from .models import InvoiceDispute, ReminderDelays, ReminderText
 @admin.register(ReminderText)
 class ReminderTextAdmin(SectionScopedAdmin):
     section_lookup = "establishment__sections"
-    list_display = ["establishment", "level", "title"]
-    list_filter = ["establishment", "level"]
+    list_display = ["establishment", "audience", "level", "title"]
+    list_filter = ["establishment", "audience", "level"]
 
 
 @admin.register(ReminderDelays)

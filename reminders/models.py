@@ -23,10 +23,18 @@ class Level(models.IntegerChoices):
     FORMAL_NOTICE = 3, _("Mise en demeure")
 
 
-class ReminderText(models.Model):
-    """Title, header and footer of one level's letter for an establishment (placeholders
-    ``{personne}``, ``{etablissement}``, ``{date_limite}``, ``{total_du}``)."""
+class Audience(models.TextChoices):
+    FAMILY = "family", _("Familles (résidents, proches)")
+    PAYER = "payer", _("Payeurs (départements, caisses, mutuelles)")
 
+
+class ReminderText(models.Model):
+    """Title, header and footer of one level's letter for an establishment and an audience
+    (families or payers; placeholders ``{personne}``, ``{etablissement}``, ``{date_limite}``,
+    ``{total_du}``)."""
+
+    audience = models.CharField(_("destinataires"), max_length=10, choices=Audience.choices,
+                                default=Audience.FAMILY)
     establishment = models.ForeignKey(Establishment, verbose_name=_("établissement"), on_delete=models.CASCADE,
                                       related_name="reminder_texts")
     level = models.PositiveSmallIntegerField(_("niveau"), choices=Level.choices)
@@ -37,11 +45,12 @@ class ReminderText(models.Model):
     class Meta:
         verbose_name = _("modèle de relance")
         verbose_name_plural = _("modèles de relance")
-        ordering = ["establishment", "level"]
-        constraints = [models.UniqueConstraint(fields=["establishment", "level"], name="one_reminder_text_per_level")]
+        ordering = ["establishment", "audience", "level"]
+        constraints = [models.UniqueConstraint(fields=["establishment", "audience", "level"],
+                                               name="one_reminder_text_per_audience_level")]
 
     def __str__(self):
-        return f"{self.establishment} — {self.get_level_display()}"
+        return f"{self.establishment} — {self.get_audience_display()} — {self.get_level_display()}"
 
 
 class ReminderDelays(models.Model):

@@ -31,10 +31,16 @@ def letter_get(*, section, pk: int) -> ReminderLetter:
         raise Http404("Lettre de relance introuvable dans cette section.") from exc
 
 
+def proposed_runs(sections) -> list[ReminderRun]:
+    """Runs waiting for validation in ``sections`` (already scoped by the caller), by alias."""
+    return list(ReminderRun.objects.filter(section__in=sections, status=ReminderRun.Status.PROPOSED)
+                .select_related("section").order_by("section__alias", "-pk"))
+
+
 def run_debtors(run: ReminderRun) -> list[dict]:
     """The run's lines grouped per debtor (name order), each group with its lines and total."""
     groups: dict[tuple, dict] = {}
-    for line in (run.reminders.select_related("invoice", "letter")
+    for line in (run.reminders.select_related("invoice__payer", "letter")
                  .order_by("invoice__debtor_name", "invoice__due_date", "invoice__number")):
         inv = line.invoice
         key = (inv.debtor_kind, inv.resident_id, inv.relative_id, inv.payer_id)

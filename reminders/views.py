@@ -15,6 +15,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from residents.models import Resident
+from structures import access
 from structures.views_mixins import SectionMixin
 
 from . import selectors
@@ -29,6 +30,9 @@ class RunForm(forms.Form):
                                  widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
     print_date = forms.DateField(label=gettext_lazy("Date d'impression"),
                                  widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
+    all_sections = forms.BooleanField(
+        label=gettext_lazy("Toutes les sections"), required=False,
+        help_text=gettext_lazy("Toutes les sections de l'association où vous facturez : une campagne par section."))
 
 
 class RunListView(SectionMixin, TemplateView):
@@ -40,19 +44,32 @@ class RunListView(SectionMixin, TemplateView):
         ctx.update(form=kwargs.get("form") or RunForm(initial={"print_date": today,
                                                                "limit_date": first_of_month(today)}),
                    runs=ReminderRun.objects.filter(section=self.section).order_by("-created_at")[:30],
-                   unpaid=selectors.reminded_unpaid(self.section))
+                   unpaid=selectors.reminded_unpaid(self.section),
+                   other_proposed=selectors.proposed_runs(self.clerk_sections().exclude(pk=self.section.pk)))
         return ctx
+
+    def clerk_sections(self):
+        """The association's sections where the user may bill (the single scoping path)."""
+        return access.sections_for(self.request.user, access.Role.CLERK).filter(
+            establishment__organisation_id=self.section.establishment.organisation_id, is_active=True)
 
     def post(self, request, alias):
         form = RunForm(request.POST)
         if form.is_valid():
+            dates = {"print_date": form.cleaned_data["print_date"], "limit_date": form.cleaned_data["limit_date"]}
             try:
-                run = runs.run_create(section=self.section, print_date=form.cleaned_data["print_date"],
-                                      limit_date=form.cleaned_data["limit_date"], user=request.user)
+                if form.cleaned_data["all_sections"]:
+                    created = runs.runs_create(sections=self.clerk_sections(), user=request.user, **dates)
+                else:
+                    created = [runs.run_create(section=self.section, user=request.user, **dates)]
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
-                return redirect("reminders:run", alias=alias, pk=run.pk)
+                if len(created) == 1 and created[0].section_id == self.section.pk:
+                    return redirect("reminders:run", alias=alias, pk=created[0].pk)
+                messages.success(request, _("%(n)s campagne(s) proposée(s) : %(aliases)s.") % {
+                    "n": len(created), "aliases": ", ".join(run.section.alias for run in created) or "—"})
+                return redirect("reminders:runs", alias=alias)
         return self.render_to_response(self.get_context_data(form=form))
 
 

@@ -1,8 +1,8 @@
 """What billing mails a payer — its invoices (and credit notes) and its statements — for the *Envois* tab
-of the payer file (``payers.mail_registry``)."""
+of the payer file (``payers.sendings``)."""
 from __future__ import annotations
 
-from payers.mail_registry import register_payer_mail_keys
+from payers.sendings import register_payer_mail_keys
 
 from ..models import Invoice, Statement
 from .mailing import invoice_key

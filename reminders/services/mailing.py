@@ -42,6 +42,7 @@ def letters_email(*, run, letters, user=None) -> dict:
     invoice's debtor, as for invoices), start the sending job; the others are to post."""
     from core.money import format_euros
 
+    from ..models import Audience
     from .letters import fill, reminder_texts
 
     establishment = run.section.establishment
@@ -52,7 +53,7 @@ def letters_email(*, run, letters, user=None) -> dict:
         sender = _sender(establishment)
     except ValidationError as exc:
         return {"emailed": [], "to_post": to_post, "error": " ".join(exc.messages)}
-    texts = reminder_texts(establishment)
+    texts = {audience: reminder_texts(establishment, audience) for audience in Audience.values}
     campaign = campaign_create(organisation=establishment.organisation, section=run.section,
                                kind=MailCampaign.Kind.SINGLE,
                                label=_("Relances %(alias)s du %(day)s") % {
@@ -65,7 +66,8 @@ def letters_email(*, run, letters, user=None) -> dict:
         if not recipients:
             to_post.append(letter.pk)
             continue
-        values = {"titre": texts[letter.level].title, "etablissement": establishment.name,
+        audience = Audience.PAYER if letter.payer_id else Audience.FAMILY
+        values = {"titre": texts[audience][letter.level].title, "etablissement": establishment.name,
                   "total_du": format_euros(letter.total_due)}
         subject = fill(SUBJECT.replace("{titre}", values["titre"]), values)
         messages.append(message_build(

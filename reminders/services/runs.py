@@ -15,37 +15,59 @@ from billing.models import Invoice, PaymentAllocation
 from billing.services.payments import Debtor
 from core.money import round_money
 
-from ..models import Level, Reminder, ReminderLetter, ReminderRun
+from ..models import Audience, Level, Reminder, ReminderLetter, ReminderRun
 from . import letters as letters_svc
 from .proposal import SETTLED, delays_for, first_of_month, proposal_rows
 
 VALIDATE_JOB_KIND = "reminders.run_validate"
 
 
+def _check_dates(print_date: date, limit_date: date) -> None:
+    if limit_date > print_date:
+        raise ValidationError(_("La date limite (%(limit)s) doit précéder la date d'impression (%(print)s).") % {
+            "limit": limit_date.strftime("%d/%m/%Y"), "print": print_date.strftime("%d/%m/%Y")})
+
+
+def _run_store(*, section, rows, print_date: date, limit_date: date, user=None, by_scheduler=False) -> ReminderRun:
+    """Store ``rows`` (the section's proposal) as a run; the section's earlier, not yet validated
+    proposals are replaced. Call inside a transaction."""
+    for old in ReminderRun.objects.select_for_update().filter(section=section, status=ReminderRun.Status.PROPOSED):
+        old.reminders.all().delete()
+        old.delete()
+    run = ReminderRun.objects.create(section=section, limit_date=limit_date, print_date=print_date,
+                                     created_by=user if (user and user.is_authenticated) else None,
+                                     by_scheduler=by_scheduler)
+    Reminder.objects.bulk_create([
+        Reminder(run=run, invoice_id=row.invoice.pk, level=row.level, amount=row.amount, balance=row.balance,
+                 days_late=row.days_late, exclusion=row.exclusion, exclusion_detail=row.exclusion_detail[:250],
+                 selected=not row.is_excluded, print_date=print_date) for row in rows], batch_size=2000)
+    return run
+
+
 def run_create(*, section, print_date: date, limit_date: date | None = None, user=None,
                by_scheduler: bool = False) -> ReminderRun:
     """Store the proposal of ``section`` (its earlier, not yet validated proposals are replaced)."""
     limit_date = limit_date or first_of_month(print_date)
-    if limit_date > print_date:
-        raise ValidationError(_("La date limite (%(limit)s) doit précéder la date d'impression (%(print)s).") % {
-            "limit": limit_date.strftime("%d/%m/%Y"), "print": print_date.strftime("%d/%m/%Y")})
+    _check_dates(print_date, limit_date)
     with transaction.atomic():
-        for old in ReminderRun.objects.select_for_update().filter(section=section,
-                                                                  status=ReminderRun.Status.PROPOSED):
-            old.reminders.all().delete()
-            old.delete()
-        run = ReminderRun.objects.create(section=section, limit_date=limit_date, print_date=print_date,
-                                         created_by=user if (user and user.is_authenticated) else None,
-                                         by_scheduler=by_scheduler)
-        Reminder.objects.bulk_create([
-            Reminder(run=run, invoice_id=row.invoice.pk, level=row.level, amount=row.amount, balance=row.balance,
-                     days_late=row.days_late, exclusion=row.exclusion, exclusion_detail=row.exclusion_detail[:250],
-                     selected=not row.is_excluded, print_date=print_date) for row in rows_of(run)])
-    return run
+        rows = proposal_rows(section=section, limit_date=limit_date, print_date=print_date)
+        return _run_store(section=section, rows=rows, print_date=print_date, limit_date=limit_date, user=user,
+                          by_scheduler=by_scheduler)
 
 
-def rows_of(run: ReminderRun):
-    return proposal_rows(section=run.section, limit_date=run.limit_date, print_date=run.print_date)
+def runs_create(*, sections, print_date: date, limit_date: date | None = None, user=None) -> list[ReminderRun]:
+    """« Toutes les sections »: one proposal computed over ``sections`` (the caller scopes them with
+    ``structures.access.sections_for``), stored as one run per section that has lines (each section
+    keeps its own texts, sender, validation and history). Returns the runs, by section alias."""
+    limit_date = limit_date or first_of_month(print_date)
+    _check_dates(print_date, limit_date)
+    sections = sorted(sections, key=lambda s: s.alias)
+    with transaction.atomic():
+        by_section = defaultdict(list)
+        for row in proposal_rows(sections=sections, limit_date=limit_date, print_date=print_date):
+            by_section[row.invoice.section_id].append(row)
+        return [_run_store(section=section, rows=by_section[section.pk], print_date=print_date,
+                           limit_date=limit_date, user=user) for section in sections if by_section[section.pk]]
 
 
 def run_select(*, run: ReminderRun, selected_ids: list[int]) -> None:
@@ -71,10 +93,35 @@ def _current_balances(invoice_ids: list[int], on: date) -> dict[int, object]:
 
 
 def _letter_debtor(invoice: Invoice) -> tuple[str, str, str]:
-    """(name, address, person) of the debtor as issued on the invoice."""
+    """(name, address, person) of the debtor as issued on the invoice (a payer is written to about
+    itself: its person is its name)."""
     name = invoice.debtor_name or str(invoice)
+    if invoice.debtor_kind == Invoice.DebtorKind.PAYER:
+        return name, invoice.debtor_address, name
     person = invoice.resident_name or (invoice.resident.full_name if invoice.resident_id else name)
     return name, invoice.debtor_address, person
+
+
+def _statement_numbers(invoice_ids) -> dict[int, str]:
+    """The statement (bordereau) each payer invoice was sent in, for the payers' letters."""
+    from billing.models import StatementLine
+
+    return dict(StatementLine.objects.filter(invoice_id__in=invoice_ids).exclude(statement__number="")
+                .order_by("statement__statement_date").values_list("invoice_id", "statement__number"))
+
+
+def _letter_data(*, run, delays, lines, statements) -> letters_svc.LetterData:
+    """One debtor's letter: its lines (``Reminder`` rows), the family or payer texts."""
+    first = lines[0].invoice
+    name, address, person = _letter_debtor(first)
+    audience = Audience.PAYER if first.debtor_kind == Invoice.DebtorKind.PAYER else Audience.FAMILY
+    return letters_svc.LetterData(
+        establishment=run.section.establishment, debtor_name=name, debtor_address=address, person=person,
+        level=max(line.level for line in lines), print_date=run.print_date,
+        pay_by=run.print_date + _pay_within(delays), audience=audience,
+        lines=[letters_svc.LetterLine(line.invoice.number, line.invoice.issue_date, line.invoice.due_date,
+                                      line.amount, line.balance, line.level, statements.get(line.invoice_id, ""))
+               for line in lines])
 
 
 def run_validate(*, run: ReminderRun, user=None, progress=None) -> dict:
@@ -107,21 +154,15 @@ def run_validate(*, run: ReminderRun, user=None, progress=None) -> dict:
             line.balance = balance
             by_debtor[Debtor.of(line.invoice)].append(line)
         delays = delays_for(run.section)
-        establishment = run.section.establishment
+        statements = _statement_numbers([r.invoice_id for r in chosen])
         datas, letters = [], []
         for debtor, debtor_lines in sorted(by_debtor.items(), key=lambda i: _letter_debtor(i[1][0].invoice)[0]):
             first = debtor_lines[0].invoice
-            name, address, person = _letter_debtor(first)
-            level = max(line.level for line in debtor_lines)
-            data = letters_svc.LetterData(
-                establishment=establishment, debtor_name=name, debtor_address=address, person=person, level=level,
-                print_date=run.print_date, pay_by=run.print_date + _pay_within(delays),
-                lines=[letters_svc.LetterLine(line.invoice.number, line.invoice.issue_date, line.invoice.due_date,
-                                              line.amount, line.balance, line.level) for line in debtor_lines])
+            data = _letter_data(run=run, delays=delays, lines=debtor_lines, statements=statements)
             letter = ReminderLetter.objects.create(
                 run=run, debtor_kind=debtor.kind, resident_id=debtor.resident_id, relative_id=debtor.relative_id,
-                payer_id=debtor.payer_id, debtor_name=name[:250], debtor_address=address, level=level,
-                total_due=data.total_due)
+                payer_id=debtor.payer_id, debtor_name=data.debtor_name[:250], debtor_address=data.debtor_address,
+                level=data.level, total_due=data.total_due)
             letter.pdf.save(f"relance_{run.section.alias}_{run.print_date:%Y%m%d}_{letter.pk}.pdf",
                             ContentFile(letters_svc.letters_pdf([data])), save=True)
             for line in debtor_lines:
@@ -214,13 +255,8 @@ def run_preview_pdf(*, run: ReminderRun, reminder: Reminder) -> bytes:
     lines = [line for line in run.reminders.filter(debtor.q("invoice__")).select_related("invoice")
              .order_by("invoice__due_date", "invoice__number") if line.selected and not line.exclusion]
     lines = lines or [reminder]
-    name, address, person = _letter_debtor(lines[0].invoice)
-    data = letters_svc.LetterData(
-        establishment=run.section.establishment, debtor_name=name, debtor_address=address, person=person,
-        level=max(line.level for line in lines), print_date=run.print_date,
-        pay_by=run.print_date + _pay_within(delays_for(run.section)),
-        lines=[letters_svc.LetterLine(line.invoice.number, line.invoice.issue_date, line.invoice.due_date,
-                                      line.amount, line.balance, line.level) for line in lines])
+    data = _letter_data(run=run, delays=delays_for(run.section), lines=lines,
+                        statements=_statement_numbers([line.invoice_id for line in lines]))
     return letters_svc.letters_pdf([data])
 
 

@@ -52,3 +52,23 @@ def test_demo_has_sent_debit_batches_and_one_return():
     assert debit_payments.count() == DebitLine.objects.filter(batch__status="settled").count()
     call_command("seed_demo", "--residents", "30", "--payments", stdout=StringIO())
     assert DebitBatch.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_demo_has_late_invoices_at_each_reminder_level():
+    from datetime import date
+
+    from reminders.models import Reminder
+    from reminders.services.proposal import proposal_rows
+
+    out = StringIO()
+    call_command("seed_demo", "--residents", "30", "--payments", stdout=out)
+    assert "Relances de démonstration" in out.getvalue()
+    section = Section.objects.get(alias="VER-HP")
+    assert set(Reminder.objects.filter(status="sent").values_list("level", flat=True)) == {1, 2}
+    rows = [r for r in proposal_rows(section=section, limit_date=date(2026, 3, 1), print_date=date(2026, 3, 2))
+            if not r.is_excluded]
+    assert {r.level for r in rows} == {1, 2, 3}
+    before = Reminder.objects.count()
+    call_command("seed_demo", "--residents", "30", "--payments", stdout=StringIO())
+    assert Reminder.objects.count() == before

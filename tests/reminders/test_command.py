@@ -52,3 +52,22 @@ def test_refusals(setup):
         call_command("reminders", "--section", "TIL-HP", "--date", "05/02/2026")
     with pytest.raises(CommandError, match="Format inconnu"):
         call_command("reminders", "--section", "TIL-HP", "--format", "xlsx")
+
+
+def test_all_sections_of_the_association(setup, capsys):
+    section, a, b = setup
+    sister = SectionFactory(alias="TIL-UP", establishment=section.establishment)
+    c = issued_invoice(sister, resident_in(sister), "60.00", date(2026, 1, 6))
+    other = SectionFactory(alias="AUT-HP")  # another association: never in TIL-HP's run
+    issued_invoice(other, resident_in(other), "70.00", date(2026, 1, 6))
+    call_command("reminders", "--all-sections", "--section", "TIL-HP", "--date", "2026-02-05")
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].lstrip("\ufeff") == "SECTION;FACTURE;DEBITEUR;NIVEAU;RESTE;RETARD_JOURS;EXCLUSION"
+    assert sorted((line.split(";")[0], line.split(";")[1]) for line in lines[1:]) == sorted(
+        [("TIL-HP", a.number), ("TIL-HP", b.number), ("TIL-UP", c.number)])
+    call_command("reminders", "--all-sections", "--section", "TIL-HP", "--date", "2026-02-05", "--create")
+    runs = {run.section.alias: run for run in ReminderRun.objects.all()}
+    assert set(runs) == {"TIL-HP", "TIL-UP"}
+    assert list(runs["TIL-UP"].reminders.values_list("invoice_id", flat=True)) == [c.pk]
+    with pytest.raises(CommandError, match="--section ALIAS ou --all-sections"):
+        call_command("reminders", "--date", "2026-02-05")

@@ -8,26 +8,15 @@ from pypdf import PdfReader
 
 from mailing.models import OutgoingMessage
 from reminders.models import ReminderLetter
-from reminders.services.runs import run_create, run_validate_start
+from reminders.services.runs import run_create
 from residents.models import Resident
 from tests.billing.payment_helpers import issued_invoice, resident_in
 from tests.factories import SectionFactory
-from tests.mailing.servers import SmtpServer
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def eager_celery():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-def test_letters_emailed_to_debtors_with_an_address_the_rest_to_post(eager_celery,
-                                                                     django_capture_on_commit_callbacks):
+def test_letters_emailed_to_debtors_with_an_address_the_rest_to_post(validate_through_smtp):
     section = SectionFactory(alias="TIL-HP")
     est = section.establishment
     est.name, est.sender_name, est.sender_email = "EHPAD Les Tilleuls", "Facturation", "facturation@tilleuls.example"
@@ -41,11 +30,7 @@ def test_letters_emailed_to_debtors_with_an_address_the_rest_to_post(eager_celer
     a = issued_invoice(section, martin, "100.00", date(2026, 1, 5))
     issued_invoice(section, leroy, "60.00", date(2026, 1, 5))
     run = run_create(section=section, print_date=date(2026, 2, 5))
-    with SmtpServer() as server:
-        org.smtp_host, org.smtp_port, org.smtp_security = "127.0.0.1", server.port, "none"
-        org.save()
-        with django_capture_on_commit_callbacks(execute=True):
-            run_validate_start(run=run)
+    server = validate_through_smtp(run, org)
     run.refresh_from_db()
     assert run.status == "validated"
     martin_letter = ReminderLetter.objects.get(run=run, resident=martin)

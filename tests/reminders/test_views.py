@@ -9,20 +9,11 @@ from pypdf import PdfReader
 
 from reminders.models import InvoiceDispute, Reminder, ReminderLetter, ReminderRun
 from reminders.services.runs import run_create, run_validate
-from structures.models import SectionAccess
+from structures.models import Section, SectionAccess
 from tests.billing.payment_helpers import issued_invoice, resident_in
 from tests.factories import SectionAccessFactory, SectionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager_celery():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
 
 
 @pytest.fixture
@@ -131,3 +122,28 @@ def test_refusals(client, site):
     assert client.post(_url("invoice", pk=site["a"].pk), {"is_disputed": "on", "comment": "x"}).status_code == 403
     assert ReminderRun.objects.get(pk=run.pk).status == "proposed"
     assert not InvoiceDispute.objects.exists()
+
+
+def test_all_sections_only_those_the_user_bills(client, site):
+    """« Toutes les sections »: one run per section where the user is a clerk; a section of the
+    association the user only reads, or may not see, is never proposed."""
+    section = site["section"]
+    third = SectionFactory(alias="REL-C", establishment=section.establishment)
+    read_only = SectionFactory(alias="REL-D", establishment=section.establishment)
+    not_granted = Section.objects.get(alias="REL-B")
+    SectionAccessFactory(user=site["clerk"], section=third, role=SectionAccess.Role.CLERK)
+    SectionAccessFactory(user=site["clerk"], section=read_only, role=SectionAccess.Role.READER)
+    mine = issued_invoice(third, resident_in(third), "70.00", date(2026, 1, 6))
+    hidden = [issued_invoice(s, resident_in(s), "90.00", date(2026, 1, 6)) for s in (read_only, not_granted)]
+    client.force_login(site["clerk"])
+    response = client.post(_url("runs"), {"print_date": "2026-02-05", "limit_date": "2026-02-01",
+                                          "all_sections": "on"})
+    assert response.status_code == 302
+    runs = {run.section.alias: run for run in ReminderRun.objects.select_related("section")}
+    assert set(runs) == {"REL-A", "REL-C"}
+    assert set(runs["REL-C"].reminders.values_list("invoice_id", flat=True)) == {mine.pk}
+    assert set(runs["REL-A"].reminders.values_list("invoice_id", flat=True)) == {site["a"].pk, site["b"].pk}
+    assert not Reminder.objects.filter(invoice__in=hidden).exists()
+    page = client.get(_url("runs")).content.decode()
+    assert "campagne(s) proposée(s) : REL-A, REL-C" in page
+    assert reverse("reminders:run", kwargs={"alias": "REL-C", "pk": runs["REL-C"].pk}) in page

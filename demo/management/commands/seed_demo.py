@@ -11,7 +11,7 @@ class Command(BaseCommand):
         parser.add_argument("--residents", type=int, default=60, help="Nombre de résidents de démo (défaut 60).")
         parser.add_argument("--payments", action="store_true",
                             help="Émettre octobre à décembre 2025 de VER-HP avec des règlements (partiels, en "
-                                 "retard, un crédit).")
+                                 "retard, un crédit) et un historique de relances (niveaux 1 et 2).")
 
     def handle(self, *args, **options):
         from django.conf import settings
@@ -37,6 +37,10 @@ class Command(BaseCommand):
             made = demo_statements(organisation=result["organisation"])
             self.stdout.write(f"Bordereaux de démonstration : {made['statements']} bordereau(x), "
                               f"{made['settlements']} régularisation(s) d'argent de poche.")
+            from demo.services.reminders_seed import demo_reminders
+
+            reminded = demo_reminders(organisation=result["organisation"])
+            self.stdout.write(f"Relances de démonstration : {reminded} relance(s) déjà envoyée(s).")
         self.stdout.write(self.style.SUCCESS(
             f"Association « {result['organisation'].name} » prête : {len(result['sections'])} sections, "
             f"{result['residents_created']} résident(s) créé(s)."))
