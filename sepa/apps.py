@@ -9,7 +9,7 @@ class SepaConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
 
-        from billing.services.account_panels import resident_account_panel_register
+        from billing.services.panels import panel_register
         from billing.services.checks import period_check_register
         from billing.services.pes import register_sepa_provider
 
@@ -26,4 +26,4 @@ class SepaConfig(AppConfig):
         auditlog.register(models.MandateText)
         period_check_register(direct_debit_without_mandate)
         register_sepa_provider(pes_sepa_info)
-        resident_account_panel_register(resident_account_panel)
+        panel_register("resident_account", resident_account_panel, order=50)

@@ -30,7 +30,7 @@ from structures.views_mixins import SectionMixin
 from .. import selectors
 from ..models import Invoice, Payment
 from ..services import deposit_slip
-from ..services.account_panels import resident_account_panels
+from ..services.panels import panels
 from ..services import payments as services
 from .payment_forms import CancelForm, PaymentForm, ReallocateForm
 from .periods import InvoiceDetailView
@@ -155,7 +155,8 @@ class ResidentAccountView(SectionMixin, TemplateView):
         today = timezone.localdate()
         ctx.update(resident=resident, tabs=TABS, tab="account", accounts=accounts,
                    age=resident.age_on(today), statement_start=date(today.year, 1, 1), statement_end=today,
-                   extra_panels=resident_account_panels(section=self.section, resident=resident))
+                   extra_panels=panels("resident_account", section=self.section, resident=resident,
+                                         user=self.request.user))
         return ctx
 
 

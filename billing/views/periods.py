@@ -22,7 +22,7 @@ from ..models import Invoice
 from ..services import checks as check_services
 from ..services import issuing, pdf, periods, regularisation, review
 from ..services import journal as journal_services
-from ..services.invoice_panels import invoice_panels
+from ..services.panels import panels
 from .payment_forms import invoice_payment_context
 
 
@@ -149,7 +149,7 @@ class InvoiceDetailView(SectionMixin, TemplateView):
         ctx.update(invoice=invoice, debtor=selectors.debtor_label(invoice), lines=lines, creditable=creditable,
                    credit_form=form, credit_notes=invoice.credit_notes.all())
         ctx.update(invoice_payment_context(invoice, can_write=self.can_write, payment_form=kwargs.get("payment_form")))
-        ctx["invoice_panels"] = invoice_panels(invoice=invoice, section=self.section, user=self.request.user)
+        ctx["invoice_panels"] = panels("invoice", invoice=invoice, section=self.section, user=self.request.user)
         return ctx
 
     def post(self, request, *args, **kwargs):

@@ -1,4 +1,4 @@
-"""The reminders panel of the invoice page (registered in ``billing.services.invoice_panels`` by
+"""The reminders panel of the invoice page (registered in ``billing.services.panels`` by
 ``RemindersConfig.ready``): level reached, dispute flag, link to the history."""
 from __future__ import annotations
 
@@ -13,3 +13,8 @@ def invoice_reminders_panel(*, invoice, section, user=None) -> str:
     dispute = InvoiceDispute.objects.filter(invoice=invoice, is_disputed=True).first()
     return render_to_string("reminders/_invoice_summary.html", {
         "invoice": invoice, "section": section, "last": sent[-1] if sent else None, "dispute": dispute})
+
+
+def resident_reminders_link(*, resident, section, user=None) -> str:
+    """The link to a resident's reminder history, on the *Compte* tab of the resident file."""
+    return render_to_string("reminders/_account_link.html", {"resident": resident, "section": section})

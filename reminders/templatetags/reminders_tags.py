@@ -1,5 +1,5 @@
 """Small includes other pages use (the home to-do list). The invoice page's panel is registered in
-``billing.services.invoice_panels`` (``reminders.services.invoice_panel``)."""
+``billing.services.panels`` (``reminders.services.invoice_panel``)."""
 from django import template
 
 register = template.Library()

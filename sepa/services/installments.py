@@ -19,6 +19,7 @@ from decimal import ROUND_DOWN, Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, Sum
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -327,11 +328,11 @@ def regularisations(*, section, year: int) -> list[Regularisation]:
     return _regularisations(plans)
 
 
-def resident_account_panel(*, section, resident) -> list[dict]:
+def resident_account_panel(*, section, resident, user=None) -> str:
     """The *Compte* tab of a mensualised resident: installments received against invoices (to date)."""
     plans = list(InstallmentPlan.objects.filter(section=section, resident=resident).order_by("-year_start", "-pk")[:2])
     plan = next((p for p in plans if p.status == InstallmentPlan.Status.ACTIVE), plans[0] if plans else None)
     if plan is None:
-        return []
-    return [{"template": "sepa/_account_installments.html", "plan": plan,
-             "regularisation": plan_regularisation(plan, until=timezone.localdate())}]
+        return ""
+    return render_to_string("sepa/_account_installments.html", {"section": section, "panel": {
+        "plan": plan, "regularisation": plan_regularisation(plan, until=timezone.localdate())}})
