@@ -147,3 +147,11 @@ def test_all_sections_only_those_the_user_bills(client, site):
     page = client.get(_url("runs")).content.decode()
     assert "campagne(s) proposée(s) : REL-A, REL-C" in page
     assert reverse("reminders:run", kwargs={"alias": "REL-C", "pk": runs["REL-C"].pk}) in page
+
+
+def test_account_tab_links_to_the_residents_reminder_history(client, site):
+    """Registered in billing's panels (billing's template names no reminders URL)."""
+    client.force_login(site["clerk"])
+    page = client.get(reverse("billing:resident-account", kwargs={"alias": "REL-A", "pk": site["martin"].pk}))
+    assert page.status_code == 200
+    assert f'href="{_url("resident", pk=site["martin"].pk)}"' in page.content.decode()
