@@ -4,7 +4,8 @@
 ``log_created_bulk`` writes the entries its receiver would have written for each new row — same
 content type, ``changes`` (``auditlog.diff.model_instance_diff(None, row)`` on the row's own fields:
 the reverse relations, which auditlog renders as « app.Model.None » and which cost a manager per row,
-are left out), representation, correlation id and the actor the caller names — in one ``bulk_create`` per batch.
+are left out), representation, correlation id and the actor the caller names — in one ``COPY``
+(PostgreSQL) or one ``bulk_create`` per batch (``core.db.copy_insert``).
 
 The actor is never read from auditlog's context: its middleware sets that context variable for a
 request and never resets it, so outside a request (a job, a command, the next test) it still names
@@ -15,6 +16,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.utils.encoding import smart_str
+
+from core.db import copy_insert
 
 
 def log_created_bulk(instances, *, actor=None, batch_size: int = 1000) -> None:
@@ -40,7 +43,7 @@ def log_created_bulk(instances, *, actor=None, batch_size: int = 1000) -> None:
                                         use_json_for_changes=use_json),
             serialized_data=LogEntry.objects._get_serialized_data_or_none(instance), cid=cid, actor=actor,
             actor_email=getattr(actor, "email", None) if actor else None))
-    LogEntry.objects.bulk_create(entries, batch_size=batch_size)
+    copy_insert(LogEntry, entries, batch_size=batch_size)
 
 
 def log_changes_bulk(model, rows, *, action: str = "update", actor=None, timestamp=None,
@@ -54,7 +57,7 @@ def log_changes_bulk(model, rows, *, action: str = "update", actor=None, timesta
     cid, email = get_cid(), getattr(actor, "email", None) if actor else None
     kind = LogEntry.Action.CREATE if action == "create" else LogEntry.Action.UPDATE
     extra = {"timestamp": timestamp} if timestamp else {}
-    LogEntry.objects.bulk_create([
+    copy_insert(LogEntry, [
         LogEntry(content_type=content_type, object_pk=str(pk), object_id=pk, object_repr=smart_str(text)[:200],
                  action=kind, changes=changes, cid=cid, actor=actor, actor_email=email, **extra)
         for pk, text, changes in rows], batch_size=batch_size)

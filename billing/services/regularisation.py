@@ -273,7 +273,8 @@ def period_regularise(*, period: BillingPeriod, user=None, issue_date: date | No
     """Issue the credit notes and invoices that settle every régularisation of the period."""
     from .issuing import credit_note_create, invoices_issue
 
-    period = BillingPeriod.objects.select_for_update().select_related("section__establishment").get(pk=period.pk)
+    period = BillingPeriod.objects.select_for_update(of=("self",)).select_related("section__establishment").get(
+        pk=period.pk)  # of=self: never lock the section and establishment rows other sections share
     issue_date = issue_date or timezone.localdate()
     regularisations = period_regularisations(period=period)
     if progress:

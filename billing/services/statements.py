@@ -195,8 +195,8 @@ def statements_validate(*, statements, user=None, today: date | None = None) -> 
     earlier; numbers in the order of the payers' codes, one gapless series per establishment and year."""
     today = today or timezone.localdate()
     ids = [s.pk for s in statements]
-    rows = list(Statement.objects.select_for_update().filter(pk__in=ids).select_related("payer", "establishment")
-                .order_by("statement_date", "payer__code", "pk"))
+    rows = list(Statement.objects.select_for_update(of=("self",)).filter(pk__in=ids)
+                .select_related("payer", "establishment").order_by("statement_date", "payer__code", "pk"))
     for statement in rows:
         if statement.status != Statement.Status.DRAFT:
             raise ValidationError(_("Le bordereau %(number)s est déjà validé.") % {"number": statement.number})

@@ -37,3 +37,15 @@ def test_progress_is_written_and_visible_after_the_block():
     Progress(job.pk)(2, 5, "deux")
     job.refresh_from_db()
     assert (job.progress_current, job.progress_total, job.message) == (2, 5, "deux")
+
+
+def test_copy_insert_writes_every_field_as_bulk_create_would():
+    """``core.db.copy_insert``: COPY on PostgreSQL, bulk_create elsewhere — same rows either way
+    (JSON values, defaults, ``auto_now_add``)."""
+    from core.db import copy_insert
+
+    copy_insert(Job, [Job(kind="core.selftest", label=f"n° {i}", params={"i": i, "texte": "é"}) for i in range(3)])
+    rows = list(Job.objects.order_by("label"))
+    assert [(j.label, j.params, j.status) for j in rows] == [
+        (f"n° {i}", {"i": i, "texte": "é"}, Job.Status.PENDING) for i in range(3)]
+    assert all(j.created_at is not None for j in rows)
