@@ -108,9 +108,6 @@ def test_the_invoice_to_a_chorus_pro_payer_is_a_factur_x_that_round_trips(chorus
     assert _text(root, "//rsm:ExchangedDocument/ram:ID") == invoice.number
     assert _text(root, "//rsm:ExchangedDocument/ram:TypeCode") == "380"
     assert _text(root, "//ram:BuyerReference") == "DSOL-ASH"
-    rendered = dict(Invoice.objects.filter(pk__in=[invoice.pk, note.pk]).values_list("pk", "pdf_rendered_at"))
-    call_command("export_facturx", section=section.alias, month="2026-01", output=str(out))
-    assert rendered == dict(Invoice.objects.filter(pk__in=rendered).values_list("pk", "pdf_rendered_at"))  # kept
     assert _text(root, "//ram:BuyerOrderReferencedDocument/ram:IssuerAssignedID") == "EJ-2026-0042"
     assert _text(root, "//ram:BuyerTradeParty/ram:Name") == "Département du Rhône"
     buyer_id = root.xpath("//ram:BuyerTradeParty/ram:SpecifiedLegalOrganization/ram:ID", namespaces=NS)[0]
@@ -283,6 +280,9 @@ def test_zip_of_a_month_for_chorus_pro_by_command_and_browser(chorus, tmp_path, 
         assert sorted(archive.namelist()) == sorted([f"{invoice.number}.pdf", f"{note.number}.pdf"])
         root = _xml_of(archive.read(f"{invoice.number}.pdf"))
     assert _text(root, "//ram:BuyerReference") == "DSOL-ASH"
+    rendered = dict(Invoice.objects.filter(pk__in=[invoice.pk, note.pk]).values_list("pk", "pdf_rendered_at"))
+    call_command("export_facturx", section=section.alias, month="2026-01", output=str(out))
+    assert rendered == dict(Invoice.objects.filter(pk__in=rendered).values_list("pk", "pdf_rendered_at"))  # kept
     with pytest.raises(CommandError, match="Aucune facture Factur-X .* en 2026-03"):
         call_command("export_facturx", section=section.alias, month="2026-03", output=str(out))
     with pytest.raises(CommandError, match="Mois invalide : « 2026-13 »"):
