@@ -59,8 +59,10 @@ def test_key_three_cheques_and_print_the_deposit_slip(live_server, page):
     page.keyboard.press("Enter")
     page.locator("#row-2 button.candidate", has_text=c.number).click()
     expect(page.locator('[name="line-2-amount"]')).to_have_value("95,00")
+    expect(page.locator('[name="line-2-amount"]')).to_be_focused()  # the row has settled
     page.locator('[name="line-2-reference"]').fill("7001003")
     page.locator('[name="line-2-bank"]').fill("LCL")
+    expect(page.locator('[name="line-2-reference"]')).to_have_value("7001003")
 
     page.locator("#batch-save").click()
     expect(page.locator(".messages")).to_contain_text("3 règlement(s)")
