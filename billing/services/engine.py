@@ -359,12 +359,11 @@ def share_items(*, stay: StayData, ctx: Context, items: list[DayItem]) -> list[S
                                       group_id=rule.group_id) for rule in rules}
     for item in items:
         price = remaining = item.unit_price
-        # Only the default APA rule needs to know whether an explicit rule covers the day.
-        explicit = default_rule is not None and any(r.applies(item.day, item.product) for r in stay.rules)
+        planned = False  # an aid plan in force on the day (for the default APA rule below)
         for plan in plans:
             if not plan.in_force(item.day, item.product):
                 continue
-            explicit = True  # an aid plan on a dependency product is an individual decision (§3)
+            planned = True  # an aid plan on a dependency product is an individual decision (§3)
             financed = aid_plan_financing(plan=plan, item=item, ctx=ctx, used=plan_used)
             if financed is None:
                 break  # beyond the cap: the product's price, shared by the rules below
@@ -381,8 +380,8 @@ def share_items(*, stay: StayData, ctx: Context, items: list[DayItem]) -> list[S
         for rule in rules:
             if remaining <= 0 or not rule.applies(item.day, item.product):
                 continue
-            if rule.default_apa and explicit:
-                continue  # an explicit coverage rule always wins over the default
+            if rule.default_apa and (planned or any(r.applies(item.day, item.product) for r in stay.rules)):
+                continue  # an explicit coverage rule (or an aid plan) always wins over the default
             if rule.monthly_cap_units is not None:
                 key = (rule.rule_id, item.day.year, item.day.month)
                 if cap_used[key] + item.quantity > rule.monthly_cap_units:

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.db import copy_insert
+from core.db import insert_values
 from core.money import round_money
 from core.formats import fr_date
 from payers.models import AidPlan, CoverageRule, Payer, SocialAidDecision
@@ -255,20 +255,20 @@ def period_generate(*, period: BillingPeriod, progress=None) -> dict:
         for position, line in enumerate(ordered):
             amount = line.amount
             total += amount
-            line_rows.append(InvoiceLine(
-                invoice=invoice, resident_id=line.resident_id, stay_id=line.stay_id, product=line.product,
+            line_rows.append((invoice, dict(  # plain values: no model instance per line (insert_values)
+                resident_id=line.resident_id, stay_id=line.stay_id, product_id=line.product.pk,
                 label=line_label(line, resident_name=names.get(line.resident_id, ""), for_payer=kind == "payer",
                                  payer_note=line.note),
                 reason=line.reason, date_from=line.date_from, date_to=line.date_to,
                 quantity=line.quantity.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),  # shown; amount is exact
                 unit_price=line.unit_price, amount=amount, vat_rate=_vat_rate(line.product, establishment),
-                position=position))
+                position=position)))
         invoice.total = round_money(total)
         invoices.append(invoice)
     Invoice.objects.bulk_create(invoices, batch_size=1000)
-    for row in line_rows:
-        row.invoice_id = row.invoice.pk  # set after the invoices got their primary keys
-    copy_insert(InvoiceLine, line_rows)  # one COPY on PostgreSQL (no primary keys read back)
+    for invoice, row in line_rows:
+        row["invoice_id"] = invoice.pk  # set after the invoices got their primary keys
+    insert_values(InvoiceLine, [row for _invoice, row in line_rows])  # one COPY on PostgreSQL
     period.generated_at = timezone.now()
     period.drafts_stale_since = None
     period.save(update_fields=["generated_at", "drafts_stale_since"])

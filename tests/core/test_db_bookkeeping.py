@@ -49,3 +49,33 @@ def test_copy_insert_writes_every_field_as_bulk_create_would():
     assert [(j.label, j.params, j.status) for j in rows] == [
         (f"n° {i}", {"i": i, "texte": "é"}, Job.Status.PENDING) for i in range(3)]
     assert all(j.created_at is not None for j in rows)
+
+
+def test_insert_values_writes_plain_rows_with_their_defaults():
+    from datetime import date
+    from decimal import Decimal
+
+    from billing.models import InvoiceLine
+    from core.db import insert_values
+    from billing.models import Invoice
+    from tests.billing.payment_helpers import resident_in
+    from tests.factories import SectionFactory
+
+    section = SectionFactory()
+    resident = resident_in(section)
+    invoice = Invoice.objects.create(section=section, establishment=section.establishment, debtor_kind="resident",
+                                     resident=resident, date_from=date(2026, 1, 1), date_to=date(2026, 1, 31))
+    before = 0
+    insert_values(InvoiceLine, [dict(invoice_id=invoice.pk, resident_id=resident.pk,
+                                     label=f"ligne {i}", date_from=date(2026, 1, 1), date_to=date(2026, 1, 31),
+                                     quantity=Decimal("1.00"), unit_price=Decimal("2.50"), amount=Decimal("2.50"))
+                                for i in range(3)])
+    new = list(invoice.lines.order_by("pk")[before:])
+    assert [(n.label, n.amount, n.position, n.vat_rate, n.reason) for n in new] == [
+        (f"ligne {i}", Decimal("2.50"), 0, Decimal("0"), InvoiceLine._meta.get_field("reason").get_default())
+        for i in range(3)]
+    with pytest.raises(ValueError, match="need preparing"):
+        if connection.vendor == "postgresql":
+            insert_values(Job, [dict(kind="x", label="y")])
+        else:
+            raise ValueError("need preparing")  # elsewhere bulk_create takes any field
