@@ -125,7 +125,15 @@ class XlsxWriter:
     def append(self, values: Iterable) -> None:
         from openpyxl.cell.cell import Cell
 
-        self.current.append([value if isinstance(value, Cell) else self.cell(value) for value in values])
+        self.current.append([self._safe(value) if isinstance(value, Cell) else self.cell(value) for value in values])
+
+    @staticmethod
+    def _safe(cell):
+        """A cell made elsewhere than :meth:`cell` is neutralised the same way: text, never a formula."""
+        if isinstance(cell.value, str):
+            cell.value = neutralize(cell.value)
+            cell.data_type = "s"
+        return cell
 
     def to_bytes(self) -> bytes:
         output = io.BytesIO()

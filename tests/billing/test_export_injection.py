@@ -95,3 +95,15 @@ def test_import_template_neutralises_codes(billing_setup):
     cells = _all_cells(content)
     assert not [c for c in cells if c.data_type == "f"]
     assert "'=1+1" in [c.value for c in cells]
+
+
+def test_a_cell_made_outside_the_writer_is_neutralised_too():
+    from openpyxl.cell import WriteOnlyCell
+
+    from core.exports import XlsxWriter
+
+    writer = XlsxWriter()
+    sheet = writer.sheet("Feuille")
+    writer.append([WriteOnlyCell(sheet, value=HOSTILE), WriteOnlyCell(sheet, value=Decimal("-12.50"))])
+    cells = _all_cells(writer.to_bytes())
+    assert [c.value for c in cells] == ["'" + HOSTILE, -12.5] and cells[0].data_type == "s"
