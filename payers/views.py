@@ -187,16 +187,11 @@ class PayerDefinitionView(PayerFormView):
         services.payer_save(payer=form.instance)
 
 
-class PayerSettingsView(PayerFormView):
+class PayerSettingsView(PayerDefinitionView):
+    """Same payer, same save; another form and tab."""
     form_class = forms.PayerSettingsForm
     tab = "settings"
     title = gettext_lazy("Modifier le paramétrage")
-
-    def get_instance(self):
-        return self.fresh_payer()
-
-    def perform(self, form):
-        services.payer_save(payer=form.instance)
 
 
 class GroupCreateView(PayerFormView):

@@ -74,8 +74,6 @@ def test_insert_values_writes_plain_rows_with_their_defaults():
     assert [(n.label, n.amount, n.position, n.vat_rate, n.reason) for n in new] == [
         (f"ligne {i}", Decimal("2.50"), 0, Decimal("0"), InvoiceLine._meta.get_field("reason").get_default())
         for i in range(3)]
-    with pytest.raises(ValueError, match="need preparing"):
-        if connection.vendor == "postgresql":
-            insert_values(Job, [dict(kind="x", label="y")])
-        else:
-            raise ValueError("need preparing")  # elsewhere bulk_create takes any field
+    if connection.vendor == "postgresql":  # elsewhere bulk_create takes any field
+        with pytest.raises(ValueError, match="need preparing"):
+            insert_values(Job, [dict(kind="x", label="y")])  # a JSON field: COPY would write it wrong
