@@ -70,3 +70,22 @@ def bench_residents(*, organisation, section, count: int):
     GirAssessment.objects.bulk_create([GirAssessment(resident=r, gir=1 + i % 6, valid_from=date(2025, 1, 1))
                                        for i, r in enumerate(residents)], batch_size=1000)
     return residents, stays
+
+
+class QueryCount:
+    """Counts the SQL statements run inside the block (Django's own query log stops at 9 000)."""
+
+    def __init__(self, connection):
+        self.connection, self.count = connection, 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+    def __enter__(self):
+        self._cm = self.connection.execute_wrapper(self)
+        self._cm.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)

@@ -30,7 +30,7 @@ import argparse
 import random
 import time
 
-from _common import bench_residents, report_row, run_children, throwaway_environment
+from _common import QueryCount, bench_residents, report_row, run_children, throwaway_environment
 
 PG_URL = "postgres://postgres@127.0.0.1:5432/sejour_bench_payments"
 
@@ -112,25 +112,6 @@ def import_file(section, lines: int) -> bytes:
         amount = total - paid + (10 if i % 10 == 0 else 0)  # one in ten pays more: the excess goes oldest due
         rows.append(f"15/12/2026;{str(amount).replace('.', ',')};VIREMENT;{number};VIR-BENCH-{i:05d}")
     return ("\n".join(rows) + "\n").encode()
-
-
-class QueryCount:
-    """Counts the SQL statements run inside the block (Django's own query log stops at 9 000)."""
-
-    def __init__(self, connection):
-        self.connection, self.count = connection, 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
-
-    def __enter__(self):
-        self._cm = self.connection.execute_wrapper(self)
-        self._cm.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc)
 
 
 def run_one(n: int) -> dict:

@@ -24,28 +24,9 @@ import argparse
 import os
 import time
 
-from _common import bench_residents, report_row, run_children, throwaway_environment
+from _common import QueryCount, bench_residents, report_row, run_children, throwaway_environment
 
 PG_URL = "postgres://postgres@127.0.0.1:5432/sejour_bench_sepa"
-
-
-class QueryCount:
-    """Counts the SQL statements run inside the block."""
-
-    def __init__(self, connection):
-        self.connection, self.count = connection, 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
-
-    def __enter__(self):
-        self._cm = self.connection.execute_wrapper(self)
-        self._cm.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc)
 
 
 def build(n: int, version: str) -> dict:
