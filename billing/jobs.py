@@ -3,8 +3,9 @@ from core.services.jobs import register_job_runner
 
 
 def _register():
+    # account_statements: imported for its mail document
     from .services import (account_statements, batch, generation, journal, pdf, pocket_money,  # noqa: F401
-                           regularisation, tax_certificates)  # account_statements: its mail document
+                           regularisation, statement_documents, tax_certificates)
 
     register_job_runner("billing.generate", generation.period_generate_job)
     register_job_runner(pdf.JOB_KIND, pdf.pdf_render_job)
@@ -13,6 +14,7 @@ def _register():
     register_job_runner(batch.JOB_KIND, batch.section_month_job)
     register_job_runner(tax_certificates.JOB_KIND, tax_certificates.tax_certificates_job)
     register_job_runner(pocket_money.JOB_KIND, pocket_money.pocket_money_job)
+    register_job_runner(statement_documents.PRINT_JOB_KIND, statement_documents.statements_print_job)
 
 
 _register()

@@ -212,7 +212,7 @@ CELERY_TASK_QUEUES = [Queue(name, Exchange("celery", type="direct"), routing_key
                       for name in ("celery", "mail", "pdf")]
 CELERY_TASK_ROUTES = ("core.routing.route_task",)
 # Queue of core.tasks.run_job by job kind (a kind, or a prefix ending with ".").
-JOB_QUEUES = {"mailing.": "mail", "billing.render_pdfs": "pdf"}
+JOB_QUEUES = {"mailing.": "mail", "billing.render_pdfs": "pdf", "billing.statements_print": "pdf"}
 # A running job is leased by its worker for this long, renewed while it runs; the beat task
 # jobs_mark_stale (every minute) marks failed a job whose lease expired (worker killed).
 JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=60)

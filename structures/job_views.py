@@ -23,6 +23,7 @@ from . import access
 # The role each kind of job needs to be started (its starting view's role); the others need CLERK.
 START_ROLES = {
     "billing.export_journal": access.Role.READER,
+    "billing.statements_print": access.Role.READER,
     "imports.residents": access.Role.MANAGER,
 }
 

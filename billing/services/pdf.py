@@ -1,7 +1,8 @@
 """Invoice PDFs: HTML from a Django template, PDF with WeasyPrint, stored per invoice.
 
 * One WeasyPrint document per invoice (half the memory of a combined one); a period's print
-  file is the concatenation of the stored per-invoice PDFs (``period_merged_pdf``, pypdf).
+  file is the concatenation of the stored per-invoice PDFs (``period_merged_pdf``, pypdf). Every
+  print file (invoices, statements, tax certificates) is put together by ``pdfs_merge``.
 * One ``FontConfiguration`` and one image cache per process, created
   lazily so that a forked Celery child builds its own (``shared_font_config()``).
 * Everything shown comes from the invoice's snapshots (establishment identity, debtor name and
@@ -268,7 +269,7 @@ def invoice_store_pdf(invoice: Invoice, *, font_config=None) -> str:
     if invoice.status not in RENDERED_STATUSES:
         raise ValueError("Seule une facture émise a un PDF archivé.")
     data = invoice_render_pdf(invoice, font_config=font_config)
-    name = _store(invoice.pdf.storage, invoice_pdf_name(invoice), data)
+    name = store_file(invoice.pdf.storage, invoice_pdf_name(invoice), data)
     now = timezone.now()
     # A single UPDATE of the two delivery fields (both in Invoice.MUTABLE_WHEN_ISSUED).
     Invoice.objects.filter(pk=invoice.pk).update(pdf=name, pdf_rendered_at=now)
@@ -276,7 +277,7 @@ def invoice_store_pdf(invoice: Invoice, *, font_config=None) -> str:
     return name
 
 
-def _store(storage, name: str, data: bytes) -> str:
+def store_file(storage, name: str, data: bytes) -> str:
     """Write ``data`` at exactly ``name``, replacing a previous file. On a local disk the file is
     written aside and renamed, so a reader (or a concurrent re-render) never sees half a PDF."""
     try:
@@ -337,18 +338,30 @@ def period_missing_pdfs(period: BillingPeriod) -> int:
 def period_merged_pdf(period: BillingPeriod) -> bytes:
     """One print file: the stored PDFs of the period's issued invoices, in number order (credit
     notes after invoices). Missing PDFs are rendered and stored first."""
-    from pypdf import PdfWriter
-
     invoices = list(period_invoices(period))
     missing = [inv.pk for inv in invoices if not _has_stored_pdf(inv)]
     if missing:
         invoices_render_pdfs(missing)
         invoices = list(period_invoices(period))
+
+    def stored():
+        for invoice in invoices:
+            with invoice.pdf.storage.open(invoice.pdf.name, "rb") as handle:
+                yield handle.read()
+
+    return pdfs_merge(stored(), title=f"Factures {period.section.alias} — {period.label}")
+
+
+def pdfs_merge(documents: Iterable[bytes], *, title: str = "") -> bytes:
+    """One print file: the PDF documents one after the other (pypdf), in the order given. A generator
+    keeps only one source document's bytes in memory at a time."""
+    from pypdf import PdfWriter
+
     writer = PdfWriter()
-    for invoice in invoices:
-        with invoice.pdf.storage.open(invoice.pdf.name, "rb") as handle:
-            writer.append(io.BytesIO(handle.read()))
-    writer.add_metadata({"/Title": f"Factures {period.section.alias} — {period.label}"})
+    for data in documents:
+        writer.append(io.BytesIO(data))
+    if title:
+        writer.add_metadata({"/Title": title})
     out = io.BytesIO()
     writer.write(out)
     writer.close()

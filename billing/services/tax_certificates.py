@@ -25,7 +25,6 @@ resident through the outbox (the certificate attached when the message is sent).
 from __future__ import annotations
 
 import calendar as pycal
-import io
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ from ..models import Invoice, InvoiceLine, PaymentAllocation, TaxCertificateSett
 from ..models.catalog import ACCOMMODATION_SCOPE_KINDS, DEPENDENCY_KINDS
 from .issuing import establishment_snapshot
 from .payments import PAYABLE_KINDS
-from .pdf import html_to_pdf, legal_mention
+from .pdf import html_to_pdf, legal_mention, pdfs_merge
 
 JOB_KIND = "billing.tax_certificates"
 DOCUMENT_KIND = "billing.tax_certificate"
@@ -344,21 +343,16 @@ def certificate_pdf(cert: TaxCertificate, texts: TaxCertificateSettings | None =
 
 
 def certificates_merged_pdf(certificates: list[TaxCertificate], *, title: str = "", progress=None) -> bytes:
-    from pypdf import PdfWriter
-
-    writer = PdfWriter()
     texts = section_settings(certificates[0].section) if certificates else None
-    for index, cert in enumerate(certificates, start=1):
-        writer.append(io.BytesIO(certificate_pdf(cert, texts)))
-        if progress:
-            progress(index, len(certificates), _("%(done)s / %(total)s attestation(s)") % {
-                "done": index, "total": len(certificates)})
-    if title:
-        writer.add_metadata({"/Title": title})
-    out = io.BytesIO()
-    writer.write(out)
-    writer.close()
-    return out.getvalue()
+
+    def rendered():
+        for index, cert in enumerate(certificates, start=1):
+            yield certificate_pdf(cert, texts)
+            if progress:
+                progress(index, len(certificates), _("%(done)s / %(total)s attestation(s)") % {
+                    "done": index, "total": len(certificates)})
+
+    return pdfs_merge(rendered(), title=title)
 
 
 def certificate_filename(cert: TaxCertificate) -> str:

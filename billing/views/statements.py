@@ -1,7 +1,7 @@
 """Payer statements (*bordereaux*) in the browser: per period (simulate, create, validate, PDF, XLSX
-export, e-mail) and the *Bordereaux* tab of a payer file. Billing clerks and managers write;
-readers see and export (403 on any change); another section's period or statement, another
-association's payer: 404."""
+export, e-mail, batch print) and the *Bordereaux* tab of a payer file. Billing clerks and managers
+write; readers see, export and print (403 on any change); another section's period or statement,
+another association's payer: 404; another section's statement slipped into a selection: refused."""
 from __future__ import annotations
 
 from datetime import date
@@ -11,14 +11,15 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect
-from django.urls import path
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import TemplateView
 
+from core.models import Job
 from payers import selectors as payer_selectors
 from payers.views import TABS as PAYER_TABS
 from structures.access import Role
@@ -68,7 +69,8 @@ class PeriodStatementsView(SectionMixin, TemplateView):
                                       .order_by("payer__code", "number", "pk"))
         ctx.update(period=period, form=form, statements=statements, today=timezone.localdate(),
                    plans=services.statements_plan(period=period) if "simuler" in self.request.GET else None,
-                   no_email=[s for s in statements if not s.payer.email])
+                   no_email=[s for s in statements if not s.payer.email],
+                   print_job=_print_job(self.section, self.request.user, period=period))
         return ctx
 
     def post(self, request, *args, **kwargs):
@@ -157,7 +159,8 @@ class RangeStatementsView(SectionMixin, TemplateView):
         statements = _with_settlement(statements.select_related("payer", "payer_group", "resident")
                                       .order_by("-date_from", "payer__code", "number", "pk")[:200])
         ctx.update(range_form=range_form, form=date_form, statements=statements, plans=plans,
-                   no_email=[s for s in statements if not s.payer.email], query=self.request.GET.urlencode())
+                   no_email=[s for s in statements if not s.payer.email], query=self.request.GET.urlencode(),
+                   print_job=_print_job(self.section, self.request.user, period=None))
         return ctx
 
     def post(self, request, *args, **kwargs):
@@ -180,6 +183,42 @@ class RangeStatementsView(SectionMixin, TemplateView):
                      "payeur": data["payeur"].pk if data["payeur"] else ""}
             return redirect(request.path + "?" + urlencode(query))
         _statement_actions(request, Statement.objects.filter(section=self.section, period__isnull=True))
+        return redirect(back)
+
+
+def _print_job(section, user, *, period):
+    """The user's last batch print of this page (a period's statements, or the date-range ones)."""
+    return (Job.objects.filter(section=section, kind=documents.PRINT_JOB_KIND, created_by=user,
+                               params__period_id=period.pk if period is not None else None)
+            .order_by("-created_at", "-pk").first())
+
+
+class StatementsPrintView(SectionMixin, View):
+    """« Imprimer la sélection » (readers too, like the one-by-one PDF): the ticked statements, checked
+    against the section of the URL, go to a print job. From htmx the answer is the job's progress block
+    (it polls itself and ends with the download link); without JavaScript, back to the page, which shows
+    the same block."""
+
+    required_role = Role.READER
+
+    def post(self, request, alias):
+        period = (selectors.period_get(section=self.section, pk=request.POST["period"])
+                  if request.POST.get("period", "").isdigit() else None)
+        if period is not None:
+            back = reverse("billing:period-statements", kwargs={"alias": self.section.alias, "period_pk": period.pk})
+        else:
+            back = reverse("billing:range-statements", kwargs={"alias": self.section.alias})
+            back += "?" + request.POST["query"] if request.POST.get("query") else ""
+        job, error = None, ""
+        try:
+            job = documents.statements_print_start(section=self.section, statement_ids=request.POST.getlist("statement"),
+                                                   period=period, user=request.user)
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        if request.htmx:  # htmx 2 swaps only 2xx answers: a refusal is a 200 carrying the message
+            return render(request, "billing/_statements_print.html", {"print_job": job, "print_error": error})
+        if error:
+            messages.error(request, error)
         return redirect(back)
 
 
@@ -258,5 +297,6 @@ urlpatterns = [
     path("bordereaux/", RangeStatementsView.as_view(), name="range-statements"),
     path("bordereaux/export.xlsx", RangeStatementsExportView.as_view(), name="range-statements-export"),
     path("bordereaux/<int:pk>/pdf/", StatementPdfView.as_view(), name="statement-pdf"),
+    path("bordereaux/imprimer/", StatementsPrintView.as_view(), name="statements-print"),
     path("payeurs/<int:pk>/bordereaux/", PayerStatementsView.as_view(), name="payer-statements"),
 ]
