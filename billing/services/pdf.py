@@ -353,8 +353,9 @@ def period_merged_pdf(period: BillingPeriod) -> bytes:
 
 
 def pdfs_merge(documents: Iterable[bytes], *, title: str = "") -> bytes:
-    """One print file: the PDF documents one after the other (pypdf), in the order given. A generator
-    keeps only one source document's bytes in memory at a time."""
+    """One print file: the PDF documents one after the other (pypdf), in the order given. Given a
+    generator, the caller renders (or reads) each document only when its turn comes, and can report
+    progress between them."""
     from pypdf import PdfWriter
 
     writer = PdfWriter()
