@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing.models import Invoice, Payment
 from billing.services.payments import payment_record
@@ -378,3 +379,43 @@ def debit_batch_totals(batch: DebitBatch) -> dict:
         count += 1
         total += amount
     return {"count": count, "total": round_money(total), "per_sequence": dict(sorted(per.items()))}
+
+
+# ------------------------------------------------------------------ printable listing
+
+LISTING_HEADERS = (gettext_lazy("Débiteur"), gettext_lazy("RUM"), gettext_lazy("Séquence"), gettext_lazy("Montant"),
+                   gettext_lazy("Facture"), gettext_lazy("Résident"))
+
+
+@dataclass
+class BatchListing:
+    """The printable listing of a batch: one row per active line (debtor, RUM, sequence, amount,
+    invoice number — an installment's remittance text —, resident), sorted by sequence then debtor,
+    and ``debit_batch_totals``."""
+
+    rows: list[tuple]
+    totals: dict
+
+    @property
+    def headers(self) -> list[str]:
+        return [str(header) for header in LISTING_HEADERS]
+
+    def spreadsheet_rows(self) -> list[tuple]:
+        """The rows, a blank row, one total per sequence type and the batch's total (XLSX)."""
+        count = _("%(count)s prélèvement(s)")
+        return [*self.rows, (),
+                *[(_("Total %(sequence)s") % {"sequence": sequence}, "", sequence, v["total"],
+                   count % {"count": v["count"]}, "") for sequence, v in self.totals["per_sequence"].items()],
+                (_("Total du lot"), "", "", self.totals["total"], count % {"count": self.totals["count"]}, "")]
+
+
+def debit_batch_listing(batch: DebitBatch) -> BatchListing:
+    """Two queries whatever the batch's size: the lines with their mandate, invoice or installment
+    (plan, resident), then the totals."""
+    lines = (batch.lines.filter(active=True).select_related("mandate", "invoice", "installment__plan__resident")
+             .order_by("sequence_type", "debtor_name", "pk"))
+    rows = [(line.debtor_name, line.mandate.rum, line.sequence_type, line.amount,
+             line.invoice.number if line.invoice_id else line.remittance,  # an installment: its remittance text
+             line.invoice.resident_name if line.invoice_id else line.installment.plan.resident.full_name)
+            for line in lines]
+    return BatchListing(rows=rows, totals=debit_batch_totals(batch))
