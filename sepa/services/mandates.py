@@ -18,6 +18,20 @@ from core.bank import validate_bic, validate_iban
 LAPSE_MONTHS = 36
 
 
+def mandate_usable(found: list[Mandate]) -> tuple[Mandate | None, str]:
+    """The active mandate among a debtor's ``found`` (newest first), or why none can be debited."""
+    active = [m for m in found if m.status == Mandate.Status.ACTIVE]
+    if active:
+        return active[0], ""
+    if any(m.status == Mandate.Status.REVOKED for m in found):
+        return None, _("Mandat révoqué.")
+    if any(m.status == Mandate.Status.EXPIRED for m in found):
+        return None, _("Mandat caduc (36 mois sans prélèvement).")
+    if any(m.status == Mandate.Status.SUSPENDED for m in found):
+        return None, _("Mandat suspendu après un rejet (à revoir).")
+    return None, _("Mandat non signé.") if found else _("Aucun mandat.")
+
+
 def add_months(day: date, months: int) -> date:
     """``day`` shifted by ``months`` (negative allowed), clamped to the month's last day."""
     index = day.year * 12 + day.month - 1 + months
