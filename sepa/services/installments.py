@@ -251,8 +251,8 @@ def installment_represent(*, installment: Installment, user=None, on: date | Non
     debtor asked for (MD06: he contests it, another payment is agreed with him). The open installments
     are recomputed: if « Recalculer » had spread the rejected amount over them, it comes off again.
     The change is written to the audit log with ``user``."""
-    plan = InstallmentPlan.objects.select_for_update().select_related("resident", "relative", "section").get(
-        pk=installment.plan_id)
+    plan = (InstallmentPlan.objects.select_for_update(of=("self",))  # the relative: outer join, not locked
+            .select_related("resident", "relative", "section").get(pk=installment.plan_id))
     _check_writable(plan)
     installment = Installment.objects.select_for_update().get(pk=installment.pk)
     if _represented(installment):
@@ -267,7 +267,8 @@ def installment_represent(*, installment: Installment, user=None, on: date | Non
                    .order_by("-pk").values_list("return_code", flat=True).first())
     if last_return == "MD06":
         raise ValidationError(_("L'échéance n° %(n)s a été remboursée au débiteur à sa demande (MD06) : elle n'est "
-                                "pas représentée ; convenez avec lui d'un autre règlement.") % {"n": installment.number})
+                                "pas représentée ; convenez avec lui d'un autre règlement.")
+                              % {"n": installment.number})
     debtor = str(plan.relative or plan.resident)
     mandate, reason = mandate_usable(list(Mandate.objects.filter(
         establishment_id=plan.section.establishment_id, resident_id=plan.resident_id,

@@ -307,7 +307,8 @@ def test_represented_installment_is_its_own_rcur_transaction_in_the_next_batch(s
     assert entry.actor == user and entry.changes["state"] == ["rejected", "due"]
     with pytest.raises(ValidationError, match="déjà été représentée le 26/02/2026"):
         svc.installment_represent(installment=first)
-    assert first_batch.lines.get(installment=first).return_code == "AM04"  # the returned line stays in its batch's history
+    # the returned line stays in its batch's history
+    assert first_batch.lines.get(installment=first).return_code == "AM04"
 
     february = period_for(section, date(2026, 2, 1), date(2026, 2, 28))
     batch = debits.debit_batch_generate(batch=debits.debit_batch_create(
@@ -324,7 +325,8 @@ def test_represented_installment_is_its_own_rcur_transaction_in_the_next_batch(s
     tx = next(t for t in root.iterfind(".//p:DrctDbtTxInf", ns)
               if t.findtext("p:PmtId/p:EndToEndId", namespaces=ns) == represented)
     assert tx.findtext("p:InstdAmt", namespaces=ns) == "120.00"
-    assert tx.findtext("p:RmtInf/p:Ustrd", namespaces=ns).startswith("Mensualisation 01/2026 echeance 1/10 representee ")
+    remittance = tx.findtext("p:RmtInf/p:Ustrd", namespaces=ns)
+    assert remittance.startswith("Mensualisation 01/2026 echeance 1/10 representee ")
     line = batch.lines.get(installment=first)
     assert (line.end_to_end_id, line.amount, line.sequence_type) == (represented, D("120.00"), "RCUR")
     debits.debit_batch_mark_sent(batch=batch)
