@@ -1,5 +1,6 @@
 """Mensualisation screens: the section's plan settings, a resident's plan (next to the mandates:
-create with an estimate from the tariffs, postpone, recompute, change the amount, stop), the schedule
+create with an estimate from the tariffs, postpone, re-present a returned installment, recompute,
+change the amount, stop), the schedule
 PDF and the yearly « Régularisation de l'échéancier ». Thin: the rules are in
 ``sepa.services.installments``."""
 from __future__ import annotations
@@ -100,11 +101,7 @@ class ResidentPlanView(SectionMixin, TemplateView):
                    plan=plan, other_plans=[p for p in plans if p is not plan], form=form,
                    relatives=resident.relatives.all(), settings=settings)
         if plan is not None:
-            installments = list(plan.installments.order_by("number"))
-            in_batch = set(plan.installments.filter(debit_lines__active=True, debit_lines__return_code="")
-                           .values_list("pk", flat=True))
-            for installment in installments:
-                installment.in_batch = installment.pk in in_batch
+            installments = svc.plan_installments(plan)
             ctx.update(installments=installments, regularisation=svc.plan_regularisation(plan, until=today),
                        scheduled=sum((i.amount for i in installments if i.state in (
                            Installment.State.DUE, Installment.State.COLLECTED)), ZERO),
@@ -126,6 +123,11 @@ class ResidentPlanView(SectionMixin, TemplateView):
                 svc.installment_postpone(installment=installment)
                 messages.success(request, _("Échéance n° %(n)s reportée : les échéances à venir sont recalculées.")
                                  % {"n": installment.number})
+            elif action == "represent":
+                installment = get_object_or_404(Installment, pk=data.get("installment") or 0, plan=plan)
+                svc.installment_represent(installment=installment, user=request.user)
+                messages.success(request, _("Échéance n° %(n)s représentée : le prochain lot de prélèvements la "
+                                            "prélève.") % {"n": installment.number})
             elif action == "recompute":
                 svc.plan_recompute(plan=plan)
                 messages.success(request, _("Échéances à venir recalculées."))

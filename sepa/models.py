@@ -155,8 +155,10 @@ class DebitLine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["invoice"], condition=Q(active=True),
                                     name="invoice_in_one_active_debit_batch"),
-            models.UniqueConstraint(fields=["installment"], condition=Q(active=True),
-                                    name="installment_in_one_active_debit_batch"),
+            # A returned installment's line stays (its batch's history) and no longer holds it: the
+            # installment can be re-presented in a later batch (``installment_represent``).
+            models.UniqueConstraint(fields=["installment"], condition=Q(active=True, return_code=""),
+                                    name="installment_in_one_unreturned_active_line"),
             models.CheckConstraint(condition=Q(invoice__isnull=True, installment__isnull=False)
                                    | Q(invoice__isnull=False, installment__isnull=True),
                                    name="debit_line_invoice_or_installment"),
@@ -236,7 +238,8 @@ class InstallmentPlan(models.Model):
 
 class Installment(models.Model):
     """One monthly installment of a plan. The amounts of the open ones are recomputed when one is
-    postponed; collected ones become a *prélèvement* payment when their batch is settled."""
+    postponed; collected ones become a *prélèvement* payment when their batch is settled; a rejected
+    one can be re-presented (due again, its amount kept, collected by the next batch)."""
 
     class State(models.TextChoices):
         DUE = "due", _("À venir")
@@ -251,6 +254,10 @@ class Installment(models.Model):
     amount = models.DecimalField(_("montant"), max_digits=12, decimal_places=2)
     state = models.CharField(_("état"), max_length=10, choices=State.choices, default=State.DUE)
     postponed_on = models.DateField(_("reportée le"), null=True, blank=True)
+    representations = models.PositiveSmallIntegerField(
+        _("représentations"), default=0,
+        help_text=_("Nombre de fois où l'échéance, rejetée ou retournée par la banque, a été représentée."))
+    represented_on = models.DateField(_("représentée le"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("échéance")

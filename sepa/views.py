@@ -183,20 +183,6 @@ class BatchXmlView(BatchMixin, View):
         return response
 
 
-LISTING_HEADERS = ("Débiteur", "RUM", "Séquence", "Montant", "Facture", "Résident")
-
-
-def batch_listing(batch: DebitBatch) -> tuple[list[tuple], dict]:
-    """The printable listing of a batch (debtor, RUM, sequence, amount, invoice, resident) and its totals."""
-    lines = (batch.lines.filter(active=True).select_related("mandate", "invoice", "installment__plan__resident")
-             .order_by("sequence_type", "debtor_name", "pk"))
-    rows = [(line.debtor_name, line.mandate.rum, line.sequence_type, line.amount,
-             line.invoice.number if line.invoice_id else line.remittance,  # an installment: its remittance text
-             line.invoice.resident_name if line.invoice_id else line.installment.plan.resident.full_name)
-            for line in lines]
-    return rows, debits.debit_batch_totals(batch)
-
-
 class BatchListingView(BatchMixin, View):
     """The listing as XLSX (through ``core.exports``: typed amounts, formula-safe text) or PDF."""
 
@@ -204,21 +190,16 @@ class BatchListingView(BatchMixin, View):
 
     def get(self, request, alias, pk, fmt="xlsx"):
         batch = self.batch()
-        rows, totals = batch_listing(batch)
+        listing = debits.debit_batch_listing(batch)
         name = f"prelevements-{batch.pk}"
         if fmt == "pdf":
             html = render_to_string("sepa/pdf/batch_listing.html", {
-                "batch": batch, "rows": rows, "totals": totals, "section": self.section,
+                "batch": batch, "rows": listing.rows, "totals": listing.totals, "section": self.section,
                 "creditor": self.section.establishment})
             response = HttpResponse(html_to_pdf(html), content_type="application/pdf")
             response["Content-Disposition"] = f'inline; filename="{name}.pdf"'
             return response
-        total_rows = [(), *[(_("Total %(sequence)s") % {"sequence": sequence}, "", sequence, v["total"],
-                             _("%(count)s prélèvement(s)") % {"count": v["count"]}, "")
-                            for sequence, v in totals["per_sequence"].items()],
-                      (_("Total du lot"), "", "", totals["total"], _("%(count)s prélèvement(s)") % {"count": totals["count"]},
-                       "")]
-        content = xlsx_bytes(_("Prélèvements"), [*rows, *total_rows], headers=[_(h) for h in LISTING_HEADERS],
+        content = xlsx_bytes(_("Prélèvements"), listing.spreadsheet_rows(), headers=listing.headers,
                              widths=[32, 24, 10, 14, 22, 32])
         response = HttpResponse(content, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
         response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'

@@ -1,5 +1,6 @@
 """SEPA on the tableau de bord (imported at start-up by ``StructuresConfig.ready``): one to-do per
-section with lapsed mandates or mandates about to lapse — « 3 mandats SEPA caducs ou bientôt caducs »."""
+section with lapsed mandates or mandates about to lapse — « 3 mandats SEPA caducs ou bientôt caducs »,
+one query for all the user's sections (``mandates_lapse_todo``)."""
 from __future__ import annotations
 
 from django.urls import reverse

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing.models import Invoice, Payment
 from billing.services.payments import payment_record
@@ -27,6 +28,7 @@ from core.money import ZERO, round_money
 from residents.models import PaymentMode
 
 from ..models import DebitBatch, DebitLine, Installment, InstallmentPlan, Mandate
+from .mandates import mandate_usable
 from .pain008 import SCHEMA_DIR, Transaction, pain008_document, xml_schema, xml_validate  # noqa: F401
 
 ID_CHARS = re.compile(r"[^A-Za-z0-9/\-?:().,'+ ]")
@@ -106,17 +108,6 @@ def _sequence_type(mandate: Mandate, creditor) -> str:
     return mandate.next_sequence_type
 
 
-def _mandate_or_reason(found: list[Mandate]) -> tuple[Mandate | None, str]:
-    active = [m for m in found if m.status == Mandate.Status.ACTIVE]
-    if active:
-        return active[0], ""
-    if any(m.status == Mandate.Status.REVOKED for m in found):
-        return None, _("Mandat révoqué.")
-    if any(m.status == Mandate.Status.EXPIRED for m in found):
-        return None, _("Mandat caduc (36 mois sans prélèvement).")
-    return None, _("Mandat non signé.") if found else _("Aucun mandat.")
-
-
 def _installment_selection(*, period, creditor, mandates, selection: Selection) -> None:
     """The open installments of the section's plans due by the end of the period: the month's, and
     an earlier one no batch collected (no batch built that month, or its batch cancelled)."""
@@ -124,8 +115,8 @@ def _installment_selection(*, period, creditor, mandates, selection: Selection) 
         plan__section=period.section, plan__status=InstallmentPlan.Status.ACTIVE, state=Installment.State.DUE,
         due_date__lte=period.end).select_related("plan__resident")
         .order_by("plan__resident__last_name", "plan__resident__first_name", "plan_id", "number"))
-    batched = dict(DebitLine.objects.filter(installment__in=installments, active=True)
-                   .values_list("installment_id", "batch_id"))
+    batched = dict(DebitLine.objects.filter(installment__in=installments, active=True, return_code="")
+                   .values_list("installment_id", "batch_id"))  # a returned line no longer holds it (re-presented)
     for installment in installments:
         plan = installment.plan
         if installment.pk in batched:
@@ -135,7 +126,7 @@ def _installment_selection(*, period, creditor, mandates, selection: Selection) 
         if installment.amount <= ZERO:
             selection.exclusions.append(Exclusion(None, _("Échéance nulle : rien à prélever."), installment))
             continue
-        mandate, reason = _mandate_or_reason(mandates.get((plan.resident_id, plan.relative_id), []))
+        mandate, reason = mandate_usable(mandates.get((plan.resident_id, plan.relative_id), []))
         if mandate is None:
             selection.exclusions.append(Exclusion(None, reason, installment))
             continue
@@ -186,7 +177,7 @@ def batch_selection(*, period, creditor=None) -> Selection:
             selection.exclusions.append(Exclusion(invoice, _("Solde nul : déjà réglée.")))
             continue
         relative_id = invoice.relative_id if invoice.debtor_kind == Invoice.DebtorKind.RELATIVE else None
-        mandate, reason = _mandate_or_reason(mandates.get((invoice.resident_id, relative_id), []))
+        mandate, reason = mandate_usable(mandates.get((invoice.resident_id, relative_id), []))
         if mandate is not None:
             selection.candidates.append(Candidate(invoice, mandate, balance, _sequence_type(mandate, creditor)))
         else:
@@ -205,15 +196,19 @@ def _remittance(invoice: Invoice) -> str:
 
 
 def _installment_end_to_end_id(installment: Installment) -> str:
-    """Never an invoice number (those end with six digits): ``ECHEANCE-<plan>-<n°>``."""
-    return f"ECHEANCE-{installment.plan_id}-{installment.number:02d}"[:35]
+    """Never an invoice number (those end with six digits): ``ECHEANCE-<plan>-<n°>``, and
+    ``-R<k>`` for its k-th re-presentation after a return (a new id: the returned one stays matched)."""
+    suffix = f"-R{installment.representations}" if installment.representations else ""
+    return f"ECHEANCE-{installment.plan_id}-{installment.number:02d}{suffix}"[:35]
 
 
 def _installment_remittance(installment: Installment, counts: dict[int, int]) -> str:
     plan = installment.plan
-    return (_("Mensualisation %(year)s échéance %(n)s/%(count)s %(resident)s") % {
-        "year": f"{plan.year_start:%m/%Y}", "n": installment.number, "count": counts[plan.pk],
-        "resident": plan.resident.full_name})[:140]
+    values = {"year": f"{plan.year_start:%m/%Y}", "n": installment.number, "count": counts[plan.pk],
+              "resident": plan.resident.full_name}
+    if installment.representations:
+        return (_("Mensualisation %(year)s échéance %(n)s/%(count)s représentée %(resident)s") % values)[:140]
+    return (_("Mensualisation %(year)s échéance %(n)s/%(count)s %(resident)s") % values)[:140]
 
 
 def _line_for(batch: DebitBatch, c: Candidate, counts: dict[int, int]) -> DebitLine:
@@ -378,3 +373,43 @@ def debit_batch_totals(batch: DebitBatch) -> dict:
         count += 1
         total += amount
     return {"count": count, "total": round_money(total), "per_sequence": dict(sorted(per.items()))}
+
+
+# ------------------------------------------------------------------ printable listing
+
+LISTING_HEADERS = (gettext_lazy("Débiteur"), gettext_lazy("RUM"), gettext_lazy("Séquence"), gettext_lazy("Montant"),
+                   gettext_lazy("Facture"), gettext_lazy("Résident"))
+
+
+@dataclass
+class BatchListing:
+    """The printable listing of a batch: one row per active line (debtor, RUM, sequence, amount,
+    invoice number — an installment's remittance text —, resident), sorted by sequence then debtor,
+    and ``debit_batch_totals``."""
+
+    rows: list[tuple]
+    totals: dict
+
+    @property
+    def headers(self) -> list[str]:
+        return [str(header) for header in LISTING_HEADERS]
+
+    def spreadsheet_rows(self) -> list[tuple]:
+        """The rows, a blank row, one total per sequence type and the batch's total (XLSX)."""
+        count = _("%(count)s prélèvement(s)")
+        return [*self.rows, (),
+                *[(_("Total %(sequence)s") % {"sequence": sequence}, "", sequence, v["total"],
+                   count % {"count": v["count"]}, "") for sequence, v in self.totals["per_sequence"].items()],
+                (_("Total du lot"), "", "", self.totals["total"], count % {"count": self.totals["count"]}, "")]
+
+
+def debit_batch_listing(batch: DebitBatch) -> BatchListing:
+    """Two queries whatever the batch's size: the lines with their mandate, invoice or installment
+    (plan, resident), then the totals."""
+    lines = (batch.lines.filter(active=True).select_related("mandate", "invoice", "installment__plan__resident")
+             .order_by("sequence_type", "debtor_name", "pk"))
+    rows = [(line.debtor_name, line.mandate.rum, line.sequence_type, line.amount,
+             line.invoice.number if line.invoice_id else line.remittance,  # an installment: its remittance text
+             line.invoice.resident_name if line.invoice_id else line.installment.plan.resident.full_name)
+            for line in lines]
+    return BatchListing(rows=rows, totals=debit_batch_totals(batch))

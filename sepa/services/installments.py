@@ -9,7 +9,9 @@ installment one month later. Each due installment is collected by the monthly de
 (``sepa.services.debits``); when the batch is settled it becomes a *prélèvement* payment of the
 debtor, allocated by the payments rules (§9: oldest due first, the rest a credit). The monthly
 invoices of a mensualised resident are not collected directly; the *régularisation* compares the
-installments received with what was invoiced over the plan year."""
+installments received with what was invoiced over the plan year. An installment the bank rejected or
+returned is either spread over the open ones (« Recalculer ») or re-presented as such
+(``installment_represent``: due again, its amount kept, a new end-to-end id in the next batch)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,12 +28,14 @@ from django.utils.translation import gettext as _
 from billing.models import Invoice, Package, Product, StayPackage, Tariff
 from billing.models.catalog import LODGING_KINDS
 from billing.services.payments import Debtor
+from core.audit import log_changes_bulk
 from core.formats import fr_date
 from core.money import CENT, ZERO, format_euros, round_money
 from residents.models import Stay
 
-from ..models import DebitLine, Installment, InstallmentPlan, InstallmentSettings
-from .mandates import add_months
+from ..models import DebitLine, Installment, InstallmentPlan, InstallmentSettings, Mandate
+from .mandates import add_months, mandate_usable
+from .returns import reason_label
 
 DAYS_PER_YEAR = 365
 MONTHS_PER_YEAR = 12
@@ -143,6 +147,10 @@ def _amount(value) -> Decimal:
     return amount
 
 
+def _actor(user):
+    return user if (user and user.is_authenticated) else None
+
+
 @transaction.atomic
 def plan_create(*, section, resident, yearly_amount, first_month: date, relative=None, installment_count=None,
                 debit_day=None, estimate_note: str = "", user=None) -> InstallmentPlan:
@@ -168,7 +176,7 @@ def plan_create(*, section, resident, yearly_amount, first_month: date, relative
     plan = InstallmentPlan.objects.create(
         section=section, resident=resident, relative=relative, year_start=first_month.replace(day=1),
         yearly_amount=amount, installment_count=count, debit_day=day, estimate_note=estimate_note[:250],
-        created_by=user if (user and user.is_authenticated) else None)
+        created_by=_actor(user))
     Installment.objects.bulk_create([
         Installment(plan=plan, number=index + 1, due_date=_due_date(first_month, index, day), amount=part)
         for index, part in enumerate(spread(amount, count))])
@@ -180,14 +188,21 @@ def _in_batch_ids(plan: InstallmentPlan) -> set[int]:
                .values_list("installment_id", flat=True))
 
 
+def _represented(installment: Installment) -> bool:
+    """Due again after a return (« Représenter »): presented as such, its amount is never recomputed."""
+    return installment.state == Installment.State.DUE and installment.representations > 0
+
+
 def _recompute(plan: InstallmentPlan, *, append_after: Installment | None = None) -> list[Installment]:
-    """Spread what is left of the yearly amount (less the installments collected or in a batch) over
-    the open installments; with none open, ``append_after`` adds one a month after the last."""
+    """Spread what is left of the yearly amount (less the installments collected, in a batch or
+    re-presented) over the open installments; with none open, ``append_after`` adds one a month after
+    the last."""
     installments = list(plan.installments.select_for_update().order_by("number"))
     in_batch = _in_batch_ids(plan)
-    fixed = sum((i.amount for i in installments if i.state == Installment.State.COLLECTED
-                 or (i.state == Installment.State.DUE and i.pk in in_batch)), ZERO)
-    open_ = [i for i in installments if i.state == Installment.State.DUE and i.pk not in in_batch]
+    kept = [i for i in installments if i.state == Installment.State.COLLECTED
+            or (i.state == Installment.State.DUE and (i.pk in in_batch or _represented(i)))]
+    fixed = sum((i.amount for i in kept), ZERO)
+    open_ = [i for i in installments if i.state == Installment.State.DUE and i not in kept]
     left = max(plan.yearly_amount - fixed, ZERO)
     if not open_ and append_after is not None and left > ZERO:
         last = installments[-1]
@@ -217,13 +232,62 @@ def installment_postpone(*, installment: Installment, on: date | None = None) ->
     if installment.state != Installment.State.DUE:
         raise ValidationError(_("L'échéance n° %(n)s est %(state)s : seule une échéance à venir peut être reportée.")
                               % {"n": installment.number, "state": installment.get_state_display().lower()})
-    if DebitLine.objects.filter(installment=installment, active=True).exists():
+    if DebitLine.objects.filter(installment=installment, active=True, return_code="").exists():
         raise ValidationError(_("L'échéance n° %(n)s est déjà dans un lot de prélèvements : annulez le lot avant de "
                                 "la reporter.") % {"n": installment.number})
     installment.state, installment.postponed_on = Installment.State.POSTPONED, on or timezone.localdate()
     installment.save(update_fields=["state", "postponed_on"])
     _recompute(plan, append_after=installment)
     return plan
+
+
+@transaction.atomic
+def installment_represent(*, installment: Installment, user=None, on: date | None = None) -> Installment:
+    """« Représenter » an installment the bank rejected or returned (e.g. AM04, provision insuffisante):
+    it is due again with its amount and the next debit batch collects it as its own transaction (a new
+    end-to-end id ``…-R<k>``; the sequence type is the mandate's, RCUR once a batch was sent). Once
+    per return: presented again, it can be re-presented only if it comes back again. Refused when the
+    debtor has no active mandate (revoked, lapsed, suspended after the reject) and after a refund the
+    debtor asked for (MD06: he contests it, another payment is agreed with him). The open installments
+    are recomputed: if « Recalculer » had spread the rejected amount over them, it comes off again.
+    The change is written to the audit log with ``user``."""
+    plan = (InstallmentPlan.objects.select_for_update(of=("self",))  # the relative: outer join, not locked
+            .select_related("resident", "relative", "section").get(pk=installment.plan_id))
+    _check_writable(plan)
+    installment = Installment.objects.select_for_update().get(pk=installment.pk)
+    if _represented(installment):
+        raise ValidationError(_("L'échéance n° %(n)s a déjà été représentée le %(date)s : le prochain lot de "
+                                "prélèvements la prélève.") % {"n": installment.number,
+                                                                "date": fr_date(installment.represented_on)})
+    if installment.state != Installment.State.REJECTED:
+        raise ValidationError(_("L'échéance n° %(n)s est %(state)s : seule une échéance rejetée ou retournée par la "
+                                "banque peut être représentée.") % {
+            "n": installment.number, "state": installment.get_state_display().lower()})
+    last_return = (DebitLine.objects.filter(installment=installment, active=True).exclude(return_code="")
+                   .order_by("-pk").values_list("return_code", flat=True).first())
+    if last_return == "MD06":
+        raise ValidationError(_("L'échéance n° %(n)s a été remboursée au débiteur à sa demande (MD06) : elle n'est "
+                                "pas représentée ; convenez avec lui d'un autre règlement.")
+                              % {"n": installment.number})
+    debtor = str(plan.relative or plan.resident)
+    mandate, reason = mandate_usable(list(Mandate.objects.filter(
+        establishment_id=plan.section.establishment_id, resident_id=plan.resident_id,
+        relative_id=plan.relative_id).order_by("-pk")))
+    if mandate is None:
+        raise ValidationError(_("L'échéance n° %(n)s ne peut pas être représentée : %(reason)s Il faut un mandat "
+                                "actif de %(debtor)s.") % {"n": installment.number, "debtor": debtor,
+                                                            "reason": reason[:1].lower() + reason[1:]})
+    before = (installment.state, installment.representations, installment.represented_on)
+    installment.state, installment.representations = Installment.State.DUE, installment.representations + 1
+    installment.represented_on = on or timezone.localdate()
+    Installment.objects.filter(pk=installment.pk).update(
+        state=installment.state, representations=installment.representations,
+        represented_on=installment.represented_on)
+    log_changes_bulk(Installment, [(installment.pk, str(installment), {
+        "state": [before[0], installment.state], "representations": [str(before[1]), str(installment.representations)],
+        "represented_on": [str(before[2]), str(installment.represented_on)]})], actor=_actor(user))
+    _recompute(plan)
+    return installment
 
 
 @transaction.atomic
@@ -258,6 +322,20 @@ def plan_stop(*, plan: InstallmentPlan, on: date | None = None) -> InstallmentPl
     plan.status, plan.stopped_on = InstallmentPlan.Status.STOPPED, on or timezone.localdate()
     plan.save(update_fields=["status", "stopped_on"])
     return plan
+
+
+def plan_installments(plan: InstallmentPlan) -> list[Installment]:
+    """The plan's installments for its page, each with ``in_batch`` (in a batch, not returned) and
+    ``last_return`` (the code and French reason of its last reject or return, or None): two queries."""
+    installments = list(plan.installments.order_by("number"))
+    in_batch = _in_batch_ids(plan)
+    returns = dict(DebitLine.objects.filter(installment__plan=plan, active=True).exclude(return_code="")
+                   .order_by("pk").values_list("installment_id", "return_code"))  # the last one wins
+    for installment in installments:
+        installment.in_batch = installment.pk in in_batch
+        code = returns.get(installment.pk)
+        installment.last_return = f"{code} : {reason_label(code)}" if code else None
+    return installments
 
 
 def installment_label(installment: Installment, count: int | None = None) -> str:

@@ -7,7 +7,7 @@ from datetime import date
 import calendar
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext as _
 from django.utils import timezone
 
@@ -16,6 +16,20 @@ from core.bank import validate_bic, validate_iban
 
 
 LAPSE_MONTHS = 36
+
+
+def mandate_usable(found: list[Mandate]) -> tuple[Mandate | None, str]:
+    """The active mandate among a debtor's ``found`` (newest first), or why none can be debited."""
+    active = [m for m in found if m.status == Mandate.Status.ACTIVE]
+    if active:
+        return active[0], ""
+    if any(m.status == Mandate.Status.REVOKED for m in found):
+        return None, _("Mandat révoqué.")
+    if any(m.status == Mandate.Status.EXPIRED for m in found):
+        return None, _("Mandat caduc (36 mois sans prélèvement).")
+    if any(m.status == Mandate.Status.SUSPENDED for m in found):
+        return None, _("Mandat suspendu après un rejet (à revoir).")
+    return None, _("Mandat non signé.") if found else _("Aucun mandat.")
 
 
 def add_months(day: date, months: int) -> date:
@@ -115,8 +129,18 @@ def mandate_revoke(*, mandate: Mandate, on: date, reason: str) -> Mandate:
 def mandate_lapse_date(mandate: Mandate) -> date | None:
     """36 months after the due date of the last collection (rejected or not), or after the signature
     for a mandate never used."""
-    start = mandate.last_collection_date or mandate.signature_date
+    return _lapse_date(mandate.last_collection_date, mandate.signature_date)
+
+
+def _lapse_date(last_collection_date: date | None, signature_date: date | None) -> date | None:
+    start = last_collection_date or signature_date
     return add_months(start, LAPSE_MONTHS) if start else None
+
+
+def _unused_since(limit: date) -> Q:
+    """The coarse filter of the mandates whose lapse date may be on or before ``limit`` + 36 months
+    (the exact date, clamped at month ends, is checked in Python)."""
+    return Q(last_collection_date__lte=limit) | Q(last_collection_date__isnull=True, signature_date__lte=limit)
 
 
 @transaction.atomic
@@ -124,8 +148,7 @@ def mandates_lapse(*, today: date | None = None) -> list[Mandate]:
     """Mark lapsed (*caducs*) the active and pending-signed mandates whose lapse date has passed."""
     today = today or timezone.localdate()
     limit = add_months(today, -LAPSE_MONTHS)
-    candidates = Mandate.objects.select_for_update().filter(status=Mandate.Status.ACTIVE).filter(
-        Q(last_collection_date__lte=limit) | Q(last_collection_date__isnull=True, signature_date__lte=limit))
+    candidates = Mandate.objects.select_for_update().filter(status=Mandate.Status.ACTIVE).filter(_unused_since(limit))
     lapsed = []
     for mandate in candidates:
         if mandate_lapse_date(mandate) > today:  # month-end clamping of the coarse filter
@@ -153,8 +176,7 @@ def mandates_lapse_list(*, section, today: date | None = None, within_days: int 
                 .select_related("resident", "relative").order_by("resident__last_name", "resident__first_name", "rum"))
     lapsed = [(m, m.lapsed_on or mandate_lapse_date(m)) for m in mandates.filter(status=Mandate.Status.EXPIRED)]
     lapsing = []
-    for mandate in mandates.filter(status=Mandate.Status.ACTIVE).filter(
-            Q(last_collection_date__lte=limit) | Q(last_collection_date__isnull=True, signature_date__lte=limit)):
+    for mandate in mandates.filter(status=Mandate.Status.ACTIVE).filter(_unused_since(limit)):
         lapse = mandate_lapse_date(mandate)
         if lapse and lapse <= horizon:
             lapsing.append((mandate, lapse))
@@ -163,14 +185,34 @@ def mandates_lapse_list(*, section, today: date | None = None, within_days: int 
     return lapsed, lapsing
 
 
-def mandates_lapse_todo(sections, *, today: date | None = None) -> dict[int, tuple[int, int]]:
-    """``{section id: (lapsed count, lapsing count)}`` for the tableau de bord (two queries per section)."""
-    counts = {}
-    for section in sections:
-        lapsed, lapsing = mandates_lapse_list(section=section, today=today)
-        if lapsed or lapsing:
-            counts[section.pk] = (len(lapsed), len(lapsing))
-    return counts
+def mandates_lapse_todo(sections, *, today: date | None = None,
+                        within_days: int = LAPSE_WARNING_DAYS) -> dict[int, tuple[int, int]]:
+    """``{section id: (lapsed count, lapsing count)}`` for the tableau de bord, counted as
+    ``mandates_lapse_list`` lists them, in one query for all ``sections``: the mandates *caducs* or
+    possibly lapsing of the residents staying in each section, whose creditor is that section's
+    establishment."""
+    from datetime import timedelta
+
+    section_ids = [section.pk for section in sections]
+    if not section_ids:
+        return {}
+    today = today or timezone.localdate()
+    horizon = today + timedelta(days=within_days)
+    rows = (Mandate.objects.filter(resident__stays__section_id__in=section_ids,
+                                   resident__stays__section__establishment_id=F("establishment_id"))
+            .filter(Q(status=Mandate.Status.EXPIRED)
+                    | Q(status=Mandate.Status.ACTIVE) & _unused_since(add_months(horizon, -LAPSE_MONTHS)))
+            .order_by().values_list("resident__stays__section_id", "pk", "status", "last_collection_date",
+                                    "signature_date").distinct())
+    lapsed: dict[int, set[int]] = {}
+    lapsing: dict[int, set[int]] = {}
+    for section_id, pk, status, last_collection_date, signature_date in rows:
+        if status == Mandate.Status.EXPIRED:
+            lapsed.setdefault(section_id, set()).add(pk)
+        elif (lapse := _lapse_date(last_collection_date, signature_date)) and lapse <= horizon:
+            lapsing.setdefault(section_id, set()).add(pk)
+    return {section_id: (len(lapsed.get(section_id, ())), len(lapsing.get(section_id, ())))
+            for section_id in section_ids if section_id in lapsed or section_id in lapsing}
 
 
 # ------------------------------------------------------------------ texts of the mandate form

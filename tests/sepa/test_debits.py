@@ -233,3 +233,36 @@ def test_zero_balance_and_credit_note_excluded(setup):
     assert reasons == {paid.pk: "Solde nul : déjà réglée.", note.pk: "Avoir : rien à prélever."}
     invoice.refresh_from_db()
     assert [(c.invoice.pk, c.amount) for c in selection.candidates] == [(invoice.pk, invoice.total - invoice.paid_amount)]
+
+
+def test_batch_listing_rows_totals_and_spreadsheet_rows(setup, django_assert_num_queries):
+    """``debit_batch_listing``: one row per active line sorted by sequence then debtor — an invoice's
+    number and resident, an installment's remittance and its plan's resident —, the totals, and the
+    spreadsheet rows with a total per sequence and the batch's; two queries whatever the size."""
+    from sepa.services.installments import plan_create
+
+    section, _creditor, period = setup
+    zoe, adam, mensualised = resident_in(section, last_name="Zola"), resident_in(section, last_name="Abel"), \
+        resident_in(section, last_name="Martin")
+    zoe_mandate = active_mandate(section, zoe)
+    adam_mandate = active_mandate(section, adam, IBAN_B, last_collection_date=date(2025, 12, 20))
+    plan_mandate = active_mandate(section, mensualised, IBAN_A2)
+    zoe_invoice, adam_invoice = debit_invoice(period, zoe, "1500.00"), debit_invoice(period, adam, "1234.56")
+    plan = plan_create(section=section, resident=mensualised, yearly_amount="1200", first_month=date(2026, 1, 1),
+                       installment_count=10, debit_day=10)
+    batch = svc.debit_batch_create(period=period, collection_date=COLLECTION, today=TODAY)
+    with django_assert_num_queries(2):
+        listing = svc.debit_batch_listing(batch)
+    remittance = f"Mensualisation 01/2026 échéance 1/10 {mensualised.full_name}"
+    assert listing.rows == [
+        (mensualised.last_name, plan_mandate.rum, "FRST", Decimal("120.00"), remittance, mensualised.full_name),
+        (zoe.last_name, zoe_mandate.rum, "FRST", Decimal("1500.00"), zoe_invoice.number, zoe_invoice.resident_name),
+        (adam.last_name, adam_mandate.rum, "RCUR", Decimal("1234.56"), adam_invoice.number, adam_invoice.resident_name)]
+    assert listing.headers == ["Débiteur", "RUM", "Séquence", "Montant", "Facture", "Résident"]
+    assert listing.totals["count"] == 3 and listing.totals["total"] == Decimal("2854.56")
+    assert listing.spreadsheet_rows()[3:] == [
+        (), ("Total FRST", "", "FRST", Decimal("1620.00"), "2 prélèvement(s)", ""),
+        ("Total RCUR", "", "RCUR", Decimal("1234.56"), "1 prélèvement(s)", ""),
+        ("Total du lot", "", "", Decimal("2854.56"), "3 prélèvement(s)", "")]
+    svc.debit_batch_cancel(batch=batch)  # cancelled: its lines are no longer listed
+    assert svc.debit_batch_listing(batch).rows == [] and svc.debit_batch_listing(batch).totals["count"] == 0

@@ -139,3 +139,53 @@ def test_account_tab_regularisation_and_batch_page(client):
         .content.decode()
     links = c.get(f"/s/{section.alias}/prelevements/lots/").content.decode()
     assert "/prelevements/mensualisation/regularisation/" in links
+
+
+def test_represent_a_returned_installment_from_the_plan_page(client):
+    """« Représenter » on a returned installment's row: refused in French for a revoked mandate, done
+    for an active one (then offered no more); *lecture* → 403, another section → 404."""
+    from sepa.models import Mandate
+    from sepa.services.returns import returns_apply
+    from tests.sepa.test_returns import pain002
+
+    section = SectionFactory()
+    creditor_for(section)
+    period = period_for(section)
+    resident = resident_in(section)
+    mandate = active_mandate(section, resident)
+    plan = svc.plan_create(section=section, resident=resident, yearly_amount="1200", first_month=date(2026, 1, 1),
+                           installment_count=10, debit_day=10)
+    batch = debits.debit_batch_create(period=period, collection_date=date(2026, 2, 20), today=date(2026, 2, 2))
+    debits.debit_batch_mark_sent(batch=debits.debit_batch_generate(batch=batch))
+    returns_apply(content=pain002("001.03", [(f"ECHEANCE-{plan.pk}-01", "AM04")]), on=date(2026, 2, 10))
+    first = plan.installments.get(number=1)
+    url = f"/s/{section.alias}/prelevements/residents/{resident.pk}/mensualisation/"
+    represent = {"action": "represent", "plan": plan.pk, "installment": first.pk}
+
+    reader = _client(client, section, SectionAccess.Role.READER)
+    page = reader.get(url).content.decode()
+    assert "AM04 : Provision insuffisante" in page and 'value="represent"' not in page
+    assert reader.post(url, represent).status_code == 403
+    other = SectionFactory()
+    outsider = UserFactory()
+    SectionAccessFactory(user=outsider, section=other)
+    client.force_login(outsider)
+    assert client.post(url, represent).status_code == 404
+    assert client.post(f"/s/{other.alias}/prelevements/residents/{resident.pk}/mensualisation/",
+                       represent).status_code == 404
+    assert Installment.objects.get(pk=first.pk).state == Installment.State.REJECTED
+
+    clerk = _client(client, section)
+    assert 'value="represent"' in clerk.get(url).content.decode()
+    Mandate.objects.filter(pk=mandate.pk).update(status=Mandate.Status.REVOKED)
+    refused = clerk.post(url, represent, follow=True).content.decode()
+    assert "L&#x27;échéance n° 1 ne peut pas être représentée : mandat révoqué." in refused
+    assert Installment.objects.get(pk=first.pk).state == Installment.State.REJECTED
+    Mandate.objects.filter(pk=mandate.pk).update(status=Mandate.Status.ACTIVE)
+    done = clerk.post(url, represent, follow=True).content.decode()
+    assert "Échéance n° 1 représentée : le prochain lot de prélèvements la prélève." in done
+    first.refresh_from_db()
+    assert (first.state, first.representations) == (Installment.State.DUE, 1)
+    assert "Représentée le" in done and 'value="represent"' not in done
+    again = clerk.post(url, represent, follow=True).content.decode()
+    assert "a déjà été représentée" in again

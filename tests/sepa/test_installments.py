@@ -12,7 +12,7 @@ from lxml import etree
 
 from billing.models import Invoice, Payment
 from billing.services.payments import Debtor, debtor_credit
-from sepa.models import DebitLine, Installment, InstallmentPlan
+from sepa.models import DebitLine, Installment, InstallmentPlan, Mandate
 from sepa.services import debits
 from sepa.services import installments as svc
 from sepa.services.returns import returns_apply
@@ -266,3 +266,121 @@ def test_command_lists_installment_exclusions(section, mensualised, capsys, tmp_
     err = capsys.readouterr().err
     assert f"Exclue : Facture {invoice.number}" in err and "Mensualisé" in err
     assert f"ECHEANCE-{plan.pk}-01".encode() in out.read_bytes()
+
+
+# ------------------------------------------------------------------ re-presentation of a returned installment
+
+def _returned_first_installment(section, mensualised, code="AM04"):
+    """January's batch sent and settled, then the plan's first installment returned by the bank."""
+    period, plan, _invoice, _other = mensualised
+    batch = debits.debit_batch_create(period=period, collection_date=COLLECTION, today=TODAY)
+    debits.debit_batch_mark_sent(batch=debits.debit_batch_generate(batch=batch))
+    debits.debit_batch_settle(batch=batch, today=COLLECTION)
+    returns_apply(content=pain002("001.03", [(f"ECHEANCE-{plan.pk}-01", code)]), on=date(2026, 2, 25))
+    first = plan.installments.get(number=1)
+    assert first.state == Installment.State.REJECTED
+    return batch, first
+
+
+@pytest.mark.parametrize("version", [SepaVersion.V08, SepaVersion.V02])
+def test_represented_installment_is_its_own_rcur_transaction_in_the_next_batch(section, mensualised, version):
+    """« Représenter »: due again with its amount (the « Recalculer » spread taken back), once per return,
+    audited; the next batch collects it as its own RCUR transaction with a new end-to-end id, in an
+    XSD-valid file; settled it is *prélevée*; returned again it can be re-presented again (``-R2``)."""
+    from auditlog.models import LogEntry
+
+    from tests.factories import UserFactory
+
+    section.establishment.sepa_version = version
+    section.establishment.save()
+    _period, plan, _invoice, _other = mensualised
+    first_batch, first = _returned_first_installment(section, mensualised)
+    svc.plan_recompute(plan=plan)  # the office first spread the 120 € over the open installments …
+    assert [a for _n, a, s in amounts(plan) if s == "due"] == [D("133.33")] * 8 + [D("133.36")]
+    user = UserFactory()
+    svc.installment_represent(installment=first, user=user, on=date(2026, 2, 26))  # … then re-presents it
+    first.refresh_from_db()
+    assert (first.state, first.amount, first.representations, first.represented_on) == (
+        Installment.State.DUE, D("120.00"), 1, date(2026, 2, 26))
+    assert amounts(plan)[1:] == [(n, D("120.00"), "due") for n in range(2, 11)]  # never collected twice
+    entry = LogEntry.objects.get_for_object(first).filter(changes__icontains="represented_on").get()
+    assert entry.actor == user and entry.changes["state"] == ["rejected", "due"]
+    with pytest.raises(ValidationError, match="déjà été représentée le 26/02/2026"):
+        svc.installment_represent(installment=first)
+    # the returned line stays in its batch's history
+    assert first_batch.lines.get(installment=first).return_code == "AM04"
+
+    february = period_for(section, date(2026, 2, 1), date(2026, 2, 28))
+    batch = debits.debit_batch_generate(batch=debits.debit_batch_create(
+        period=february, collection_date=date(2026, 3, 20), today=date(2026, 3, 2)))
+    root = etree.fromstring(batch.xml.encode())
+    assert debits.xml_schema(version).validate(root)
+    ns = {"p": f"urn:iso:std:iso:20022:tech:xsd:{version}"}
+    sequences = {tx.findtext("p:PmtId/p:EndToEndId", namespaces=ns): block.findtext("p:PmtTpInf/p:SeqTp", namespaces=ns)
+                 for block in root.iterfind(".//p:PmtInf", ns) for tx in block.iterfind("p:DrctDbtTxInf", ns)}
+    represented, second = f"ECHEANCE-{plan.pk}-01-R1", f"ECHEANCE-{plan.pk}-02"
+    assert {e2e: seq for e2e, seq in sequences.items() if e2e.startswith("ECHEANCE")} == {
+        represented: "RCUR", second: "RCUR"}  # the mandate was used: January's FRST was sent
+    assert first_batch.lines.get(installment=first).sequence_type == "FRST"
+    tx = next(t for t in root.iterfind(".//p:DrctDbtTxInf", ns)
+              if t.findtext("p:PmtId/p:EndToEndId", namespaces=ns) == represented)
+    assert tx.findtext("p:InstdAmt", namespaces=ns) == "120.00"
+    remittance = tx.findtext("p:RmtInf/p:Ustrd", namespaces=ns)
+    assert remittance.startswith("Mensualisation 01/2026 echeance 1/10 representee ")
+    line = batch.lines.get(installment=first)
+    assert (line.end_to_end_id, line.amount, line.sequence_type) == (represented, D("120.00"), "RCUR")
+    debits.debit_batch_mark_sent(batch=batch)
+    debits.debit_batch_settle(batch=batch, today=date(2026, 3, 20))
+    first.refresh_from_db()
+    assert first.state == Installment.State.COLLECTED
+    assert Payment.objects.get(reference=represented, cancelled_at__isnull=True).amount == D("120.00")
+    # Returned again: it can be re-presented once more, with yet another end-to-end id.
+    assert returns_apply(content=pain002("001.03", [(represented, "AM04")]), on=date(2026, 3, 25)).applied == [
+        represented]
+    svc.installment_represent(installment=first)
+    march = period_for(section, date(2026, 3, 1), date(2026, 3, 31))
+    third = debits.debit_batch_create(period=march, collection_date=date(2026, 4, 20), today=date(2026, 4, 1))
+    assert third.lines.get(installment=first).end_to_end_id == f"ECHEANCE-{plan.pk}-01-R2"
+
+
+def test_representation_refusals(section, mensualised):
+    _period, plan, _invoice, _other = mensualised
+    with pytest.raises(ValidationError, match="est à venir : seule une échéance rejetée ou retournée"):
+        svc.installment_represent(installment=plan.installments.get(number=2))
+    _batch, first = _returned_first_installment(section, mensualised)
+    mandate = Mandate.objects.get(resident=plan.resident)
+    for status, reason in ((Mandate.Status.REVOKED, "mandat révoqué"),
+                           (Mandate.Status.EXPIRED, r"mandat caduc \(36 mois sans prélèvement\)"),
+                           (Mandate.Status.SUSPENDED, r"mandat suspendu après un rejet \(à revoir\)")):
+        Mandate.objects.filter(pk=mandate.pk).update(status=status)
+        with pytest.raises(ValidationError, match=f"L'échéance n° 1 ne peut pas être représentée : {reason}. "
+                                                  f"Il faut un mandat actif de {plan.resident.full_name}"):
+            svc.installment_represent(installment=first)
+    first.refresh_from_db()
+    assert (first.state, first.representations) == (Installment.State.REJECTED, 0)
+    Mandate.objects.filter(pk=mandate.pk).update(status=Mandate.Status.ACTIVE)
+    svc.plan_stop(plan=plan)
+    with pytest.raises(ValidationError, match="est arrêté"):
+        svc.installment_represent(installment=first)
+
+
+def test_an_installment_refunded_at_the_debtors_request_is_not_represented(section, mensualised):
+    _batch, first = _returned_first_installment(section, mensualised, code="MD06")
+    with pytest.raises(ValidationError, match=r"remboursée au débiteur à sa demande \(MD06\)"):
+        svc.installment_represent(installment=first)
+
+
+def test_the_database_holds_an_installment_in_one_unreturned_active_line(section, mensualised):
+    from django.db import IntegrityError, transaction
+
+    first_batch, first = _returned_first_installment(section, mensualised)
+    returned = first_batch.lines.get(installment=first)
+    svc.installment_represent(installment=first)
+    february = period_for(section, date(2026, 2, 1), date(2026, 2, 28))
+    batch = debits.debit_batch_create(period=february, collection_date=date(2026, 3, 20), today=date(2026, 3, 2))
+    line = batch.lines.get(installment=first)  # the returned line and the new one, both active
+    assert DebitLine.objects.filter(installment=first, active=True).count() == 2
+    line.pk, line.end_to_end_id = None, "DOUBLON"
+    with pytest.raises(IntegrityError), transaction.atomic():  # two unreturned lines: refused
+        line.save()
+    assert returned.return_code == "AM04"
