@@ -23,6 +23,10 @@ measured; the invoices' paid-amount cache equals their allocations). It then tim
 
 Targets (issue 11): import < 5 s; aged balance of the association < 2 s on PostgreSQL with a
 constant number of queries; Compte tab < 200 ms.
+
+N must be at least 300: about 40 % of the 12 invoices of a resident stay open (4.8 each), so the
+1 000 lines need some 210 residents; 300 leave a margin, and every row of the table times the same
+1 000-line import. A smaller N is refused before anything is built.
 """
 from __future__ import annotations
 
@@ -33,6 +37,8 @@ import time
 from _common import QueryCount, bench_residents, report_row, run_children, throwaway_environment
 
 PG_URL = "postgres://postgres@127.0.0.1:5432/sejour_bench_payments"
+IMPORT_LINES = 1000
+MIN_RESIDENTS = 300  # ≈ 4.8 open invoices per resident: 1 000 lines need ~210 residents, with a margin
 
 
 def _months(first_year: int, first_month: int, count: int):
@@ -106,6 +112,9 @@ def import_file(section, lines: int) -> bytes:
     rng = random.Random(7)
     open_invoices = list(Invoice.objects.filter(unpaid_q(), section=section).order_by("pk")
                          .values_list("number", "total", "paid_amount")[: lines * 3])
+    if len(open_invoices) < lines:
+        raise SystemExit(f"Only {len(open_invoices)} open invoices for a {lines}-line import: "
+                         f"use --residents {MIN_RESIDENTS} or more.")
     rng.shuffle(open_invoices)
     rows = ["DATE;MONTANT;MODE;FACTURE;REFERENCE"]
     for i, (number, total, paid) in enumerate(open_invoices[:lines]):
@@ -138,13 +147,13 @@ def run_one(n: int) -> dict:
             cursor.execute("ANALYZE")
     seed_time = time.perf_counter() - t0
     section = data["section"]
-    csv = import_file(section, 1000)
+    csv = import_file(section, IMPORT_LINES)
     with QueryCount(connection) as ctx:
         t0, c0 = time.perf_counter(), time.process_time()
         run = payments_import_apply(section=section, data=csv, name="bench.csv")
         import_s, import_cpu = time.perf_counter() - t0, time.process_time() - c0
     import_queries = ctx.count
-    assert run.summary["lines"] == 1000, run.summary
+    assert run.summary["lines"] == IMPORT_LINES, run.summary
     sections = list(Section.objects.filter(establishment__organisation=data["organisation"]))
     with QueryCount(connection) as ctx:
         t0, c0 = time.perf_counter(), time.process_time()
@@ -177,11 +186,17 @@ def child(n: int, database_url: str | None) -> None:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--residents", type=int, nargs="*", default=[10000])
+    parser.add_argument("--residents", type=int, nargs="*", default=[10000], metavar="N",
+                        help=f"residents of TIL-HP, one run each (default 10000; at least {MIN_RESIDENTS}, "
+                             f"for {IMPORT_LINES} open invoices to pay).")
     parser.add_argument("--database-url", help="PostgreSQL URL (a database the script may drop and re-create).")
     parser.add_argument("--all", action="store_true", help=f"SQLite and PostgreSQL ({PG_URL}).")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    too_small = [n for n in args.residents if n < MIN_RESIDENTS]
+    if too_small:
+        parser.error(f"--residents {', '.join(map(str, too_small))}: at least {MIN_RESIDENTS} residents are needed "
+                     f"(about 4.8 open invoices each) for the {IMPORT_LINES}-line payments import.")
     if args.child:
         child(args.child, args.database_url)
         return

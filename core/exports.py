@@ -24,6 +24,8 @@ DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 MONEY_FORMAT = "#,##0.00"
 DATE_FORMAT = "DD/MM/YYYY"
 DATETIME_FORMAT = "DD/MM/YYYY HH:MM"
+TEXT_FORMAT = "@"
+COMMENT_AUTHOR = "Séjour"
 
 
 def neutralize(value):
@@ -79,18 +81,24 @@ def csv_bytes(rows: Iterable[Sequence]) -> bytes:
 
 class XlsxWriter:
     """A streamed (write-only) workbook: ``writer.sheet(title)``, ``writer.append([...])``,
-    ``writer.to_bytes()``. Values are cells made by :meth:`cell` or plain values (made into cells)."""
+    ``writer.to_bytes()``. Values are cells made by :meth:`cell` or plain values (made into cells).
+
+    Rows are written as they are appended (a large export never holds its cells in memory), so what
+    shapes a row — its height, cells merged across columns — is given to :meth:`append` with the row.
+    Cells may carry a bold/size font, a background ``fill`` and a ``comment`` (the import templates)."""
 
     def __init__(self):
         from openpyxl import Workbook
 
         self.workbook = Workbook(write_only=True)
         self.current = None
+        self.row = 0
 
     def sheet(self, title: str, *, widths: Sequence[int] = (), freeze: str | None = None):
         from openpyxl.utils import get_column_letter
 
         self.current = self.workbook.create_sheet(title=str(title)[:31])
+        self.row = 0
         for index, width in enumerate(widths, start=1):
             self.current.column_dimensions[get_column_letter(index)].width = width
         if freeze:
@@ -98,10 +106,15 @@ class XlsxWriter:
         return self.current
 
     def cell(self, value, *, number_format: str | None = None, bold: bool = False, size: int | None = None,
-             wrap: bool = False):
+             wrap: bool = False, fill: str | None = None, comment: str | None = None):
+        """One cell: typed values keep their type (``number_format=TEXT_FORMAT`` makes any value text),
+        text is neutralised and never a formula; ``fill`` is an RGB colour (``"FFE2B6"``)."""
         from openpyxl.cell import WriteOnlyCell
-        from openpyxl.styles import Alignment, Font
+        from openpyxl.comments import Comment
+        from openpyxl.styles import Alignment, Font, PatternFill
 
+        if number_format == TEXT_FORMAT and value is not None:
+            value = str(value)
         if isinstance(value, datetime):
             value = _naive_local(value)
             number_format = number_format or DATETIME_FORMAT
@@ -120,11 +133,23 @@ class XlsxWriter:
             cell.font = Font(bold=bold, size=size)
         if wrap:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
+        if fill:
+            cell.fill = PatternFill("solid", fgColor=fill)
+        if comment:
+            cell.comment = Comment(comment, COMMENT_AUTHOR)
         return cell
 
-    def append(self, values: Iterable) -> None:
+    def append(self, values: Iterable, *, height: float | None = None, merge: tuple[int, int] | None = None) -> None:
+        """Write the next row; ``height`` in points; ``merge=(first, last)`` merges those columns (1-based)."""
         from openpyxl.cell.cell import Cell
+        from openpyxl.utils import get_column_letter
 
+        self.row += 1
+        if height:
+            self.current.row_dimensions[self.row].height = height  # read when the row is written, so before
+        if merge:
+            first, last = (get_column_letter(index) for index in merge)
+            self.current.merged_cells.add(f"{first}{self.row}:{last}{self.row}")
         self.current.append([self._safe(value) if isinstance(value, Cell) else self.cell(value) for value in values])
 
     @staticmethod

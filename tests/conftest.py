@@ -41,3 +41,16 @@ def demo_with_residents(db):
     from demo.services.seed import demo_seed
 
     return demo_seed(residents=12)
+
+
+@pytest.fixture
+def eager_celery():
+    """Celery tasks run inline where they are sent (a job started by a view has ended when the view
+    returns; with ``django_capture_on_commit_callbacks(execute=True)`` for those sent on commit). The
+    previous setting is restored afterwards, whatever it was. Yields the Celery app."""
+    from config.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = previous

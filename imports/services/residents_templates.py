@@ -6,16 +6,14 @@ Downloadable from the browser (``imports:residents-template``) and written by
 """
 from __future__ import annotations
 
-import io
 from datetime import date
 from pathlib import Path
 
 from django.utils.translation import gettext as _
 
-from core.exports import neutralize
+from core.exports import DATE_FORMAT, TEXT_FORMAT, XlsxWriter
 
 from .residents_import import RELATIVE_COLUMNS, RESIDENT_COLUMNS
-from .xlsx import column_letter
 
 TEMPLATES = {
     "residents": ("modele_residents.xlsx", RESIDENT_COLUMNS),
@@ -23,6 +21,7 @@ TEMPLATES = {
 }
 TEXT_COLUMNS = {"NUMERO", "REF_EXTERNE", "NIR", "CODE_POSTAL", "TELEPHONE", "IBAN", "BIC", "RUM", "CHAMBRE"}
 DATE_COLUMNS = {"DATE_NAISSANCE", "DATE_ENTREE", "DATE_SIGNATURE_MANDAT", "DERNIER_PRELEVEMENT"}
+MANDATORY_FILL, OPTIONAL_FILL = "FFE2B6", "E8EEF7"
 
 GENERAL_NOTES = [
     "Format : classeur Excel (.xlsx) de 20 Mo au plus ; seule la première feuille est lue.",
@@ -60,67 +59,44 @@ def _example_values(which: str, section=None) -> dict:
 
 
 def template_workbook(which: str, *, section=None) -> bytes:
-    """The template workbook ``which`` ("residents" or "proches") as XLSX bytes."""
-    from openpyxl import Workbook
-    from openpyxl.comments import Comment
-    from openpyxl.styles import Alignment, Font, PatternFill
-
-    filename, columns = TEMPLATES[which]
+    """The template workbook ``which`` ("residents" or "proches") as XLSX bytes (through the one writer:
+    the example codes typed by users are never formulas)."""
+    _filename, columns = TEMPLATES[which]
     values = _example_values(which, section)
-    book = Workbook()
-    sheet = book.active
-    sheet.title = _("Résidents") if which == "residents" else _("Proches")
-    mandatory_fill = PatternFill("solid", fgColor="FFE2B6")
-    optional_fill = PatternFill("solid", fgColor="E8EEF7")
-    for index, column in enumerate(columns, start=1):
-        cell = sheet.cell(row=1, column=index, value=column.name)
-        cell.font = Font(bold=column.mandatory)
-        cell.fill = mandatory_fill if column.mandatory else optional_fill
-        cell.comment = Comment(("* " + _("Obligatoire.") + " " if column.mandatory else "") + column.help, "Séjour")
-        example = neutralize(values.get(column.name))  # codes typed by users: never a formula
-        target = sheet.cell(row=2, column=index, value=example if example != "" else None)
-        if column.name in DATE_COLUMNS:
-            target.number_format = "DD/MM/YYYY"
-        elif column.name in TEXT_COLUMNS:
-            target.number_format = "@"
-            if target.value is not None:
-                target.value = str(target.value)
-        letter = column_letter(index - 1)
-        sheet.column_dimensions[letter].width = max(12, len(column.name) + 4)
-    sheet.freeze_panes = "A2"
+    writer = XlsxWriter()
+    writer.sheet(_("Résidents") if which == "residents" else _("Proches"), freeze="A2",
+                 widths=[max(12, len(column.name) + 4) for column in columns])
+    writer.append([writer.cell(column.name, bold=column.mandatory, fill=MANDATORY_FILL if column.mandatory
+                               else OPTIONAL_FILL, comment=_help(column)) for column in columns])
+    # Empty example cells keep their format: what the user types there stays text (or a date).
+    writer.append([writer.cell(None if values.get(column.name) == "" else values.get(column.name),
+                               number_format=TEXT_FORMAT if column.name in TEXT_COLUMNS
+                               else DATE_FORMAT if column.name in DATE_COLUMNS else None) for column in columns])
 
-    notes = book.create_sheet(_("Notes"))
-    notes.column_dimensions["A"].width = 26
-    notes.column_dimensions["B"].width = 13
-    notes.column_dimensions["C"].width = 100
-    notes.column_dimensions["D"].width = 28
-    title = _("Import des résidents — fichier des résidents") if which == "residents" \
-        else _("Import des résidents — fichier des proches (facultatif)")
-    notes.cell(row=1, column=1, value=title).font = Font(bold=True, size=14)
-    row = 3
+    writer.sheet(_("Notes"), widths=(26, 13, 100, 28))
+    writer.append([writer.cell(_("Import des résidents — fichier des résidents") if which == "residents"
+                               else _("Import des résidents — fichier des proches (facultatif)"), bold=True, size=14)])
+    writer.append([])
     for text in GENERAL_NOTES:
-        notes.cell(row=row, column=1, value="•")
-        cell = notes.cell(row=row, column=2, value=_(text))
-        notes.merge_cells(start_row=row, start_column=2, end_row=row, end_column=4)
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-        notes.row_dimensions[row].height = 30
-        row += 1
-    row += 1
-    for index, header in enumerate([_("Colonne"), _("Obligatoire"), _("Règle"), _("Exemple")], start=1):
-        notes.cell(row=row, column=index, value=header).font = Font(bold=True)
+        writer.append(["•", writer.cell(_(text), wrap=True)], height=30, merge=(2, 4))
+    writer.append([])
+    writer.append([writer.cell(header, bold=True) for header in (_("Colonne"), _("Obligatoire"), _("Règle"),
+                                                                  _("Exemple"))])
     for column in columns:
-        row += 1
-        notes.cell(row=row, column=1, value=column.name + (" *" if column.mandatory else "")).font = \
-            Font(bold=column.mandatory)
-        notes.cell(row=row, column=2, value=_("Oui") if column.mandatory else _("Non"))
-        notes.cell(row=row, column=3, value=column.help).alignment = Alignment(wrap_text=True, vertical="top")
-        example = values.get(column.name)
-        if isinstance(example, date):
-            example = example.strftime("%d/%m/%Y")
-        notes.cell(row=row, column=4, value=neutralize(str(example)) if example not in (None, "") else "")
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+        writer.append([writer.cell(column.name + (" *" if column.mandatory else ""), bold=column.mandatory),
+                       _("Oui") if column.mandatory else _("Non"), writer.cell(column.help, wrap=True),
+                       _example_text(values.get(column.name))])
+    return writer.to_bytes()
+
+
+def _example_text(value) -> str | None:
+    if value in (None, ""):
+        return None
+    return value.strftime("%d/%m/%Y") if isinstance(value, date) else str(value)
+
+
+def _help(column) -> str:
+    return ("* " + _("Obligatoire.") + " " if column.mandatory else "") + column.help
 
 
 def template_write(directory: Path | str, *, section=None) -> list[Path]:

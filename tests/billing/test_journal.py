@@ -337,20 +337,15 @@ def test_export_views(client, demo_period):
     assert client.get(_url(period, "billing:journal-export", fmt="csv"), {"status": "paid"}).status_code == 400
 
 
-def test_large_export_runs_as_a_job_and_is_downloaded_with_job_access(client, demo_period, settings,
+def test_large_export_runs_as_a_job_and_is_downloaded_with_job_access(client, demo_period, settings, eager_celery,
                                                                        django_capture_on_commit_callbacks):
-    from config.celery import app
     from core.models import Job
 
     settings.JOURNAL_SYNC_EXPORT_LIMIT = 1
     period = demo_period["period"]
     client.force_login(demo_period["demo"]["users"]["direction"])
-    app.conf.task_always_eager = True
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.get(_url(period, "billing:journal-export", fmt="csv"))
-    finally:
-        app.conf.task_always_eager = False
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.get(_url(period, "billing:journal-export", fmt="csv"))
     job = Job.objects.get(kind="billing.export_journal")
     assert response.status_code == 302 and response.url == reverse("job-detail", kwargs={"pk": job.pk})
     assert job.status == "succeeded", job.error

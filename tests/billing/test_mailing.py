@@ -20,15 +20,6 @@ APRIL = (date(2026, 4, 1), date(2026, 4, 30))
 
 
 @pytest.fixture
-def eager_celery():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
 def mail_setup(billing_setup):
     """April 2026 issued for three residents: MARTIN (own address + guardian + invoice recipient),
     DURAND (invoice recipient only), LEROY (no address at all)."""

@@ -18,15 +18,6 @@ from tests.mailing.servers import Handler, SmtpServer, free_port
 
 
 @pytest.fixture
-def eager_celery():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
 def site(demo_with_residents):
     demo = demo_with_residents
     section = demo["sections"]["TIL-HP"]

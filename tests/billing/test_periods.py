@@ -48,33 +48,27 @@ def test_checks_list_missing_calendar_package_and_gir(demo_with_residents):
     assert check_services.period_blocking(check_services.period_checks(period=period))
 
 
-def test_browser_flow_create_generate_review_issue(clerk, django_capture_on_commit_callbacks):
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    try:
-        url = reverse("billing:periods", kwargs={"alias": "TIL-HP"})
-        response = clerk.post(url, {"month": "2026-11"})
-        period = BillingPeriod.objects.get(section__alias="TIL-HP", start=date(2026, 11, 1))
-        detail = reverse("billing:period-detail", kwargs={"alias": "TIL-HP", "period_pk": period.pk})
-        assert response.url == detail
-        page = clerk.get(detail)
-        assert "Aucune anomalie" in page.content.decode() or "Attention" in page.content.decode()
-        with django_capture_on_commit_callbacks(execute=True):
-            clerk.post(detail, {"action": "generate"})
-        job = Job.objects.get(kind="billing.generate")
-        assert job.status == "succeeded", job.error
-        drafts = Invoice.objects.filter(period=period, status="draft")
-        assert drafts.exists()
-        page = clerk.get(detail).content.decode()
-        assert "brouillon" in page and "Émettre" in page
-        with django_capture_on_commit_callbacks(execute=True):
-            clerk.post(detail, {"action": "issue", "issue_date": "2026-12-01"})
-        assert not Invoice.objects.filter(period=period, status="draft").exists()
-        numbers = sorted(Invoice.objects.filter(period=period).values_list("number", flat=True))
-        assert numbers[0] == "TIL-2026-000001" and numbers[-1] == f"TIL-2026-{len(numbers):06d}"
-    finally:
-        app.conf.task_always_eager = False
+def test_browser_flow_create_generate_review_issue(clerk, eager_celery, django_capture_on_commit_callbacks):
+    url = reverse("billing:periods", kwargs={"alias": "TIL-HP"})
+    response = clerk.post(url, {"month": "2026-11"})
+    period = BillingPeriod.objects.get(section__alias="TIL-HP", start=date(2026, 11, 1))
+    detail = reverse("billing:period-detail", kwargs={"alias": "TIL-HP", "period_pk": period.pk})
+    assert response.url == detail
+    page = clerk.get(detail)
+    assert "Aucune anomalie" in page.content.decode() or "Attention" in page.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        clerk.post(detail, {"action": "generate"})
+    job = Job.objects.get(kind="billing.generate")
+    assert job.status == "succeeded", job.error
+    drafts = Invoice.objects.filter(period=period, status="draft")
+    assert drafts.exists()
+    page = clerk.get(detail).content.decode()
+    assert "brouillon" in page and "Émettre" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        clerk.post(detail, {"action": "issue", "issue_date": "2026-12-01"})
+    assert not Invoice.objects.filter(period=period, status="draft").exists()
+    numbers = sorted(Invoice.objects.filter(period=period).values_list("number", flat=True))
+    assert numbers[0] == "TIL-2026-000001" and numbers[-1] == f"TIL-2026-{len(numbers):06d}"
 
 
 def test_reader_cannot_generate_or_issue_and_other_section_is_404(client, demo_with_residents):

@@ -121,9 +121,8 @@ def test_the_beat_starts_the_previous_quarter_once_its_months_are_issued(billing
     assert CELERY_BEAT_SCHEDULE["billing-pocket-money"]["task"] == "billing.tasks.pocket_money_prepare"
 
 
-def test_the_job_in_the_browser(client, billing_setup, ash_quarter, django_capture_on_commit_callbacks, monkeypatch):
-    from config.celery import app
-
+def test_the_job_in_the_browser(client, billing_setup, ash_quarter, eager_celery, django_capture_on_commit_callbacks,
+                                monkeypatch):
     SocialAidDecision.objects.filter(pk=ash_quarter.pk).update(monthly_resources=D("1000.00"))
     monkeypatch.setattr(pocket_money.timezone, "localdate", lambda: AFTER)
     reader, clerk = UserFactory(username="reader"), UserFactory(username="clerk")
@@ -136,12 +135,8 @@ def test_the_job_in_the_browser(client, billing_setup, ash_quarter, django_captu
     assert client.post(url, {"trimestre": "2026-T2", "action": "issue"}).status_code == 403
     assert "Trimestre invalide" in client.get(url, {"trimestre": "2026-T7"}).content.decode()
     client.force_login(clerk)
-    app.conf.task_always_eager = True
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(url, {"trimestre": "2026-T2", "action": "issue"})
-    finally:
-        app.conf.task_always_eager = False
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"trimestre": "2026-T2", "action": "issue"})
     assert response.status_code == 302
     job = Job.objects.get(kind="billing.pocket_money")
     assert job.status == "succeeded", job.error

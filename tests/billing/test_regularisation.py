@@ -205,13 +205,12 @@ def test_generate_period_command_regularise(billing_setup, capsys):
         call_command("generate_period", section="NOPE", month="2026-04", regularise=True)
 
 
-def test_review_page_lists_regularisations_and_the_job_issues_them(client, billing_setup,
+def test_review_page_lists_regularisations_and_the_job_issues_them(client, billing_setup, eager_celery,
                                                                     django_capture_on_commit_callbacks):
     import html
 
     from django.urls import reverse
 
-    from config.celery import app
     from core.models import Job
     from structures.models import SectionAccess
     from tests.factories import UserFactory
@@ -243,12 +242,8 @@ def test_review_page_lists_regularisations_and_the_job_issues_them(client, billi
     assert client.post(url, {"action": "regularise", "issue_date": "2026-05-03"}).status_code == 404
     assert not Job.objects.exists()
     client.force_login(clerk)
-    app.conf.task_always_eager = True
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            client.post(url, {"action": "regularise", "issue_date": "2026-05-03"})
-    finally:
-        app.conf.task_always_eager = False
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(url, {"action": "regularise", "issue_date": "2026-05-03"})
     job = Job.objects.get(kind="billing.regularise")
     assert job.status == "succeeded", job.error
     credit = Invoice.objects.get(kind="credit_note")

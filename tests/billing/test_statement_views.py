@@ -25,15 +25,6 @@ D = Decimal
 
 
 @pytest.fixture
-def eager_celery():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
 def april(billing_setup):
     for gir in (1, 3):
         stay = billing_setup.stay(gir=gir, domicile="01")

@@ -22,15 +22,6 @@ def absences_file(path, rows):
     return str(path)
 
 
-@pytest.fixture
-def eager_celery():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_clerk_imports_absences_error_then_corrected_file(live_server, page, eager_celery, tmp_path):

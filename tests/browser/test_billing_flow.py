@@ -7,15 +7,6 @@ from billing.models import Invoice
 from tests.browser.conftest import screenshot_path
 
 
-@pytest.fixture
-def eager_celery():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_clerk_generates_issues_downloads_and_exports(live_server, page, eager_celery):

@@ -16,15 +16,6 @@ from tests.browser.conftest import screenshot_path
 
 
 @pytest.fixture
-def eager_celery():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
 def sink(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,15 +9,6 @@ from playwright.sync_api import expect
 from billing.models import Invoice
 
 
-@pytest.fixture
-def eager_celery():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_clerk_issues_a_regularisation_after_a_coverage_change(live_server, page, eager_celery):

@@ -13,15 +13,6 @@ from tests.billing.payment_helpers import issued_invoice, resident_in
 from tests.factories import SectionAccessFactory, SectionFactory, UserFactory
 
 
-@pytest.fixture
-def eager_celery():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_run_preview_untick_validate_history(live_server, page, eager_celery):

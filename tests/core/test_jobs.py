@@ -403,9 +403,7 @@ def test_heartbeat_thread_renews_the_lease_during_a_long_silent_step(settings):
     assert done.status == Job.Status.SUCCEEDED
 
 
-def test_run_job_runs_the_batches_inline_when_eager(monkeypatch):
-    from config.celery import app
-
+def test_run_job_runs_the_batches_inline_when_eager(monkeypatch, eager_celery):
     batches = []
 
     def work(*, job, progress):
@@ -416,10 +414,6 @@ def test_run_job_runs_the_batches_inline_when_eager(monkeypatch):
 
     monkeypatch.setitem(jobs.JOB_RUNNERS, "test.eager", work)
     job = _job(kind="test.eager")
-    app.conf.task_always_eager = True
-    try:
-        run_job.apply((job.pk,))
-    finally:
-        app.conf.task_always_eager = False
+    run_job.apply((job.pk,))
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED and job.result == {"batches": 3}

@@ -99,13 +99,3 @@ def manager(demo):
     for alias, role in (("TIL-HP", "manager"), ("TIL-HT", "manager"), ("VER-HP", "reader")):
         SectionAccess.objects.create(user=user, section=demo["sections"][alias], role=role)
     return user
-
-
-@pytest.fixture
-def eager_celery():
-    from config.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield app
-    app.conf.task_always_eager = previous

@@ -2,15 +2,6 @@ import pytest
 
 
 @pytest.fixture
-def eager_celery():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
 def validate_through_smtp(eager_celery, django_capture_on_commit_callbacks):
     """Validate a run with the association's SMTP account pointed at a real local server (aiosmtpd);
     returns the server (its ``received`` messages)."""
