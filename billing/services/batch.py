@@ -15,7 +15,8 @@ from structures.models import Section
 from ..models import Invoice
 from . import checks as check_services
 from . import issuing, periods
-from .generation import period_generate
+from .generation import period_generate, period_lock
+from .period_data import PeriodData
 
 JOB_KIND = "billing.section_month"
 GENERATE, ISSUE = "generate", "issue"
@@ -30,10 +31,12 @@ def section_month_generate(*, section: Section, year: int, month: int) -> dict:
         created = period is None
         if created:
             period = periods.period_create(section=section, start=date(year, month, 1))
-        checks = check_services.period_checks(period=period)
+        period = period_lock(period)  # before reading: the checks and the drafts see the same rows
+        data = PeriodData(section=period.section, start=period.start, end=period.end)  # read once, for both
+        checks = check_services.period_checks(period=period, data=data)
         if check_services.period_blocking(checks):
             raise ValidationError([c.message for c in checks if c.level == "error"])
-        result = period_generate(period=period)
+        result = period_generate(period=period, data=data)
     result.update(period_id=period.pk, created=created,
                   checks=[c.message for c in checks if c.level != "error"])
     return result

@@ -4,19 +4,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from payers.models import AidPlan, CoverageRule, Payer, SocialAidDecision
-from residents.models import GirAssessment, Relative
+from payers.models import CoverageRule, Payer
 
 from core.formats import fr_date
 
-from ..models import BillingPeriod, Package, PackageItem, Product, StayPackage, Tariff
+from ..models import BillingPeriod
 from ..models.catalog import DEPENDENCY_KINDS
-from . import calendars as calendar_services
-from .generation import apa_dotation_payers, period_stays
+from .period_data import PeriodData
 
 
 @dataclass
@@ -53,100 +50,113 @@ def _ranges(days: list[date]) -> str:
     return ", ".join(parts)
 
 
-def period_checks(*, period: BillingPeriod) -> list[Check]:
+def period_checks(*, period: BillingPeriod, data: PeriodData | None = None) -> list[Check]:
+    """What would make the period's invoices wrong (errors block the generation), each with where to fix
+    it. ``data``: the period's rows, when the generation that follows reuses them."""
     section = period.section
+    data = data or PeriodData(section=section, start=period.start, end=period.end)
+    checks = _calendar_checks(period=period, data=data)
+    stays = data.present_stays
+    stay_checks, used_products, dependency_needed = _stay_checks(period=period, data=data)
+    checks.extend(stay_checks)
+    checks.extend(_tariff_checks(period=period, data=data, used_products=used_products,
+                                 dependency_needed=dependency_needed))
+    checks.extend(_address_checks(section=section, data=data))
+    for provider in EXTRA_PERIOD_CHECKS:
+        checks.extend(provider(period=period, stays=stays))
+    if not stays:
+        checks.append(Check("warning", _("Aucun séjour dans la section %(alias)s sur la période.") % {
+            "alias": section.alias}))
+    return checks
+
+
+def _calendar_checks(*, period: BillingPeriod, data: PeriodData) -> list[Check]:
+    alias = period.section.alias
+    calendar = data.calendar
+    if calendar is None:
+        return [Check("error", _("Aucun calendrier n'est rattaché à la section %(alias)s.") % {"alias": alias},
+                      reverse("billing:calendars", kwargs={"alias": alias}), _("Calendriers"))]
+    missing = data.calendar_missing_days
+    if not missing:
+        return []
+    return [Check("error", _("Le calendrier %(code)s n'a pas été généré pour la période : %(days)s.") % {
+        "code": calendar.code, "days": _ranges(missing)},
+        reverse("billing:calendar-detail", kwargs={"alias": alias, "pk": calendar.pk}), _("Prolonger le calendrier"))]
+
+
+def _apa_stays(data: PeriodData) -> set[int]:
+    """The stays with an individual APA decision: a coverage rule taking a share of the dependency, or a
+    validated aid plan on a dependency product."""
+    products = data.products_for({pid for rule in data.coverage_rules for pid in rule.product_ids}
+                                 | {plan.product_id for plan in data.aid_plans})
+    stays = {rule.stay_id for rule in data.coverage_rules
+             if rule.mode == CoverageRule.Mode.ABOVE_TALON
+             or rule.scope in (CoverageRule.Scope.DEPENDENCY, CoverageRule.Scope.ALL)
+             or any(products[pid].kind in DEPENDENCY_KINDS for pid in rule.product_ids)}
+    return stays | {plan.stay_id for plan in data.aid_plans if products[plan.product_id].kind in DEPENDENCY_KINDS}
+
+
+def _stay_checks(*, period: BillingPeriod, data: PeriodData) -> tuple[list[Check], set[int], bool]:
+    """Each stay has a package from its first day, and a GIR when its package bills dependency by GIR
+    (with the APA warning of §3). Returns the checks, the products the packages use, and whether a
+    dependency tariff is needed."""
+    section, start = period.section, period.start
     alias = section.alias
     checks: list[Check] = []
-    start, end = period.start, period.end
-    calendars = list(section.calendars.all())
-    if not calendars:
-        checks.append(Check("error", _("Aucun calendrier n'est rattaché à la section %(alias)s.") % {"alias": alias},
-                            reverse("billing:calendars", kwargs={"alias": alias}), _("Calendriers")))
-    else:
-        calendar = calendars[0]
-        missing = calendar_services.calendar_missing_days(calendar=calendar, start=start, end=end)
-        if missing:
-            checks.append(Check("error", _("Le calendrier %(code)s n'a pas été généré pour la période : %(days)s.") % {
-                "code": calendar.code, "days": _ranges(missing)},
-                reverse("billing:calendar-detail", kwargs={"alias": alias, "pk": calendar.pk}),
-                _("Prolonger le calendrier")))
-    stays = list(period_stays(section=section, start=start, end=end).filter(entry_date__lte=end))
-    stays = [s for s in stays if s.end_date is None or s.end_date >= start]
-    stay_ids = [s.pk for s in stays]
-    # Plain rows, each package's products read once (a section has a few packages, many stays).
-    assignments = list(StayPackage.objects.filter(stay_id__in=stay_ids).values_list("stay_id", "valid_from",
-                                                                                  "package_id"))
-    package_info = {pk: (by_gir, set()) for pk, by_gir in Package.objects.filter(
-        pk__in={a[2] for a in assignments}).values_list("pk", "dependency_by_gir")}
-    for package_id, product_id in PackageItem.objects.filter(package_id__in=package_info).values_list(
-            "package_id", "product_id"):
-        package_info[package_id][1].add(product_id)
-    packages: dict[int, list] = {}
-    for stay_id, valid_from, package_id in assignments:
-        packages.setdefault(stay_id, []).append((valid_from, package_id))
-    girs: dict[int, list] = {}
-    for resident_id, valid_from, gir in GirAssessment.objects.filter(
-            resident_id__in={s.resident_id for s in stays}).values_list("resident_id", "valid_from", "gir"):
-        girs.setdefault(resident_id, []).append((valid_from, gir))
-    # An individual APA decision: any coverage rule of the stay that takes a share of the dependency.
-    apa_stays = set(CoverageRule.objects.filter(stay_id__in=stay_ids).filter(
-        Q(mode=CoverageRule.Mode.ABOVE_TALON) | Q(scope__in=[CoverageRule.Scope.DEPENDENCY, CoverageRule.Scope.ALL])
-        | Q(products__kind__in=DEPENDENCY_KINDS)).values_list("stay_id", flat=True))
-    apa_stays |= set(AidPlan.objects.filter(stay_id__in=stay_ids, status=AidPlan.Status.VALIDATED,
-                                            product__kind__in=DEPENDENCY_KINDS).values_list("stay_id", flat=True))
-    dotation = apa_dotation_payers(organisation_id=section.establishment.organisation_id)
+    apa_stays = _apa_stays(data)
     used_products: set[int] = set()
     dependency_needed = False
-    for stay in stays:
+    for stay in data.present_stays:
         first = max(start, stay.entry_date)
-        assigned = sorted(packages.get(stay.pk, []))
+        assigned = sorted(data.package_assignments.get(stay.pk, []))
         if not assigned or assigned[0][0] > first:
             checks.append(Check("error", _("%(name)s : séjour sans forfait d'hébergement au %(day)s.") % {
                 "name": stay.resident.full_name, "day": fr_date(first)},
                 reverse("billing:stay-billing", kwargs={"alias": alias, "stay_pk": stay.pk}), _("Affecter un forfait")))
             continue
-        by_gir = any(package_info[package_id][0] for _valid_from, package_id in assigned)
-        for _valid_from, package_id in assigned:
-            used_products.update(package_info[package_id][1])
-        if by_gir:
-            dependency_needed = True
-            history = sorted(girs.get(stay.resident_id, []))
-            if not history or history[0][0] > first:
-                checks.append(Check("error", _("%(name)s : GIR inconnu au %(day)s (tarif dépendance impossible).") % {
-                    "name": stay.resident.full_name, "day": fr_date(first)},
-                    _resident_url(alias, stay.resident_id, "?tab=stays"), _("Saisir le GIR")))
-            elif history[-1][1] <= 4 and stay.pk not in apa_stays and stay.resident.age_on(first) >= 60:
-                # §3: the départements under dotation globale need no per-resident rule; the others
-                # need an individual APA decision, without which the resident pays the full GIR tariff.
-                domicile = stay.resident.domicile_secours or section.establishment.departement
-                if domicile not in dotation:
-                    checks.append(Check("warning", _(
-                        "%(name)s : domicile de secours %(dept)s (hors dotation globale), GIR %(gir)s sans décision "
-                        "APA individuelle — la totalité du tarif dépendance sera facturée au résident.") % {
-                        "name": stay.resident.full_name, "dept": domicile, "gir": history[-1][1]},
-                        _resident_url(alias, stay.resident_id, "?tab=stays"), _("Saisir la décision APA")))
-    products = list(Product.objects.filter(establishment=section.establishment))
-    wanted = [p for p in products if p.pk in used_products or (dependency_needed and p.kind in DEPENDENCY_KINDS)]
-    tariffs: dict[int, list[date]] = {}
-    for product_id, valid_from in Tariff.objects.filter(product__in=wanted).values_list("product_id", "valid_from"):
-        tariffs.setdefault(product_id, []).append(valid_from)
+        packages = [data.packages[package_id] for _valid_from, package_id in assigned]
+        for _pk, _by_gir, products in packages:
+            used_products.update(p.pk for p in products)
+        if not any(by_gir for _pk, by_gir, _products in packages):
+            continue
+        dependency_needed = True
+        history = sorted(data.girs.get(stay.resident_id, []))
+        if not history or history[0][0] > first:
+            checks.append(Check("error", _("%(name)s : GIR inconnu au %(day)s (tarif dépendance impossible).") % {
+                "name": stay.resident.full_name, "day": fr_date(first)},
+                _resident_url(alias, stay.resident_id, "?tab=stays"), _("Saisir le GIR")))
+        elif history[-1][1] <= 4 and stay.pk not in apa_stays and stay.resident.age_on(first) >= 60:
+            # §3: the départements under dotation globale need no per-resident rule; the others
+            # need an individual APA decision, without which the resident pays the full GIR tariff.
+            domicile = stay.resident.domicile_secours or section.establishment.departement
+            if domicile not in data.apa_dotation:
+                checks.append(Check("warning", _(
+                    "%(name)s : domicile de secours %(dept)s (hors dotation globale), GIR %(gir)s sans décision "
+                    "APA individuelle — la totalité du tarif dépendance sera facturée au résident.") % {
+                    "name": stay.resident.full_name, "dept": domicile, "gir": history[-1][1]},
+                    _resident_url(alias, stay.resident_id, "?tab=stays"), _("Saisir la décision APA")))
+    return checks, used_products, dependency_needed
+
+
+def _tariff_checks(*, period: BillingPeriod, data: PeriodData, used_products: set[int],
+                   dependency_needed: bool) -> list[Check]:
+    """Every product the period bills has a tariff from its first day."""
+    alias, start = period.section.alias, period.start
+    checks = []
+    wanted = [p for p in data.products.values()
+              if p.pk in used_products or (dependency_needed and p.kind in DEPENDENCY_KINDS)]
     for product in wanted:
-        starts = sorted(tariffs.get(product.pk, []))
+        starts = sorted(valid_from for valid_from, _price in data.tariffs.get(product.pk, []))
         if not starts or starts[0] > start:
             since = fr_date(starts[0]) if starts else None
             checks.append(Check("error", (_("Le produit %(code)s n'a pas de tarif avant le %(since)s.") % {
                 "code": product.code, "since": since}) if since else
                 _("Le produit %(code)s n'a aucun tarif.") % {"code": product.code},
                 reverse("billing:product-detail", kwargs={"alias": alias, "pk": product.pk}), _("Saisir un tarif")))
-    checks.extend(_address_checks(section=section, stays=stays, start=start, end=end))
-    for provider in EXTRA_PERIOD_CHECKS:
-        checks.extend(provider(period=period, stays=stays))
-    if not stays:
-        checks.append(Check("warning", _("Aucun séjour dans la section %(alias)s sur la période.") % {"alias": alias}))
     return checks
 
 
-def _address_checks(*, section, stays: list, start: date, end: date) -> list[Check]:
+def _address_checks(*, section, data: PeriodData) -> list[Check]:
     """Every debtor of the period without a postal address (warning: the invoice would leave without one).
 
     Debtors: each resident — or the paying relative —, and every payer of a coverage rule or social-aid
@@ -154,11 +164,8 @@ def _address_checks(*, section, stays: list, start: date, end: date) -> list[Che
     addresses the resident's invoices to the resident's own address (said in the message)."""
     alias = section.alias
     checks: list[Check] = []
-    stay_ids = [s.pk for s in stays]
-    resident_ids = {s.resident_id for s in stays}
-    relatives: dict[int, list[Relative]] = {}
-    for relative in Relative.objects.filter(resident_id__in=resident_ids).order_by("pk"):
-        relatives.setdefault(relative.resident_id, []).append(relative)
+    stays = data.present_stays
+    relatives = data.relatives
     seen: set[int] = set()
     for stay in sorted(stays, key=lambda s: (s.resident.last_name, s.resident.first_name, s.pk)):
         resident = stay.resident
@@ -186,10 +193,13 @@ def _address_checks(*, section, stays: list, start: date, end: date) -> list[Che
             checks.append(Check("warning", _(
                 "%(name)s n'a pas d'adresse postale (ni destinataire des factures) : ses factures partiraient sans "
                 "adresse.") % {"name": resident.full_name}, _resident_url(alias, resident.pk), _("Saisir l'adresse")))
-    payer_ids = set(CoverageRule.objects.filter(stay_id__in=stay_ids, invoiced=True, valid_from__lte=end)
-                    .exclude(valid_to__lt=start).values_list("payer_id", flat=True))
-    payer_ids |= set(SocialAidDecision.objects.filter(stay_id__in=stay_ids, valid_from__lte=end)
-                     .exclude(valid_to__lt=start).values_list("payer_id", flat=True))
+    start, end = data.start, data.end
+    present = {s.pk for s in stays}
+    payer_ids = {rule.payer_id for rule in data.coverage_rules
+                 if rule.stay_id in present and rule.invoiced and rule.valid_from <= end
+                 and not (rule.valid_to and rule.valid_to < start)}
+    payer_ids |= {d.payer_id for d in data.social_aid_decisions
+                  if d.stay_id in present and d.valid_from <= end and not (d.valid_to and d.valid_to < start)}
     for payer in Payer.objects.filter(pk__in=payer_ids).order_by("name"):
         if not payer.address_lines:
             checks.append(Check("warning", _("Le payeur %(payer)s n'a pas d'adresse postale : ses factures partiraient "

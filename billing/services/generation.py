@@ -8,22 +8,20 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.db import insert_values
+from core.db import copy_insert, insert_values
 from core.money import round_money
 from core.formats import fr_date
-from payers.models import AidPlan, CoverageRule, Payer, SocialAidDecision
-from residents.models import Absence, GirAssessment, Relative, Stay
+from payers.models import AidPlan
 
-from ..models import (BillingPeriod, CalendarDay, DepartementParameter, Invoice, InvoiceLine, NationalParameter,
-                      Package, Product, StayPackage, Tariff)
+from ..models import BillingPeriod, DepartementParameter, Invoice, InvoiceLine, NationalParameter, Product
 from ..models.catalog import DEPENDENCY_KINDS
 from . import engine, social_aid
 from .calendars import french_holidays
 from .dated import Dated
+from .period_data import PeriodData
 
 REASON_SUFFIX = {
     "absence_hospital": _("absence hospitalisation (à partir du 4e jour)"),
@@ -33,43 +31,30 @@ REASON_SUFFIX = {
     "after_death": _("après décès, effets dans la chambre"),
     "ash_contribution": _("participation du résident (aide sociale : ressources moins argent de poche)"),
 }
-DEATH_LOOKAHEAD = timedelta(days=31)
-
-
-def section_calendar(section):
-    calendars = list(section.calendars.all())
-    if not calendars:
-        raise ValidationError(_("Aucun calendrier n'est rattaché à la section %(alias)s.") % {"alias": section.alias})
-    return calendars[0]
-
-
-def load_context(*, section, start: date, end: date) -> engine.Context:
+def load_context(*, section, start: date, end: date, data: PeriodData | None = None) -> engine.Context:
+    """The engine's context of the section over [start, end] (``data``: rows already read for the period)."""
+    data = data or PeriodData(section=section, start=start, end=end)
     establishment = section.establishment
-    calendar = section_calendar(section)
-    days = dict(CalendarDay.objects.filter(calendar=calendar, day__range=(start, end)).values_list("day", "state"))
-    missing = [d for d in (start + timedelta(days=i) for i in range((end - start).days + 1)) if d not in days]
+    calendar = data.calendar
+    if calendar is None:
+        raise ValidationError(_("Aucun calendrier n'est rattaché à la section %(alias)s.") % {"alias": section.alias})
+    missing = data.calendar_missing_days
     if missing:
         shown = ", ".join(fr_date(d) for d in missing[:5]) + (" …" if len(missing) > 5 else "")
         raise ValidationError(_(
             "Le calendrier %(code)s n'a pas été généré pour la période (%(count)s jour(s) manquant(s) : %(days)s) — "
             "génération impossible. Prolongez le calendrier existant (Calendriers → Générer une année).") % {
             "code": calendar.code, "count": len(missing), "days": shown})
-    products = list(Product.objects.filter(establishment=establishment))
-    tariffs: dict[int, list] = defaultdict(list)
-    for t in Tariff.objects.filter(product__establishment=establishment).values("product_id", "valid_from", "price"):
-        tariffs[t["product_id"]].append((t["valid_from"], t["price"]))
-    national = defaultdict(list)
-    for p in NationalParameter.objects.values("kind", "valid_from", "amount"):
-        national[p["kind"]].append((p["valid_from"], p["amount"]))
-    dept_rows = [(p.valid_from, p) for p in DepartementParameter.objects.filter(departement=establishment.departement)]
+    national = data.national
+    dept_rows = data.departement_parameters
     return engine.Context(
         establishment_departement=establishment.departement,
-        apa_dotation=apa_dotation_payers(organisation_id=establishment.organisation_id),
-        tariffs={pid: Dated(rows) for pid, rows in tariffs.items()},
-        calendar=days,
+        apa_dotation=data.apa_dotation,
+        tariffs={pid: Dated(rows) for pid, rows in data.tariffs.items()},
+        calendar=data.calendar_days,
         holidays=frozenset(french_holidays(years=list(range(start.year, end.year + 1)),
                                            departement=establishment.departement)),
-        products_by_kind={p.kind: p for p in products if p.kind in DEPENDENCY_KINDS},
+        products_by_kind={p.kind: p for p in data.products.values() if p.kind in DEPENDENCY_KINDS},
         hospital_charge=Dated(national[NationalParameter.Kind.HOSPITAL_DAILY_CHARGE]),
         psychiatric_charge=Dated(national[NationalParameter.Kind.PSYCHIATRIC_DAILY_CHARGE]),
         pocket_money_minimum=Dated(national[NationalParameter.Kind.POCKET_MONEY_MINIMUM]),
@@ -78,116 +63,73 @@ def load_context(*, section, start: date, end: date) -> engine.Context:
     )
 
 
-def apa_dotation_payers(*, organisation_id: int) -> dict[str, tuple]:
-    """département code -> (payer id, APA group id, label) for the départements that pay APA to the
-    establishment under dotation globale (payer setting « APA en dotation globale »)."""
-    result = {}
-    for payer in (Payer.objects.filter(organisation_id=organisation_id, kind=Payer.Kind.DEPARTEMENT,
-                                       apa_dotation_globale=True).exclude(departement="")
-                  .prefetch_related("groups").order_by("pk")):
-        group = next((g for g in payer.groups.all() if g.code == "APA"), None)
-        result.setdefault(payer.departement, (payer.pk, group.pk if group else None,
-                                              group.label if group else payer.name))
-    return result
-
-
-def period_stays(*, section, start: date, end: date):
-    return (Stay.objects.filter(section=section, entry_date__lte=end)
-            .filter(Q(end_date__isnull=True) | Q(end_date__gte=start - DEATH_LOOKAHEAD))
-            .select_related("resident").order_by("resident__last_name", "resident__first_name", "pk"))
-
-
-def load_stays(*, section, start: date, end: date, stay_pks=None) -> list[engine.StayData]:
-    """The engine's data of the section's stays over [start, end] (``stay_pks``: only those stays)."""
-    queryset = period_stays(section=section, start=start, end=end)
-    if stay_pks is not None:
-        queryset = queryset.filter(pk__in=stay_pks)
-    stays = [s for s in queryset
-             if s.end_date is None or s.end_date >= start or (s.end_reason == "death" and s.room_emptied_on
-                                                                and s.room_emptied_on >= start)]
-    stay_ids = [s.pk for s in stays]
-    resident_ids = {s.resident_id for s in stays}
-    # Each package (and its products) is loaded once and shared by the stays that use it.
-    assignments = list(StayPackage.objects.filter(stay_id__in=stay_ids).values_list("stay_id", "valid_from",
-                                                                                  "package_id"))
-    package_data = {}
-    for package in (Package.objects.filter(pk__in={a[2] for a in assignments})
-                    .prefetch_related("items__product")):
-        package_data[package.pk] = (package.pk, package.dependency_by_gir,
-                                    [item.product for item in package.items.all()])
+def load_stays(*, section, start: date, end: date, stay_pks=None, data: PeriodData | None = None
+               ) -> list[engine.StayData]:
+    """The engine's data of the section's stays over [start, end] (``stay_pks``: only those stays;
+    ``data``: rows already read for the period)."""
+    data = data or PeriodData(section=section, start=start, end=end, stay_pks=stay_pks)
     packages = defaultdict(list)
-    for stay_id, valid_from, package_id in assignments:
-        packages[stay_id].append((valid_from, package_data[package_id]))
-    girs = defaultdict(list)
-    for g in GirAssessment.objects.filter(resident_id__in=resident_ids).values("resident_id", "valid_from", "gir"):
-        girs[g["resident_id"]].append((g["valid_from"], g["gir"]))
+    package_data = data.packages
+    for stay_id, rows in data.package_assignments.items():
+        packages[stay_id] = [(valid_from, package_data[package_id]) for valid_from, package_id in rows]
     absences = defaultdict(list)
     convenience = defaultdict(lambda: defaultdict(list))
-    year_start = date(start.year, 1, 1)
-    for a in (Absence.objects.filter(stay__resident_id__in=resident_ids, last_day__gte=year_start - timedelta(days=62),
-                                     first_day__lte=end)
-              .values("stay_id", "stay__resident_id", "first_day", "last_day", "reason__rule")):
-        info = engine.AbsenceInfo(a["first_day"], a["last_day"], a["reason__rule"])
-        absences[a["stay__resident_id"]].append(info)
-        if info.rule == "CONVENIENCE":
-            day = info.first_day
-            while day <= info.last_day:
-                convenience[a["stay__resident_id"]][day.year].append(day)
+    for resident_id, first_day, last_day, rule in data.absences:
+        info = engine.AbsenceInfo(first_day, last_day, rule)
+        absences[resident_id].append(info)
+        if rule == "CONVENIENCE":
+            day = first_day
+            while day <= last_day:
+                convenience[resident_id][day.year].append(day)
                 day += timedelta(days=1)
     rules = defaultdict(list)
-    for rule in (CoverageRule.objects.filter(stay_id__in=stay_ids).select_related("payer", "group")
-                 .prefetch_related("products").order_by("priority", "pk")):
+    for rule in data.coverage_rules:
         rules[rule.stay_id].append(engine.CoverageRuleData(
             rule_id=rule.pk, payer_id=rule.payer_id, group_id=rule.group_id, scope=rule.scope,
-            product_ids=frozenset(p.pk for p in rule.products.all()), mode=rule.mode, value=rule.value,
+            product_ids=rule.product_ids, mode=rule.mode, value=rule.value,
             monthly_cap_units=rule.monthly_cap_units, valid_from=rule.valid_from, valid_to=rule.valid_to,
             invoiced=rule.invoiced and not (rule.mode == "above_talon" and rule.payer.apa_dotation_globale),
             label=rule.group.label if rule.group else rule.payer.name))
     decisions = defaultdict(list)
-    for d in (SocialAidDecision.objects.filter(stay_id__in=stay_ids).select_related("payer", "group")
-              .order_by("valid_from")):
+    for d in data.social_aid_decisions:
         decisions[d.stay_id].append(social_aid.DecisionData(
             payer_id=d.payer_id, group_id=d.group_id, valid_from=d.valid_from, valid_to=d.valid_to,
             resources=d.monthly_resources, housing_allowance=d.housing_allowance,
             minimum=d.pocket_money_minimum if d.pocket_money_minimum is not None else d.payer.pocket_money_minimum,
             label=d.group.label if d.group else d.payer.name))
-    plans = aid_plans_by_stay(stay_ids=stay_ids, start=start, end=end)
-    paying = {}
-    for r in Relative.objects.filter(resident_id__in=resident_ids, is_payer=True).order_by("pk").values(
-            "pk", "resident_id"):
-        paying.setdefault(r["resident_id"], r["pk"])
-    result = []
-    for s in stays:
-        result.append(engine.StayData(
-            stay_id=s.pk, resident_id=s.resident_id, resident_name=s.resident.full_name,
-            entry_date=s.entry_date, end_date=s.end_date, end_reason=s.end_reason, room_emptied_on=s.room_emptied_on,
-            packages=Dated(packages[s.pk]), gir=Dated(girs[s.resident_id]), absences=absences[s.resident_id],
-            convenience_days_by_year=convenience[s.resident_id], rules=rules[s.pk],
-            paying_relative_id=paying.get(s.resident_id), birth_date=s.resident.birth_date,
-            attendance=s.attendance_weekday_set, social_aid=decisions[s.pk],
-            domicile_secours=s.resident.domicile_secours, aid_plans=plans[s.pk]))
-    return result
-
-
-def aid_plans_by_stay(*, stay_ids, start: date, end: date) -> dict[int, list[engine.AidPlanData]]:
-    """The validated aid plans of the stays in force during [start, end], in one query (a plan saisi is
-    never applied: the pre-flight check names it)."""
     plans = defaultdict(list)
-    for plan in (AidPlan.objects.filter(stay_id__in=stay_ids, status=AidPlan.Status.VALIDATED, valid_from__lte=end)
-                 .exclude(valid_to__lt=start).select_related("payer", "group").order_by("valid_from", "pk")):
-        plans[plan.stay_id].append(engine.AidPlanData(
-            plan_id=plan.pk, payer_id=plan.payer_id, group_id=plan.group_id, product_id=plan.product_id,
-            valid_from=plan.valid_from, valid_to=plan.valid_to, rate=plan.rate, percent=plan.coverage_percent,
-            monthly_cap=plan.monthly_cap_units, holiday_rate=plan.holiday_rate,
-            holiday_percent=plan.holiday_coverage_percent, holiday_cap=plan.holiday_cap_units,
-            plan_rate_billing=plan.billing_mode == AidPlan.BillingMode.PLAN_RATE,
-            label=plan.group.label if plan.group else plan.payer.name))
-    return plans
+    for plan in data.aid_plans:
+        plans[plan.stay_id].append(_aid_plan_data(plan))
+    paying = {resident_id: next((r.pk for r in rows if r.is_payer), None)
+              for resident_id, rows in data.relatives.items()}
+    girs = data.girs
+    return [engine.StayData(
+        stay_id=s.pk, resident_id=s.resident_id, resident_name=s.resident.full_name,
+        entry_date=s.entry_date, end_date=s.end_date, end_reason=s.end_reason, room_emptied_on=s.room_emptied_on,
+        packages=Dated(packages[s.pk]), gir=Dated(girs[s.resident_id]), absences=absences[s.resident_id],
+        convenience_days_by_year=convenience[s.resident_id], rules=rules[s.pk],
+        paying_relative_id=paying.get(s.resident_id), birth_date=s.resident.birth_date,
+        attendance=s.attendance_weekday_set, social_aid=decisions[s.pk],
+        domicile_secours=s.resident.domicile_secours, aid_plans=plans[s.pk]) for s in data.stays]
 
 
-def compute_period(*, section, start: date, end: date) -> tuple[list[engine.Line], list[str], dict]:
-    ctx = load_context(section=section, start=start, end=end)
-    stays = load_stays(section=section, start=start, end=end)
+def _aid_plan_data(plan: AidPlan) -> engine.AidPlanData:
+    return engine.AidPlanData(
+        plan_id=plan.pk, payer_id=plan.payer_id, group_id=plan.group_id, product_id=plan.product_id,
+        valid_from=plan.valid_from, valid_to=plan.valid_to, rate=plan.rate, percent=plan.coverage_percent,
+        monthly_cap=plan.monthly_cap_units, holiday_rate=plan.holiday_rate,
+        holiday_percent=plan.holiday_coverage_percent, holiday_cap=plan.holiday_cap_units,
+        plan_rate_billing=plan.billing_mode == AidPlan.BillingMode.PLAN_RATE,
+        label=plan.group.label if plan.group else plan.payer.name)
+
+
+def compute_period(*, section, start: date, end: date, data: PeriodData | None = None
+                   ) -> tuple[list[engine.Line], list[str], dict]:
+    """The engine's lines of the section over [start, end] (``data``: rows already read, e.g. by the
+    pre-flight checks of the same job)."""
+    data = data or PeriodData(section=section, start=start, end=end)
+    ctx = load_context(section=section, start=start, end=end, data=data)
+    stays = load_stays(section=section, start=start, end=end, data=data)
     warnings: list[str] = []
     lines: list[engine.Line] = []
     names = {}
@@ -212,25 +154,35 @@ def line_label(line: engine.Line, *, resident_name: str, for_payer: bool, payer_
     return label[:250]
 
 
+def period_lock(period: BillingPeriod) -> BillingPeriod:
+    """The period's row, locked until the end of the transaction (generation, régularisation and
+    statements of one period run one after the other). ``of=self``: never lock the section and
+    establishment rows that the other sections share."""
+    return BillingPeriod.objects.select_for_update(of=("self",)).select_related("section__establishment").get(
+        pk=period.pk)
+
+
 @transaction.atomic
-def period_generate(*, period: BillingPeriod, progress=None) -> dict:
+def period_generate(*, period: BillingPeriod, progress=None, data: PeriodData | None = None) -> dict:
     """Replace the period's draft invoices with freshly computed ones. Issued invoices are kept; a
     (debtor, stay) pair that already has issued lines in the period gets no draft line — what changed
     for it since is a régularisation (``regularisation.period_regularisations``), so a day is never
     billed twice to the same debtor and a new share is never dropped."""
     from .regularisation import issued_pairs
 
-    period = BillingPeriod.objects.select_for_update(of=("self",)).select_related("section__establishment").get(
-        pk=period.pk)  # of=self: never lock the section and establishment rows other sections share
+    period = period_lock(period)  # ``data``, if given, was read after this lock, in this transaction
     if period.status != BillingPeriod.Status.OPEN:
         raise ValidationError(_("La période %(label)s est clôturée.") % {"label": period.label})
     section = period.section
-    lines, warnings, names = compute_period(section=section, start=period.start, end=period.end)
+    if data is not None and (data.section.pk, data.start, data.end) != (section.pk, period.start, period.end):
+        raise ValueError("period_generate: the data read is not the period's")
+    lines, warnings, names = compute_period(section=section, start=period.start, end=period.end, data=data)
     if progress:
         progress(1, 3, _("Calcul terminé : %(n)s ligne(s)") % {"n": len(lines)})
     drafts = Invoice.objects.filter(period=period, status=Invoice.Status.DRAFT, kind=Invoice.Kind.INVOICE)
-    InvoiceLine.objects.filter(invoice__in=drafts).delete()
-    drafts.delete()
+    if drafts.exists():  # a first generation has none: one query instead of the deletions' four
+        InvoiceLine.objects.filter(invoice__in=drafts).delete()
+        drafts.delete()
     already = issued_pairs(period=period)
     grouped: dict[tuple, list[engine.Line]] = defaultdict(list)
     skipped_pairs = set()
@@ -265,7 +217,7 @@ def period_generate(*, period: BillingPeriod, progress=None) -> dict:
                 position=position)))
         invoice.total = round_money(total)
         invoices.append(invoice)
-    Invoice.objects.bulk_create(invoices, batch_size=1000)
+    copy_insert(Invoice, invoices, with_pks=True)  # one COPY on PostgreSQL; the invoices get their keys
     for invoice, row in line_rows:
         row["invoice_id"] = invoice.pk  # set after the invoices got their primary keys
     insert_values(InvoiceLine, [row for _invoice, row in line_rows])  # one COPY on PostgreSQL

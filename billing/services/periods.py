@@ -60,7 +60,9 @@ def period_for_month(*, section, year: int, month: int) -> BillingPeriod | None:
     """The section's period for a month: the one starting on the 1st, else the latest one covering the
     whole month, else the first one overlapping it (free-date periods)."""
     start, end = month_bounds(year, month)
-    periods = BillingPeriod.objects.filter(section=section).select_related("section")
-    return (periods.filter(start=start).first()
-            or periods.filter(start__lte=start, end__gte=end).order_by("-start").first()
-            or periods.filter(start__lte=end, end__gte=start).order_by("start").first())
+    overlapping = list(BillingPeriod.objects.filter(section=section, start__lte=end, end__gte=start)
+                       .select_related("section").order_by("start", "pk"))  # one query, few rows
+    covering = [p for p in overlapping if p.start <= start and p.end >= end]
+    return (next((p for p in overlapping if p.start == start), None)
+            or (max(covering, key=lambda p: p.start) if covering else None)
+            or (overlapping[0] if overlapping else None))

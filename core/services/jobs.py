@@ -160,12 +160,13 @@ def job_run(*, job_id: int, func: Callable[..., Any], owner: str | None = None,
     job, or for a job another worker holds a live lease on, does nothing. A runner raising
     ``JobContinue`` is scheduled again through ``reschedule(countdown)``."""
     owner = owner or new_lease_owner()
-    if not Job.objects.filter(pk=job_id).exists():
-        logger.warning("job %s disappeared", job_id)
-        return None
     if not job_claim(job_id=job_id, owner=owner):
-        logger.info("job %s already finished or held by another worker: message ignored", job_id)
-        return Job.objects.get(pk=job_id)
+        job = Job.objects.filter(pk=job_id).first()
+        if job is None:
+            logger.warning("job %s disappeared", job_id)
+        else:
+            logger.info("job %s already finished or held by another worker: message ignored", job_id)
+        return job
     job = Job.objects.get(pk=job_id)
     heartbeat = _Heartbeat(job.pk, owner)
     heartbeat.start()
@@ -190,7 +191,7 @@ def job_run(*, job_id: int, func: Callable[..., Any], owner: str | None = None,
     finally:
         heartbeat.stop()
     if job.parent_id:
-        job_group_refresh(parent_id=job.parent_id)
+        job_group_refresh(parent_id=job.parent_id, fetch=False)
     job.refresh_from_db()
     return job
 
@@ -247,12 +248,9 @@ def job_group_enqueue(*, parent: Job, task) -> Job:
     return parent
 
 
-def job_group_refresh(*, parent_id: int) -> Job | None:
+def job_group_refresh(*, parent_id: int, fetch: bool = True) -> Job | None:
     """Aggregate the children into the parent: progress = finished children; running while one
     is pending or running; then succeeded, or failed if any child failed (re-run the failed ones)."""
-    parent = Job.objects.filter(pk=parent_id).first()
-    if parent is None:
-        return None
     # Counted in SQL: each child refreshes its parent, so reading the children's rows (their results)
     # here would cost a group of n sections n² rows.
     counts = {status: 0 for status in Job.Status.values}
@@ -264,18 +262,18 @@ def job_group_refresh(*, parent_id: int) -> Job | None:
                                   "done": finished, "total": total, "failed": counts[Job.Status.FAILED]}}
     if finished == total:
         values["status"] = Job.Status.FAILED if counts[Job.Status.FAILED] else Job.Status.SUCCEEDED
-        values["finished_at"] = parent.finished_at or timezone.now()
+        values["finished_at"] = Coalesce(F("finished_at"), Value(timezone.now()))
         values["error"] = (_("%(n)s tâche(s) en échec.") % {"n": counts[Job.Status.FAILED]}
                            if counts[Job.Status.FAILED] else "")
         values["result"] = {"succeeded": counts[Job.Status.SUCCEEDED], "failed": counts[Job.Status.FAILED]}
     elif finished or counts[Job.Status.RUNNING]:
         values["status"] = Job.Status.RUNNING
-        values["started_at"] = parent.started_at or timezone.now()
+        values["started_at"] = Coalesce(F("started_at"), Value(timezone.now()))
         values["heartbeat_at"] = timezone.now()
     with bookkeeping():
-        Job.objects.filter(pk=parent_id).update(**values)
-    parent.refresh_from_db()
-    return parent
+        if not Job.objects.filter(pk=parent_id).update(**values):
+            return None
+    return Job.objects.get(pk=parent_id) if fetch else None
 
 
 def job_group_rerun_failed(*, parent: Job, task) -> Job:

@@ -109,3 +109,21 @@ def test_group_job_page_lists_the_children(client, demo_with_residents):
     for alias in ALIASES:
         assert alias in page
     assert "0 sur 4 terminée(s)" in page
+
+
+def test_a_section_month_reads_its_rows_once_for_the_checks_and_the_generation(demo_with_residents):
+    """The pre-flight checks and the generation of the same job share one read of the period's rows
+    (``billing.services.period_data.PeriodData``): each of these tables is read once, not twice."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    section = Section.objects.get(alias="TIL-HP")
+    with CaptureQueriesContext(connection) as ctx:
+        result = batch.section_month_generate(section=section, year=2026, month=11)
+    assert result["drafts"] > 0
+    reads = [q["sql"] for q in ctx.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
+    # (The checks other apps register, e.g. sepa's mandates, read what they need themselves.)
+    for table in ["residents_stay", "billing_staypackage", "residents_girassessment", "billing_tariff",
+                  "payers_coveragerule", "payers_socialaiddecision", "billing_calendarday"]:
+        main_reads = [sql for sql in reads if f'FROM "{table}"' in sql]
+        assert len(main_reads) == 1, (table, main_reads)

@@ -77,3 +77,20 @@ def test_insert_values_writes_plain_rows_with_their_defaults():
     if connection.vendor == "postgresql":  # elsewhere bulk_create takes any field
         with pytest.raises(ValueError, match="need preparing"):
             insert_values(Job, [dict(kind="x", label="y")])  # a JSON field: COPY would write it wrong
+
+
+def test_copy_insert_with_pks_gives_the_instances_their_keys():
+    """``with_pks``: as ``bulk_create``, each instance gets its primary key (increasing in list order), is
+    saved (``_state.adding`` False), and the table's sequence moves past them (a later insert does not
+    collide)."""
+    from core.db import copy_insert
+
+    jobs = [Job(kind="core.selftest", label=f"clé {i}", params={"i": i}) for i in range(3)]
+    copy_insert(Job, jobs, with_pks=True)
+    pks = [j.pk for j in jobs]
+    assert all(pks) and pks == sorted(pks) and len(set(pks)) == 3
+    assert not any(j._state.adding for j in jobs)
+    assert [(j.label, j.params) for j in Job.objects.filter(pk__in=pks).order_by("pk")] == [
+        (f"clé {i}", {"i": i}) for i in range(3)]
+    later = Job.objects.create(kind="core.selftest", label="après")
+    assert later.pk > max(pks)
