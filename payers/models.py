@@ -200,7 +200,7 @@ class SocialAidDecision(models.Model):
 class SocialAidApplication(models.Model):
     """A social-aid (ASH) application for a stay, filed with the département (*dépôt du dossier*) and
     waiting for its decision — often for months, and the département then pays retroactively. While it
-    is *en attente*, the resident's invoices are not reminded (``reminders``); once *accordée*, the
+    is *en attente*, the resident's invoices are not chased (no *relance*); once *accordée*, the
     decision is entered as a ``SocialAidDecision`` (linked here); once *refusée*, the resident pays and
     the invoices are reminded again."""
 

@@ -92,3 +92,13 @@ def stale_pending_applications(*, stay_ids, on: date, months: int) -> QuerySet[S
     return (SocialAidApplication.objects.filter(stay_id__in=stay_ids, status=SocialAidApplication.Status.PENDING,
                                                 filed_on__lt=add_months(on, -months))
             .select_related("stay__resident", "payer").order_by("filed_on", "pk"))
+
+
+def stale_pending_counts(*, sections, on: date, months: int) -> dict[int, int]:
+    """``{section id: applications of its stays pending on ``on`` and filed more than ``months`` months
+    before}`` (one grouped query)."""
+    return dict(SocialAidApplication.objects.filter(stay__section__in=sections,
+                                                    status=SocialAidApplication.Status.PENDING,
+                                                    filed_on__lt=add_months(on, -months))
+                .values("stay__section_id").annotate(n=Count("pk")).order_by()
+                .values_list("stay__section_id", "n"))

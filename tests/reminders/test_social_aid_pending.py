@@ -127,3 +127,23 @@ def test_reminder_screens_list_the_suspended_invoices_apart_with_the_filing_date
     assert site["martin"].number not in lines.split('id="lines"')[1]
     assert site["durand"].number in lines
     assert site["martin"].number in suspended and "dossier déposé le 10/12/2025 (CD38)" in suspended
+
+
+def test_dashboard_todo_for_applications_pending_too_long(site):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reminders.services.dashboard import aid_pending_todos
+    from structures.dashboard import TODO_PROVIDERS
+
+    assert aid_pending_todos in [provider for _order, provider in TODO_PROVIDERS]
+    section, quiet = site["section"], SectionFactory(alias="ASH-Q")
+    today = timezone.localdate()
+    SocialAidApplication.objects.filter(pk=site["application"].pk).update(filed_on=today - timedelta(days=200))
+    recent = resident_in(section)
+    SocialAidApplication.objects.create(stay=recent.stays.get(), payer=site["cd38"], filed_on=today - timedelta(days=30))
+    [todo] = aid_pending_todos(user=None, sections=[section, quiet], year=today.year, month=today.month, shared={})
+    assert todo.text == "1 demande d'aide sociale en attente depuis plus de 4 mois pour ASH-A"
+    assert todo.url == reverse("reminders:runs", kwargs={"alias": "ASH-A"}) + "#aid-pending"
+    assert todo.level == "warning" and todo.count == 1
