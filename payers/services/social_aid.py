@@ -59,6 +59,9 @@ def _errors(application: SocialAidApplication) -> dict:
             errors["decision"] = _("Seule une demande accordée est liée à une décision.")
         elif decision.stay_id != stay.pk:
             errors["decision"] = _("La décision %(decision)s n'est pas celle de ce séjour.") % {"decision": decision}
+        elif SocialAidApplication.objects.filter(decision=decision).exclude(pk=application.pk).exists():
+            errors["decision"] = _("La décision %(decision)s est déjà liée à une autre demande.") % {
+                "decision": decision}
     return errors
 
 

@@ -92,6 +92,12 @@ def test_a_granted_application_is_linked_to_the_stays_single_decision(site):
     application.refresh_from_db()
     assert application.decision == decision
     assert SocialAidDecision.objects.get(pk=decision.pk).application == application
+    # The same decision cannot close a second application.
+    second = SocialAidApplication(stay=site["stay"], payer=site["cd38"], filed_on=date(2026, 4, 3), status="granted",
+                                  decided_on=date(2026, 4, 10), decision=decision)
+    with pytest.raises(ValidationError) as exc:
+        application_save(application=second)
+    assert exc.value.message_dict["decision"] == [f"La décision {decision} est déjà liée à une autre demande."]
 
 
 # --- Screens ---------------------------------------------------------------------------------------
