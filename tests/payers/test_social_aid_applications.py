@@ -131,6 +131,8 @@ def test_tab_add_edit_and_grant(client, site):
     assert application.status == "granted" and application.decision == decision
     page = client.get(_url("resident-social-aid", pk=martin.pk)).content.decode()
     assert "Accordée" in page and "ASH-7" in page
+    billing = client.get(reverse("billing:stay-billing", kwargs={"alias": "APP-A", "stay_pk": site["stay"].pk}))
+    assert _url("resident-social-aid", pk=martin.pk) in billing.content.decode()
 
 
 def test_scope_refusals(client, site):
