@@ -13,11 +13,13 @@ class BillingConfig(AppConfig):
         from .services import statement_documents  # noqa: F401 - registers the statement attachment provider
         from .services.aid_plans import aid_plans_not_validated
         from .services.checks import period_check_register
+        from .services.social_aid_checks import social_aid_pending_too_long
         from .services import payer_mails  # noqa: F401 - the payer file's Envois tab (payers.sendings)
         from . import models, signals
 
         signals.connect()
         period_check_register(aid_plans_not_validated)
+        period_check_register(social_aid_pending_too_long)
 
         for model in (models.Product, models.Tariff, models.Package, models.NationalParameter,
                       models.DepartementParameter, models.StayPackage, models.BillingPeriod, models.Calendar,

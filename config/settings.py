@@ -268,6 +268,10 @@ AUDITLOG_INCLUDE_ALL_MODELS = False
 # Journal exports of periods with more invoices than this are written by a worker (job page download).
 JOURNAL_SYNC_EXPORT_LIMIT = env.int("JOURNAL_SYNC_EXPORT_LIMIT", default=2000)
 
+# A social-aid (ASH) application still pending this many months after its filing is a warning of the
+# period's pre-flight checks (départements commonly take months; chase them).
+SOCIAL_AID_PENDING_WARNING_MONTHS = env.int("SOCIAL_AID_PENDING_WARNING_MONTHS", default=4)
+
 # Import workbooks (.xlsx are ZIP archives) are refused, before being parsed, when they would expand
 # beyond this size or compress more than this ratio ("zip bombs"); an import job may use at most
 # IMPORT_JOB_MEMORY_BYTES of memory more than when it started (0: no limit).

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from structures.admin_scoping import SectionScopedAdmin, SectionScopedTabularInline
 
-from .models import AidPlan, AidPlanDefault, CoverageRule, Payer, PayerGroup, SocialAidDecision
+from .models import AidPlan, AidPlanDefault, CoverageRule, Payer, PayerGroup, SocialAidApplication, SocialAidDecision
 
 
 class PayerGroupInline(SectionScopedTabularInline):
@@ -41,6 +41,15 @@ class SocialAidDecisionAdmin(SectionScopedAdmin):
                     "housing_allowance"]
     list_filter = ["payer"]
     raw_id_fields = ["stay"]
+
+
+@admin.register(SocialAidApplication)
+class SocialAidApplicationAdmin(SectionScopedAdmin):
+    section_lookup = "stay__section"
+    list_display = ["stay", "payer", "filed_on", "status", "decided_on", "decision"]
+    list_filter = ["status", "payer"]
+    raw_id_fields = ["stay", "decision"]
+    readonly_fields = ["updated_by", "updated_at"]
 
 
 @admin.register(AidPlanDefault)

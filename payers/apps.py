@@ -12,5 +12,5 @@ class PayersConfig(AppConfig):
         from . import models
 
         for model in (models.Payer, models.PayerGroup, models.CoverageRule, models.SocialAidDecision,
-                      models.AidPlanDefault, models.AidPlan):
+                      models.SocialAidApplication, models.AidPlanDefault, models.AidPlan):
             auditlog.register(model)

@@ -197,6 +197,56 @@ class SocialAidDecision(models.Model):
         return f"ASH {self.payer.code} {self.decision_reference} au {self.valid_from:%d/%m/%Y}"
 
 
+class SocialAidApplication(models.Model):
+    """A social-aid (ASH) application for a stay, filed with the département (*dépôt du dossier*) and
+    waiting for its decision — often for months, and the département then pays retroactively. While it
+    is *en attente*, the resident's invoices are not chased (no *relance*); once *accordée*, the
+    decision is entered as a ``SocialAidDecision`` (linked here); once *refusée*, the resident pays and
+    the invoices are reminded again."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("En attente")
+        GRANTED = "granted", _("Accordée")
+        REFUSED = "refused", _("Refusée")
+
+    stay = models.ForeignKey(Stay, verbose_name=_("séjour"), on_delete=models.CASCADE,
+                             related_name="social_aid_applications")
+    payer = models.ForeignKey(Payer, verbose_name=_("département"), on_delete=models.PROTECT,
+                              related_name="social_aid_applications")
+    filed_on = models.DateField(_("dépôt du dossier"))
+    status = models.CharField(_("état"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_on = models.DateField(_("date de la décision"), null=True, blank=True)
+    decision = models.OneToOneField(SocialAidDecision, verbose_name=_("décision d'aide sociale"), null=True,
+                                    blank=True, on_delete=models.SET_NULL, related_name="application")
+    note = models.TextField(_("note"), blank=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("modifiée par"), null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("demande d'aide sociale")
+        verbose_name_plural = _("demandes d'aide sociale")
+        ordering = ["stay", "-filed_on", "-pk"]
+        constraints = [
+            # A decision date once decided, none while pending.
+            models.CheckConstraint(condition=Q(status="pending", decided_on__isnull=True)
+                                   | (~Q(status="pending") & Q(decided_on__isnull=False)),
+                                   name="social_aid_application_decided_on"),
+            models.CheckConstraint(condition=Q(decided_on__isnull=True) | Q(decided_on__gte=models.F("filed_on")),
+                                   name="social_aid_application_dates"),
+            models.UniqueConstraint(fields=["stay"], condition=Q(status="pending"),
+                                    name="one_pending_social_aid_application_per_stay"),
+        ]
+        indexes = [models.Index(fields=["status", "filed_on"], name="payers_ash_application_status")]
+
+    def __str__(self):
+        return f"Demande ASH {self.payer.code} déposée le {self.filed_on:%d/%m/%Y} ({self.get_status_display()})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == self.Status.PENDING
+
+
 class AidPlanValues(models.Model):
     """What an aid plan finances per unit (day, half-day or month of the product), shared by a payer's
     default values per product (« Paramétrage ») and the plans of its beneficiaries."""

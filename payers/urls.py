@@ -30,3 +30,14 @@ urlpatterns += [
     path("plans-aide/<int:plan_pk>/", aid_plans.AidPlanEditView.as_view(), name="aid-plan-edit"),
     path("plans-aide/<int:plan_pk>/valider/", aid_plans.AidPlanValidateView.as_view(), name="aid-plan-validate"),
 ]
+
+# Social-aid applications, a tab of the resident's file (payers/views_social_aid.py)
+from . import views_social_aid as social_aid  # noqa: E402
+
+urlpatterns += [
+    path("residents/<int:pk>/aide-sociale/", social_aid.ResidentSocialAidView.as_view(), name="resident-social-aid"),
+    path("residents/<int:pk>/aide-sociale/ajouter/", social_aid.ApplicationCreateView.as_view(),
+         name="resident-social-aid-add"),
+    path("residents/<int:pk>/aide-sociale/<int:application_pk>/", social_aid.ApplicationUpdateView.as_view(),
+         name="resident-social-aid-edit"),
+]

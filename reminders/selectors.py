@@ -6,8 +6,11 @@ from django.http import Http404
 from django.utils.translation import ngettext
 
 from billing.models import Invoice
+from billing.services.payments import PAYABLE_KINDS
+from payers.selectors import pending_filings, pending_resident_ids
 
 from .models import Reminder, ReminderLetter, ReminderRun
+from .services.proposal import FAMILY_KINDS, SOCIAL_AID
 
 
 def run_get(*, section, pk: int) -> ReminderRun:
@@ -38,15 +41,37 @@ def proposed_runs(sections) -> list[ReminderRun]:
 
 
 def run_debtors(run: ReminderRun) -> list[dict]:
-    """The run's lines grouped per debtor (name order), each group with its lines and total."""
+    """The run's lines grouped per debtor (name order), each group with its lines and total; the lines
+    suspended for a pending social-aid application are left out (``run_suspended``)."""
     groups: dict[tuple, dict] = {}
-    for line in (run.reminders.select_related("invoice__payer", "letter")
+    for line in (run.reminders.exclude(exclusion=SOCIAL_AID).select_related("invoice__payer", "letter")
                  .order_by("invoice__debtor_name", "invoice__due_date", "invoice__number")):
         inv = line.invoice
         key = (inv.debtor_kind, inv.resident_id, inv.relative_id, inv.payer_id)
         group = groups.setdefault(key, {"name": inv.debtor_name or str(inv), "lines": [], "first": line})
         group["lines"].append(line)
     return list(groups.values())
+
+
+def run_suspended(run: ReminderRun) -> list[Reminder]:
+    """The run's lines not proposed because the resident's social-aid application is pending (their
+    detail names the filing date), by resident and due date."""
+    return list(run.reminders.filter(exclusion=SOCIAL_AID).select_related("invoice")
+                .order_by("invoice__resident_name", "invoice__debtor_name", "invoice__due_date", "invoice__number"))
+
+
+def aid_pending_invoices(section) -> list[dict]:
+    """Issued family invoices of the section still owed whose resident has a social-aid application
+    pending, whatever their due date — not reminded until the decision: with the filing date and the
+    département, so that nobody forgets them (two queries)."""
+    invoices = list(Invoice.objects.filter(section=section, status=Invoice.Status.ISSUED, kind__in=PAYABLE_KINDS,
+                                           debtor_kind__in=FAMILY_KINDS, paid_amount__lt=F("total"),
+                                           resident_id__in=pending_resident_ids())
+                    .select_related("resident").order_by("resident__last_name", "resident__first_name",
+                                                         "due_date", "number"))
+    filings = pending_filings({invoice.resident_id for invoice in invoices})
+    return [{"invoice": invoice, "resident": invoice.resident, "balance": invoice.total - invoice.paid_amount,
+             "application": filings.get(invoice.resident_id)} for invoice in invoices]
 
 
 def invoice_history(invoice) -> list[Reminder]:

@@ -45,6 +45,7 @@ class RunListView(SectionMixin, TemplateView):
                                                                "limit_date": first_of_month(today)}),
                    runs=ReminderRun.objects.filter(section=self.section).order_by("-created_at")[:30],
                    unpaid=selectors.reminded_unpaid(self.section),
+                   aid_pending=selectors.aid_pending_invoices(self.section),
                    other_proposed=selectors.proposed_runs(self.clerk_sections().exclude(pk=self.section.pk)))
         return ctx
 
@@ -80,7 +81,8 @@ class RunDetailView(SectionMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         run = selectors.run_get(section=self.section, pk=self.kwargs["pk"])
         letters = list(run.letters.order_by("debtor_name", "pk"))
-        ctx.update(run=run, debtors=selectors.run_debtors(run), job=run.job, letters=letters,
+        ctx.update(run=run, debtors=selectors.run_debtors(run), suspended=selectors.run_suspended(run),
+                   job=run.job, letters=letters,
                    to_post=[letter for letter in letters if not letter.emails])
         return ctx
 

@@ -33,8 +33,9 @@ TABS = [
     ("notes", gettext_lazy("Notes")),
     ("account", gettext_lazy("Compte")),  # served by billing (billing:resident-account)
     ("mandates", gettext_lazy("Mandats SEPA")),  # served by sepa (sepa:resident-mandates)
+    ("social_aid", gettext_lazy("Aide sociale")),  # served by payers (payers:resident-social-aid)
 ]
-TAB_KEYS = {key for key, _label in TABS} - {"account", "mandates"}
+TAB_KEYS = {key for key, _label in TABS} - {"account", "mandates", "social_aid"}
 
 
 def detail_url(section, resident, tab: str = "identity") -> str:

@@ -4,15 +4,17 @@ Each invoice moves 1 → 2 → 3 from its own history of *sent* reminders (cance
 count): the next level is always the one after the last sent, never skipped nor repeated, and is
 due ``delay(level)`` days after the previous letter's print date (level 1: after the due date).
 A run takes the issued invoices due on or before the limit date, with their balance on the print
-date. Exclusions (kept in the proposal with their reason, never sent): balance zero, disputed,
-in a direct-debit batch not yet settled, covered by the debtor's credit. Social-aid decisions have
-no "pending" state in the model (``payers.SocialAidDecision`` records granted decisions only), so
-that exclusion cannot be detected yet. No fee is ever added.
+date. Exclusions (kept in the proposal with their reason, never sent): balance zero, waiting for a
+social-aid decision (a family invoice of a resident with a ``payers.SocialAidApplication`` *en
+attente*: the département will pay retroactively; a refused application brings the invoices back),
+disputed, in a direct-debit batch not yet settled, covered by the debtor's credit. No fee is ever
+added.
 
 Constant number of queries whatever the number of invoices, debtors and sections: the candidates
 with everything computed in SQL (balance on the print date, last sent level and its date, the level
-due under each section's delays, the dispute comment), the delays, unsettled debits, and three for
-the credits. Python only builds light tuples from the values and applies the credits in order.
+due under each section's delays, the dispute comment, the pending social-aid flag), the delays,
+unsettled debits, the pending applications' filing dates, and three for the credits. Python only
+builds light tuples from the values and applies the credits in order.
 """
 from __future__ import annotations
 
@@ -21,13 +23,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Case, CharField, DecimalField, F, Max, Q, QuerySet, Sum, Value, When
+from django.db.models import BooleanField, Case, CharField, DecimalField, F, Max, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Invoice, Payment
 from billing.services.payments import PAYABLE_KINDS, Debtor
+from core.formats import fr_date
 from core.money import ZERO, round_money
+from payers.selectors import pending_filings, pending_resident_ids
 
 from ..models import InvoiceDispute, Reminder, ReminderDelays
 
@@ -43,7 +47,7 @@ EXCLUSIONS = {
     DISPUTED: _("facture contestée"),
     DIRECT_DEBIT: _("prélèvement en cours"),
     CREDIT: _("avoir ou crédit au compte"),
-    SOCIAL_AID: _("décision d'aide sociale en attente"),
+    SOCIAL_AID: _("aide sociale en attente"),
 }
 
 
@@ -173,7 +177,22 @@ def debtor_credits(sections) -> dict[Debtor, Decimal]:
 
 INVOICE_FIELDS = ("pk", "number", "section_id", "debtor_kind", "resident_id", "relative_id", "payer_id",
                   "debtor_name", "issue_date", "due_date", "total", "paid_amount")
-VALUE_FIELDS = INVOICE_FIELDS + ("resident_name", "paid_on", "dispute_comment")
+VALUE_FIELDS = INVOICE_FIELDS + ("resident_name", "paid_on", "dispute_comment", "aid_pending")
+# Invoices a social-aid decision would have the département pay: the resident's own or a paying relative's.
+FAMILY_KINDS = (Invoice.DebtorKind.RESIDENT, Invoice.DebtorKind.RELATIVE)
+
+
+def aid_pending_flag() -> Case:
+    """True for a family invoice of a resident with a pending social-aid application: ``resident_id IN
+    (pending applications' residents)``, a subquery not correlated with the invoice (evaluated once)."""
+    return Case(When(debtor_kind__in=FAMILY_KINDS, resident_id__in=pending_resident_ids(), then=Value(True)),
+                default=Value(False), output_field=BooleanField())
+
+
+def aid_pending_detail(application) -> str:
+    """« dossier déposé le 12/01/2026 (CD38) », the exclusion's detail kept on the reminder line."""
+    return _("dossier déposé le %(day)s (%(payer)s)") % {"day": fr_date(application.filed_on),
+                                                          "payer": application.payer.code}
 
 
 def _scope(sections, limit_date: date, prefix: str = "") -> dict:
@@ -185,13 +204,14 @@ def owed_invoices(*, sections, limit_date: date, print_date: date) -> QuerySet:
     """The issued invoices of ``sections`` due on or before ``limit_date`` and still owed on
     ``print_date``: allocations up to then summed in SQL (a join grouped per invoice, no correlated
     subquery: PostgreSQL plans it as hash joins, cheap enough not to trigger its JIT), with the
-    dispute comment when the invoice is disputed."""
+    dispute comment when the invoice is disputed and the pending social-aid flag."""
     paid_on = Coalesce(Sum("allocations__amount", filter=Q(allocations__date__lte=print_date)), Value(ZERO),
                        output_field=MONEY)
     return (Invoice.objects.filter(issue_date__lte=print_date, **_scope(sections, limit_date))
             .annotate(paid_on=paid_on,
                       dispute_comment=Case(When(dispute__is_disputed=True, then=F("dispute__comment")),
-                                           default=Value(None), output_field=CharField()))
+                                           default=Value(None), output_field=CharField()),
+                      aid_pending=aid_pending_flag())
             .filter(paid_on__lt=F("total")))
 
 
@@ -225,12 +245,14 @@ def proposal_rows(*, limit_date: date, print_date: date, section=None, sections=
     debits = unsettled_debit_invoice_ids(Invoice.objects.filter(**_scope(sections, limit_date))
                                          .values_list("pk", flat=True))
     credits = debtor_credits(sections)
+    # The filing date of each pending application, for the suspended lines (a few rows: one query).
+    filings = pending_filings(Invoice.objects.filter(**_scope(sections, limit_date)).values("resident_id"))
 
     rows: list[ProposalRow] = []
     append = rows.append
     no_history = (0, None)
     for (pk, number, section_id, kind, resident_id, relative_id, payer_id, debtor_name, issue_date, due_date,
-         total, paid_amount, resident_name, paid_on, dispute) in values_rows:
+         total, paid_amount, resident_name, paid_on, dispute, aid_pending) in values_rows:
         last_level, last_printed = levels.get(pk, no_history)
         if last_level >= 3 or (last_printed or due_date) > earliest[section_id][last_level + 1]:
             continue
@@ -242,6 +264,10 @@ def proposal_rows(*, limit_date: date, print_date: date, section=None, sections=
                           max((print_date - due_date).days, 0), last_level=last_level, last_printed=last_printed)
         if balance <= 0:
             row.exclusion = SETTLED
+        elif aid_pending:
+            row.exclusion = SOCIAL_AID
+            application = filings.get(resident_id)
+            row.exclusion_detail = aid_pending_detail(application) if application else ""
         elif dispute is not None:
             row.exclusion, row.exclusion_detail = DISPUTED, dispute
         elif pk in debits:

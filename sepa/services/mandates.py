@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import calendar
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
@@ -13,6 +12,7 @@ from django.utils import timezone
 
 from ..models import RUM_VALIDATOR, Mandate, MandateAccount
 from core.bank import validate_bic, validate_iban
+from core.dates import add_months
 
 
 LAPSE_MONTHS = 36
@@ -30,13 +30,6 @@ def mandate_usable(found: list[Mandate]) -> tuple[Mandate | None, str]:
     if any(m.status == Mandate.Status.SUSPENDED for m in found):
         return None, _("Mandat suspendu après un rejet (à revoir).")
     return None, _("Mandat non signé.") if found else _("Aucun mandat.")
-
-
-def add_months(day: date, months: int) -> date:
-    """``day`` shifted by ``months`` (negative allowed), clamped to the month's last day."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
 def mandate_rum_generate(*, establishment, resident, relative=None) -> str:
