@@ -1,6 +1,8 @@
 """The demo's public EHPAD (Le Verger) has its PES settings: with the issued demo months
 (``seed_demo --payments``: VER-HP October–December 2025) it simulates and generates a valid rôle,
 with a SEPA block for the residents who pay by direct debit."""
+import hashlib
+from datetime import date
 from io import StringIO
 
 import pytest
@@ -11,6 +13,8 @@ from billing.models import BillingPeriod, PesSettings
 from billing.services import pes as services
 from core import pes
 
+DEMO_SHA256 = "365abb11a3c8c6f8278cd6be9182ea4acf77becaa8ba71ae9e819bd60ff8da0e"
+
 
 @pytest.mark.django_db
 def test_demo_generates_a_role_for_le_verger(tmp_path):
@@ -20,6 +24,9 @@ def test_demo_generates_a_role_for_le_verger(tmp_path):
     period = BillingPeriod.objects.filter(section__alias="VER-HP", start__year=2025, start__month=12).get()
     draft = services.role_simulate(period=period)
     assert draft.errors == [], draft.errors
+    # The demo's bytes, recorded before core.pes was split into one function per block (same date).
+    on_file = services.role_simulate(period=period, on=date(2026, 1, 5)).content
+    assert (hashlib.sha256(on_file).hexdigest(), len(on_file)) == (DEMO_SHA256, 20782)
     role = services.role_generate(period=period)
     assert pes.pes_check(bytes(role.content)) == []
     root = etree.fromstring(bytes(role.content))
