@@ -442,8 +442,8 @@ def _check_keys(c: _Checker, where: str, bord: _Bordereau, *, dette, per, key1, 
 
 
 def _check_pj_refs(c: _Checker, bp, where: str, pj_ids: set) -> None:
-    """Every ``PJRef`` of a titre points at a PDF joined in ``PES_PJ``."""
-    for ref in bp.findall("PJRef"):
+    """Every ``PJRef`` of a titre points at a PDF joined in ``PES_PJ`` (no BlocPiece: already reported)."""
+    for ref in (bp.findall("PJRef") if bp is not None else []):
         ref_id = ref.find("IdUnique").get("V") if ref.find("IdUnique") is not None else None
         if ref_id not in pj_ids:
             c.err(where, "PJRef/IdUnique", ref_id, "ne renvoie à aucune pièce jointe PES_PJ du fichier.")

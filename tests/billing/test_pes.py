@@ -315,6 +315,11 @@ def test_checker_refuses_structure_and_encoding(verger):
     tiers.remove(tiers.find("Adresse"))
     errors = pes.pes_check(etree.tostring(root, xml_declaration=True, encoding="ISO-8859-1"))
     assert any("l'adresse (Adresse) est obligatoire" in e for e in errors), errors
+    root = etree.fromstring(content)
+    piece = root.find("PES_RecetteAller/Bordereau/Piece")
+    piece.remove(piece.find("BlocPiece"))  # a message, not a crash
+    errors = pes.pes_check(etree.tostring(root, xml_declaration=True, encoding="ISO-8859-1"))
+    assert "Pièce 1 : l'élément IdPce manque." in errors, errors
     assert "n'est pas un XML lisible" in pes.pes_check(b"<?xml version='1.0' encoding='ISO-8859-1'?><a")[0]
 
 
