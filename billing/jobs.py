@@ -3,8 +3,8 @@ from core.services.jobs import register_job_runner
 
 
 def _register():
-    from .services import (account_statements, batch, generation, journal, pdf, pocket_money,  # noqa: F401
-                           regularisation, tax_certificates)  # account_statements: its mail document
+    from .services import (account_statements, batch, generation, journal, pdf, pes_jobs,  # noqa: F401
+                           pocket_money, regularisation, tax_certificates)  # account_statements: its mail document
 
     register_job_runner("billing.generate", generation.period_generate_job)
     register_job_runner(pdf.JOB_KIND, pdf.pdf_render_job)
@@ -13,6 +13,8 @@ def _register():
     register_job_runner(batch.JOB_KIND, batch.section_month_job)
     register_job_runner(tax_certificates.JOB_KIND, tax_certificates.tax_certificates_job)
     register_job_runner(pocket_money.JOB_KIND, pocket_money.pocket_money_job)
+    register_job_runner(pes_jobs.GENERATE_JOB_KIND, pes_jobs.pes_role_job)
+    register_job_runner(pes_jobs.SIMULATE_JOB_KIND, pes_jobs.pes_simulate_job)
 
 
 _register()

@@ -24,6 +24,8 @@ from . import access
 START_ROLES = {
     "billing.export_journal": access.Role.READER,
     "imports.residents": access.Role.MANAGER,
+    "billing.pes_role": access.Role.MANAGER,  # « Générer le flux »
+    "billing.pes_simulate": access.Role.READER,  # « Simuler » (nothing stored)
 }
 
 
