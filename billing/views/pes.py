@@ -144,12 +144,12 @@ class PesPeriodView(PesMixin, TemplateView):
 class PesJobStartView(PesMixin, View):
     """POST: start the period's job (or show the one already running) and come back to its page."""
 
-    start = None
+    start = None  # the service that starts the job: start(period=…, user=…)
 
     def post(self, request, alias, period_pk):
         period = self.pes_period(period_pk)
         try:
-            type(self).start(period=period, user=request.user)
+            self.start(period=period, user=request.user)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         return redirect("billing:pes-period", alias=alias, period_pk=period.pk)
@@ -158,14 +158,14 @@ class PesJobStartView(PesMixin, View):
 class PesSimulateView(PesJobStartView):
     """« Simuler » : readers too (nothing is stored)."""
 
-    start = pes_jobs.role_simulate_start
+    start = staticmethod(pes_jobs.role_simulate_start)
 
 
 class PesGenerateView(PesJobStartView):
     """« Générer le flux » : managers."""
 
     required_role = Role.MANAGER
-    start = pes_jobs.role_generate_start
+    start = staticmethod(pes_jobs.role_generate_start)
 
 
 class PesRoleView(PesMixin, TemplateView):
