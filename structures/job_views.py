@@ -25,6 +25,8 @@ START_ROLES = {
     "billing.export_journal": access.Role.READER,
     "billing.statements_print": access.Role.READER,
     "imports.residents": access.Role.MANAGER,
+    "billing.pes_role": access.Role.MANAGER,  # « Générer le flux »
+    "billing.pes_simulate": access.Role.READER,  # « Simuler » (nothing stored)
 }
 
 

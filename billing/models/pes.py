@@ -138,6 +138,8 @@ class PesRole(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # The « Générer le flux » request (its job's key, kept by « Relancer »): one rôle per request at most.
+    request_key = models.CharField(_("demande"), max_length=32, blank=True, default="")
 
     class Meta:
         verbose_name = _("rôle PES")
@@ -146,6 +148,8 @@ class PesRole(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["establishment", "exercice", "id_bord"], name="unique_pes_role_number"),
             models.UniqueConstraint(fields=["establishment", "nom_fic"], name="unique_pes_file_name"),
+            models.UniqueConstraint(fields=["request_key"], condition=~models.Q(request_key=""),
+                                    name="unique_pes_role_request"),
         ]
 
     def __str__(self):

@@ -34,6 +34,10 @@ from ..models.pes import PesArticle, PesArticleInvoice, PesCounter, PesRole, Pes
 from .accounting import PAYER_FINANCING, Financing, _Resolver, account_map_for
 from .periods import MONTHS
 
+GENERATE_JOB_KIND = "billing.pes_role"
+SIMULATE_JOB_KIND = "billing.pes_simulate"
+PROGRESS_EVERY = 25  # debtors between two progress reports of a simulation
+
 SepaProvider = Callable[..., "dict | None"]
 _SEPA_PROVIDERS: list[SepaProvider] = []
 
@@ -211,8 +215,9 @@ def _sepa_block(invoice: Invoice, settings: PesSettings, dte: date, month: str, 
             "holder": pes.pes_text(found["holder"], 32)}
 
 
-def role_build(*, period, settings: PesSettings, id_bord: int, on: date) -> RoleDraft:
-    """The rôle of ``period`` numbered ``id_bord`` (nothing stored)."""
+def role_build(*, period, settings: PesSettings, id_bord: int, on: date, progress=None) -> RoleDraft:
+    """The rôle of ``period`` numbered ``id_bord`` (nothing stored). ``progress(current, total,
+    message)`` (a job's) is told every 25 debtors; never pass it inside a transaction."""
     establishment = period.section.establishment
     exercice = period.accounting_date.year
     month = _month_text(period.start)
@@ -226,7 +231,9 @@ def role_build(*, period, settings: PesSettings, id_bord: int, on: date) -> Role
     for invoice in invoices:
         groups.setdefault(_debtor_key(invoice), []).append(invoice)
     articles: list[dict] = []
-    for members in groups.values():
+    for done, members in enumerate(groups.values()):
+        if progress and done % PROGRESS_EVERY == 0:
+            progress(done, len(groups) + 1, _("Titres : %(n)s sur %(total)s") % {"n": done, "total": len(groups)})
         first = members[0]
         who = f"{first.debtor_name or first}".strip()
         total = sum((i.total for i in members), ZERO)
@@ -287,6 +294,8 @@ def role_build(*, period, settings: PesSettings, id_bord: int, on: date) -> Role
         "with_attachments": settings.attach_pdfs, "pj_type": settings.pj_type, "edition": settings.edition,
     }
     draft = RoleDraft(data=header, articles=articles, warnings=draft_warnings)
+    if progress:
+        progress(len(groups), len(groups) + 1, _("Écriture et contrôle du fichier"))
     draft.content = pes.pes_xml(_file_data(header, articles, _attachments(draft)))
     draft.errors = pes.pes_check(draft.content)
     return draft
@@ -331,26 +340,34 @@ def _next_number(settings: PesSettings, exercice: int) -> int:
     return max(counter.last_number + 1, settings.first_role_number)
 
 
-def role_simulate(*, period, on: date | None = None) -> RoleDraft:
+def role_simulate(*, period, on: date | None = None, progress=None) -> RoleDraft:
     """« Simuler » : the rôle as it would be generated now; nothing stored, no number consumed."""
     settings = _settings_or_error(period.section.establishment)
     on = on or timezone.localdate()
     draft = role_build(period=period, settings=settings, id_bord=_next_number(
-        settings, period.accounting_date.year), on=on)
+        settings, period.accounting_date.year), on=on, progress=progress)
     if not draft.errors and xsd_dir():
         draft.errors = pes.pes_xsd_errors(draft.content, xsd_dir())
     return draft
 
 
 @transaction.atomic
-def role_generate(*, period, user=None, on: date | None = None) -> PesRole:
+def role_generate(*, period, user=None, on: date | None = None, request_key: str = "") -> PesRole:
     """« Générer le flux » : number the rôle (row-locked counter of the exercice), check the file
-    (rules of books.md §1, and the official XSD when ``PES_XSD_DIR`` is set), store it."""
+    (rules of books.md §1, and the official XSD when ``PES_XSD_DIR`` is set), store it.
+
+    ``request_key`` (the job's): a request that already produced its rôle gets that rôle back
+    (``already_generated`` set), so a job run again never numbers a second rôle."""
     establishment = period.section.establishment
     settings = _settings_or_error(establishment)
     on = on or timezone.localdate()
     exercice = period.accounting_date.year
     PesSettings.objects.select_for_update().get(pk=settings.pk)  # one rôle at a time per establishment
+    if request_key:
+        done = PesRole.objects.filter(establishment=establishment, request_key=request_key).first()
+        if done is not None:
+            done.already_generated = True
+            return done
     counter, _created = PesCounter.objects.get_or_create(
         establishment=establishment, exercice=exercice, defaults={"last_number": settings.first_role_number - 1})
     counter = PesCounter.objects.select_for_update().get(pk=counter.pk)
@@ -365,7 +382,7 @@ def role_generate(*, period, user=None, on: date | None = None) -> PesRole:
         nom_fic=draft.data["envelope"]["nom_fic"], dte_bord_em=on, dte_asp=date.fromisoformat(bord["dte_asp"]),
         objet=bord["objet"], header=draft.data, total=draft.total, pieces_count=len(draft.articles),
         with_attachments=settings.attach_pdfs, content=draft.content,
-        sha256=hashlib.sha256(draft.content).hexdigest(),
+        sha256=hashlib.sha256(draft.content).hexdigest(), request_key=request_key,
         created_by=user if (user and user.is_authenticated) else None)
     for article in draft.articles:
         row = PesArticle.objects.create(

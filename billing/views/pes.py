@@ -1,6 +1,7 @@
 """*Rôles PES (Hélios)* of a public establishment: PES settings (managers edit), « Simuler » and
-« Générer le flux » for a period, the stored rôles and their files, the accountant's acknowledgement
-(PES_ACQUIT) upload. Readers see, simulate and download; generating and importing are for managers.
+« Générer le flux » for a period (both jobs run by the workers, followed on the period's page), the
+stored rôles and their files, the accountant's acknowledgement (PES_ACQUIT) upload. Readers see,
+simulate and download; generating and importing are for managers.
 Another establishment's period or rôle: 404; an establishment that is not public: 404."""
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import TemplateView
 
-from core.pes import PesError
+from core.models import Job
 from structures.access import Role
 from structures.views_mixins import SectionMixin
 
 from ..models import BillingPeriod, PesRole, PesSettings
 from ..models.pes import DEFAULT_PRODUCT_CODES, DEFAULT_TIERS_CODES
 from ..services import pes as services
+from ..services import pes_jobs
 
 XML = "application/xml; charset=iso-8859-1"
 
@@ -119,54 +121,51 @@ class PesSettingsSaveView(PesView):
 
 
 class PesPeriodView(PesMixin, TemplateView):
-    """A period's rôles; « Simuler » (GET ?simuler=1) shows the titres and the checker's verdict."""
+    """A period's rôles and its PES jobs: the last « Simuler » (its titres and the checker's verdict
+    once it ends) and the last « Générer le flux » (the rôle and its file once it ends). The page
+    follows them (htmx progress fragment) and reloads its live part when one ends."""
 
     template_name = "billing/pes_period.html"
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         period = self.pes_period(kwargs["period_pk"])
-        draft, error = None, ""
-        if self.request.GET.get("simuler"):
-            try:
-                draft = services.role_simulate(period=period)
-            except ValidationError as exc:
-                error = " ".join(exc.messages)
-        ctx.update(period=period, draft=draft, error=error, settings=services.pes_settings_for(
-            self.section.establishment), roles=PesRole.objects.filter(period=period))
+        simulation = pes_jobs.period_job(period, services.SIMULATE_JOB_KIND)
+        generation = pes_jobs.period_job(period, services.GENERATE_JOB_KIND)
+        ctx.update(period=period, simulation=simulation, generation=generation,
+                   settings=services.pes_settings_for(self.section.establishment),
+                   roles=PesRole.objects.filter(period=period),
+                   generated_role=PesRole.objects.filter(
+                       pk=(generation.result or {}).get("role_id"), establishment=self.section.establishment).first()
+                   if generation and generation.status == Job.Status.SUCCEEDED else None)
         return ctx
 
 
-class PesSimulationFileView(PesMixin, View):
-    def get(self, request, alias, period_pk):
-        period = self.pes_period(period_pk)
-        try:
-            draft = services.role_simulate(period=period)
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-            return redirect("billing:pes-period", alias=alias, period_pk=period.pk)
-        name = "SIMULATION_" + draft.data["envelope"]["nom_fic"]
-        response = HttpResponse(draft.content, content_type=XML)
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+class PesJobStartView(PesMixin, View):
+    """POST: start the period's job (or show the one already running) and come back to its page."""
 
-
-class PesGenerateView(PesMixin, View):
-    required_role = Role.MANAGER
+    start = None  # the service that starts the job: start(period=…, user=…)
 
     def post(self, request, alias, period_pk):
         period = self.pes_period(period_pk)
         try:
-            role = services.role_generate(period=period, user=request.user)
-        except PesError as exc:
-            messages.error(request, _("Fichier refusé par le contrôle PES : ") + " ; ".join(exc.messages))
+            self.start(period=period, user=request.user)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
-        else:
-            messages.success(request, _("Rôle n° %(num)s généré : %(count)s titre(s), %(total)s €.") % {
-                "num": role.id_bord, "count": role.pieces_count, "total": role.total})
-            return redirect("billing:pes-role", alias=alias, pk=role.pk)
         return redirect("billing:pes-period", alias=alias, period_pk=period.pk)
+
+
+class PesSimulateView(PesJobStartView):
+    """« Simuler » : readers too (nothing is stored)."""
+
+    start = staticmethod(pes_jobs.role_simulate_start)
+
+
+class PesGenerateView(PesJobStartView):
+    """« Générer le flux » : managers."""
+
+    required_role = Role.MANAGER
+    start = staticmethod(pes_jobs.role_generate_start)
 
 
 class PesRoleView(PesMixin, TemplateView):
@@ -225,8 +224,7 @@ urlpatterns = [
     path("comptabilite/pes/parametres/", PesSettingsSaveView.as_view(), name="pes-settings"),
     path("comptabilite/pes/acquittement/", PesAcquitView.as_view(), name="pes-acquit"),
     path("comptabilite/pes/periode/<int:period_pk>/", PesPeriodView.as_view(), name="pes-period"),
-    path("comptabilite/pes/periode/<int:period_pk>/simulation.xml", PesSimulationFileView.as_view(),
-         name="pes-simulation-file"),
+    path("comptabilite/pes/periode/<int:period_pk>/simuler/", PesSimulateView.as_view(), name="pes-simulate"),
     path("comptabilite/pes/periode/<int:period_pk>/generer/", PesGenerateView.as_view(), name="pes-generate"),
     path("comptabilite/pes/roles/<int:pk>/", PesRoleView.as_view(), name="pes-role"),
     path("comptabilite/pes/roles/<int:pk>/fichier.xml", PesRoleFileView.as_view(), name="pes-role-file"),

@@ -7,6 +7,7 @@ March 2026 at « Le Verger » (public, CodCol 123, rôle numbering starting at 1
 the establishment's 17th of 2026 (dette 2026017) and she pays by direct debit, so her titre carries
 exactly books.md's vector: CodCol 123, IdBord 12, 2026, Per 3, dette 0000002026017 → Cle1 2, Cle2 W.
 """
+import hashlib
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -41,6 +42,25 @@ def test_keys_of_the_books_vector():
     assert pes.cle2(exercice="2026", per="3", num_dette="2026017") == "W"
     # A result of 10 or 11 becomes 1 (Σ mod 11 = 0 → 11 → 1).
     assert pes.cle1(cod_col="000", id_bord=0, exercice=2000, per="0", num_dette="0") == "1"
+
+
+# The bytes of Le Verger's March rôle (simulated on ON), plain and with the PES PJ option and Edition 06:
+# recorded before core.pes's writer and checker were split into one function per block; any change of
+# the file's bytes (order, spacing, encoding, a value) must be deliberate.
+GOLDEN_SHA256 = "aca3d9d5d69a1d0f4a4a58102526843cf6d789aa911eb9f972f4c41863c735c2"
+GOLDEN_PJ_SHA256 = "dbb5ce1faebc6297ae37e4f11ca9df686fbeedba8caed932b76912c1030b9830"
+
+
+def test_file_bytes_unchanged(verger):
+    draft = services.role_simulate(period=verger["period"], on=ON)
+    assert (hashlib.sha256(draft.content).hexdigest(), len(draft.content)) == (GOLDEN_SHA256, 7013)
+    PesSettings.objects.filter(pk=verger["settings"].pk).update(attach_pdfs=True, edition="06")
+    for key in ("a", "m", "p"):
+        invoice = verger[key]
+        invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(b"%PDF-1.4 " + invoice.number.encode()), save=True)
+    draft = services.role_simulate(period=verger["period"], on=ON)
+    assert draft.errors == []
+    assert (hashlib.sha256(draft.content).hexdigest(), len(draft.content)) == (GOLDEN_PJ_SHA256, 8368)
 
 
 def test_text_is_upper_case_without_accents():
@@ -295,6 +315,11 @@ def test_checker_refuses_structure_and_encoding(verger):
     tiers.remove(tiers.find("Adresse"))
     errors = pes.pes_check(etree.tostring(root, xml_declaration=True, encoding="ISO-8859-1"))
     assert any("l'adresse (Adresse) est obligatoire" in e for e in errors), errors
+    root = etree.fromstring(content)
+    piece = root.find("PES_RecetteAller/Bordereau/Piece")
+    piece.remove(piece.find("BlocPiece"))  # a message, not a crash
+    errors = pes.pes_check(etree.tostring(root, xml_declaration=True, encoding="ISO-8859-1"))
+    assert "Pièce 1 : l'élément IdPce manque." in errors, errors
     assert "n'est pas un XML lisible" in pes.pes_check(b"<?xml version='1.0' encoding='ISO-8859-1'?><a")[0]
 
 
