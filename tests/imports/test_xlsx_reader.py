@@ -79,6 +79,7 @@ def test_more_rows_than_allowed_is_refused_empty_rows_not_counted():
 
 def test_progress_every_500_rows_then_done():
     calls = []
-    table, errors = _read(_book([[f"n{i}", i] for i in range(1200)]), progress=lambda n, total: calls.append((n, total)))
+    table, errors = _read(_book([[f"n{i}", i] for i in range(1200)]),
+                          progress=lambda n, total: calls.append((n, total)))
     assert not errors and len(table.rows) == 1200
     assert calls == [(500, 1201), (1000, 1201), (1201, 1201)]
