@@ -400,85 +400,135 @@ def _load_context(*, section: Section, start: date, end: date, refs: set[str]) -
                     items_by_resident=by_resident, reasons=reasons)
 
 
-def _check_row(*, row, header, positions, section, start, end, mapping, context: _Context, seen_refs, name) -> dict:
-    errors: list[dict] = []
+def _row_error(errors: list[dict], column: str, value, message: str) -> None:
+    """Add one error of the line (column, value shown on at most 80 characters, message)."""
+    errors.append({"column": column, "value": "" if value is None else str(value)[:80], "message": message})
 
-    def err(column, value, message):
-        errors.append({"column": column, "value": "" if value is None else str(value)[:80], "message": message})
 
-    year_text, month_text = _cell(row, positions, "ANNEE"), _cell(row, positions, "MOIS")
-    ref, alias = _cell(row, positions, "IDPERSONNE"), _cell(row, positions, "SECTION")
-    for column, text, expected, label in (("ANNEE", year_text, start.year, _("L'année")),
-                                          ("MOIS", month_text, start.month, _("Le mois"))):
+def _check_period(errors: list[dict], row, positions: dict[str, int], start: date) -> None:
+    """ANNEE and MOIS: required, numbers, those of the imported month."""
+    for column, expected, label in (("ANNEE", start.year, _("L'année")), ("MOIS", start.month, _("Le mois"))):
+        text = _cell(row, positions, column)
         if not text:
-            err(column, text, _("%(what)s est obligatoire.") % {"what": label})
+            _row_error(errors, column, text, _("%(what)s est obligatoire.") % {"what": label})
         elif not text.isdigit():
-            err(column, text, _("%(what)s doit être un nombre.") % {"what": label})
+            _row_error(errors, column, text, _("%(what)s doit être un nombre.") % {"what": label})
         elif int(text) != expected:
-            err(column, text, _("%(what)s %(value)s ne correspond pas à la période importée (%(period)s).") % {
-                "what": label, "value": text, "period": month_label(start)})
+            _row_error(errors, column, text, _("%(what)s %(value)s ne correspond pas à la période importée "
+                                               "(%(period)s).") % {"what": label, "value": text,
+                                                                    "period": month_label(start)})
+
+
+def _check_section(errors: list[dict], alias: str, section: Section) -> None:
+    """SECTION: required, the imported section's alias (any case)."""
     if not alias:
-        err("SECTION", alias, _("La section est obligatoire."))
+        _row_error(errors, "SECTION", alias, _("La section est obligatoire."))
     elif alias.upper() != section.alias.upper():
-        err("SECTION", alias, _("La section « %(value)s » n'est pas celle importée (%(alias)s).") % {
+        _row_error(errors, "SECTION", alias, _("La section « %(value)s » n'est pas celle importée (%(alias)s).") % {
             "value": alias, "alias": section.alias})
-    stays: list[dict] = []
-    resident_id = None
-    resident_name = ""
+
+
+@dataclass
+class _RowResident:
+    """The resident a line names: their stays in the section that month (empty when unknown)."""
+    stays: list[dict] = field(default_factory=list)
+    resident_id: int | None = None
+    name: str = ""
+
+
+def _check_resident(errors: list[dict], ref: str, line: int, *, section: Section, start: date,
+                    context: _Context, seen_refs: dict[str, int]) -> _RowResident:
+    """IDPERSONNE: required, at most :data:`MAX_REF` characters, once in the file, a resident with a
+    stay in the section during the month (the message tells a resident without such a stay from an
+    unknown reference)."""
     if not ref:
-        err("IDPERSONNE", ref, _("La référence externe du résident (IDPERSONNE) est obligatoire."))
-    elif len(ref) > MAX_REF:
-        err("IDPERSONNE", ref, _("La référence externe dépasse %(max)s caractères.") % {"max": MAX_REF})
-    elif ref in seen_refs:
-        err("IDPERSONNE", ref, _("Le résident « %(ref)s » figure déjà ligne %(line)s (une ligne par résident et "
-                                 "par mois).") % {"ref": ref, "line": seen_refs[ref]})
-    else:
-        seen_refs[ref] = row.line
-        stays = context.stays_by_ref.get(ref, [])
-        if stays:
-            resident_id = stays[0]["resident_id"]
-            resident_name = f'{stays[0]["resident__last_name"]} {stays[0]["resident__first_name"]}'
-        elif ref in context.unknown_refs_with_resident:
-            resident_name = context.unknown_refs_with_resident[ref]
-            err("IDPERSONNE", ref, _("%(name)s n'a pas de séjour dans la section %(alias)s en %(month)s.") % {
-                "name": resident_name, "alias": section.alias, "month": month_label(start)})
-        else:
-            err("IDPERSONNE", ref, _("Aucun résident n'a la référence externe « %(ref)s ».") % {"ref": ref})
+        _row_error(errors, "IDPERSONNE", ref, _("La référence externe du résident (IDPERSONNE) est obligatoire."))
+        return _RowResident()
+    if len(ref) > MAX_REF:
+        _row_error(errors, "IDPERSONNE", ref, _("La référence externe dépasse %(max)s caractères.") % {"max": MAX_REF})
+        return _RowResident()
+    if ref in seen_refs:
+        _row_error(errors, "IDPERSONNE", ref, _("Le résident « %(ref)s » figure déjà ligne %(line)s (une ligne par "
+                                                "résident et par mois).") % {"ref": ref, "line": seen_refs[ref]})
+        return _RowResident()
+    seen_refs[ref] = line
+    stays = context.stays_by_ref.get(ref, [])
+    if stays:
+        return _RowResident(stays=stays, resident_id=stays[0]["resident_id"],
+                            name=f'{stays[0]["resident__last_name"]} {stays[0]["resident__first_name"]}')
+    if ref in context.unknown_refs_with_resident:
+        name = context.unknown_refs_with_resident[ref]
+        _row_error(errors, "IDPERSONNE", ref, _("%(name)s n'a pas de séjour dans la section %(alias)s en "
+                                                "%(month)s.") % {"name": name, "alias": section.alias,
+                                                                 "month": month_label(start)})
+        return _RowResident(name=name)
+    _row_error(errors, "IDPERSONNE", ref, _("Aucun résident n'a la référence externe « %(ref)s ».") % {"ref": ref})
+    return _RowResident()
+
+
+def _check_day_code(errors: list[dict], column: str, value: str, day: date, mapping: MappingResult,
+                    resident: _RowResident) -> AbsenceReason | None:
+    """One day cell: one character, a code of the correspondence table (unknown codes are ignored
+    only when there is no table at all — that error is reported once for the file), within one of
+    the resident's stays. Returns the reason of an absent day."""
+    if len(value) > 1:
+        _row_error(errors, column, value, _("Le code d'absence doit tenir en 1 caractère."))
+        return None
+    reason = mapping.codes.get(value)
+    if reason is None:
+        if mapping.codes or mapping.source == "file":
+            _row_error(errors, column, value, _("Le code « %(code)s » est absent du tableau de correspondance.") % {
+                "code": value})
+        return None
+    stays = resident.stays
+    if stays and not any(s["entry_date"] <= day and (s["end_date"] is None or day <= s["end_date"]) for s in stays):
+        _row_error(errors, column, value, _("Absence le %(day)s, en dehors du séjour de %(name)s (%(stays)s).") % {
+            "day": fr_date(day), "name": resident.name, "stays": ", ".join(_stay_text(s) for s in stays)})
+    return reason
+
+
+def _check_days(errors: list[dict], row, positions: dict[str, int], *, start: date, end: date,
+                mapping: MappingResult, resident: _RowResident) -> tuple[list, list[str]]:
+    """Columns 1 to 31: a day after the end of the month must stay empty; every other filled cell is
+    checked by :func:`_check_day_code`. Returns the reason of each day (``None``: present) and the
+    codes as typed."""
     ndays = end.day
     days: list[AbsenceReason | None] = [None] * ndays
     codes: list[str] = [""] * ndays
     for d in range(1, 32):
         column = str(d)
-        if column not in positions:
-            continue
-        value = _cell(row, positions, column)
+        value = _cell(row, positions, column) if column in positions else ""
         if not value:
             continue
         if d > ndays:
-            err(column, value, _("Le %(day)s %(month)s n'existe pas : la colonne doit rester vide.") % {
-                "day": d, "month": month_label(start)})
+            _row_error(errors, column, value, _("Le %(day)s %(month)s n'existe pas : la colonne doit rester vide.")
+                       % {"day": d, "month": month_label(start)})
             continue
         codes[d - 1] = value
-        if len(value) > 1:
-            err(column, value, _("Le code d'absence doit tenir en 1 caractère."))
-            continue
-        reason = mapping.codes.get(value)
-        if reason is None:
-            if mapping.codes or mapping.source == "file":
-                err(column, value, _("Le code « %(code)s » est absent du tableau de correspondance.") % {
-                    "code": value})
-            continue
-        days[d - 1] = reason
-        day = start.replace(day=d)
-        if stays and not any(s["entry_date"] <= day and (s["end_date"] is None or day <= s["end_date"])
-                             for s in stays):
-            err(column, value, _("Absence le %(day)s, en dehors du séjour de %(name)s (%(stays)s).") % {
-                "day": fr_date(day), "name": resident_name,
-                "stays": ", ".join(_stay_text(s) for s in stays)})
+        days[d - 1] = _check_day_code(errors, column, value, start.replace(day=d), mapping, resident)
+    return days, codes
+
+
+def _check_extra_cells(errors: list[dict], row, header: list[str]) -> None:
+    """Nothing filled beyond the header's columns (empty trailing cells are harmless)."""
     if len(row.cells) > len(header) and any(row.cells[len(header):]):
-        err("", ";".join(row.cells[len(header):]), _("La ligne contient plus de colonnes que l'en-tête."))
-    return {"file": name, "row": row.line, "ref": ref, "section": alias, "resident": resident_name,
-            "resident_id": resident_id if not errors else None, "_stays": stays, "_days": days,
+        _row_error(errors, "", ";".join(row.cells[len(header):]), _("La ligne contient plus de colonnes que "
+                                                                    "l'en-tête."))
+
+
+def _check_row(*, row, header, positions, section, start, end, mapping, context: _Context, seen_refs, name) -> dict:
+    """Every rule of one line, each error reported in column order; the line's report entry (with the
+    resident only when the line has no error, and its days for the plan)."""
+    errors: list[dict] = []
+    ref, alias = _cell(row, positions, "IDPERSONNE"), _cell(row, positions, "SECTION")
+    _check_period(errors, row, positions, start)
+    _check_section(errors, alias, section)
+    resident = _check_resident(errors, ref, row.line, section=section, start=start, context=context,
+                               seen_refs=seen_refs)
+    days, codes = _check_days(errors, row, positions, start=start, end=end, mapping=mapping, resident=resident)
+    _check_extra_cells(errors, row, header)
+    return {"file": name, "row": row.line, "ref": ref, "section": alias, "resident": resident.name,
+            "resident_id": resident.resident_id if not errors else None, "_stays": resident.stays, "_days": days,
             "days": "".join(c[:1] if c else "·" for c in codes),
             "absences": [], "errors": errors, "warnings": [],
             "_absent_days": sum(1 for r in days if r is not None)}

@@ -771,68 +771,104 @@ def _rum_base(establishment_code: str, resident, suffix: str = "") -> str:
     return f"{establishment_code}-{ref[:room].rstrip(' /')}{suffix}"
 
 
-def _create(plan: Plan, *, progress: Callable | None = None) -> dict:
-    from billing.models import StayPackage
-    from payers.models import CoverageRule
-    from residents.models import GirAssessment, Relative, Resident, Stay
-    from sepa.models import Mandate
-
+def _bulk(model, objs: list) -> list:
+    """Insert ``objs`` in batches of :data:`BATCH`, primary keys set (the later rows point to them);
+    one save per row on a database that cannot return the keys of a bulk insert."""
     if not connection.features.can_return_rows_from_bulk_insert:  # pragma: no cover - MySQL & co.
-        def bulk(model, objs):
-            for obj in objs:
-                obj.save(force_insert=True)
-            return objs
-    else:
-        def bulk(model, objs):
-            return model.objects.bulk_create(objs, batch_size=BATCH)
+        for obj in objs:
+            obj.save(force_insert=True)
+        return objs
+    return model.objects.bulk_create(objs, batch_size=BATCH)
 
-    total = len(plan.residents)
-    step = lambda n, label: progress(n, total, label) if progress else None  # noqa: E731
-    step(0, _("Création des résidents"))
-    residents = [Resident(
+
+def _create_residents(plan: Plan) -> list:
+    """One resident per resident line, in the organisation of its section; DOMICILE_SECOURS defaults
+    to the département of the establishment."""
+    from residents.models import Resident
+
+    return _bulk(Resident, [Resident(
         organisation_id=line.section.establishment.organisation_id, civility=line.civility,
         last_name=line.last_name, birth_name=line.birth_name, first_name=line.first_name,
         birth_date=line.birth_date, birth_place=line.birth_place, nir=line.nir, address=line.address,
         postal_code=line.postal_code, city=line.city, phone=line.phone, email=line.email,
         external_ref=line.external_ref, payment_mode=line.payment_mode,
-        domicile_secours=line.domicile_secours or line.section.establishment.departement) for line in plan.residents]
-    bulk(Resident, residents)
-    step(total // 4, _("Création des séjours"))
-    stays = [Stay(resident=resident, section=line.section, entry_date=line.entry_date, room=line.room)
-             for line, resident in zip(plan.residents, residents)]
-    bulk(Stay, stays)
-    bulk(GirAssessment, [GirAssessment(resident=resident, gir=line.gir, valid_from=line.entry_date)
-                         for line, resident in zip(plan.residents, residents) if line.gir])
-    bulk(StayPackage, [StayPackage(stay=stay, package=line.package, valid_from=line.entry_date)
-                       for line, stay in zip(plan.residents, stays)])
+        domicile_secours=line.domicile_secours or line.section.establishment.departement) for line in plan.residents])
+
+
+def _create_stays(plan: Plan, residents: list) -> list:
+    """Each resident's stay in the section of the line, from DATE_ENTREE, in CHAMBRE."""
+    from residents.models import Stay
+
+    return _bulk(Stay, [Stay(resident=resident, section=line.section, entry_date=line.entry_date, room=line.room)
+                        for line, resident in zip(plan.residents, residents)])
+
+
+def _create_gir_assessments(plan: Plan, residents: list) -> None:
+    """The GIR of the line (when given), valid from the entry date."""
+    from residents.models import GirAssessment
+
+    _bulk(GirAssessment, [GirAssessment(resident=resident, gir=line.gir, valid_from=line.entry_date)
+                          for line, resident in zip(plan.residents, residents) if line.gir])
+
+
+def _create_stay_packages(plan: Plan, stays: list) -> None:
+    """The accommodation package of HEBERGEMENT on each stay, valid from the entry date."""
+    from billing.models import StayPackage
+
+    _bulk(StayPackage, [StayPackage(stay=stay, package=line.package, valid_from=line.entry_date)
+                        for line, stay in zip(plan.residents, stays)])
+
+
+def _create_coverage_rules(plan: Plan, stays: list) -> list:
+    """The coverage rules of every stay (:func:`_coverage_rules`)."""
+    from payers.models import CoverageRule
+
+    return _bulk(CoverageRule, [rule for line, stay in zip(plan.residents, stays)
+                                for rule in _coverage_rules(line, stay)])
+
+
+def _coverage_rules(line: ResidentLine, stay) -> list:
+    """The rules of PAYEUR from the entry date: a département takes the dependency above the talon
+    (group APA), any other payer everything unless AIDE_SOCIALE; with AIDE_SOCIALE the payer's ASH
+    group takes the accommodation in full."""
+    from payers.models import CoverageRule
+
+    payer = line.payer
+    if payer is None:
+        return []
+    groups = payer.groups_by_code
     rules = []
-    for line, stay in zip(plan.residents, stays):
-        payer = line.payer
-        if payer is None:
-            continue
-        groups = payer.groups_by_code
-        if payer.kind == "departement":
-            rules.append(CoverageRule(stay=stay, payer=payer, group=groups.get("APA"), scope="dependency",
-                                      mode="above_talon", valid_from=line.entry_date, priority=10,
-                                      decision_reference=_("Import")))
-        elif not line.social_aid:
-            rules.append(CoverageRule(stay=stay, payer=payer, scope="all", mode="all", valid_from=line.entry_date,
-                                      priority=10, decision_reference=_("Import")))
-        if line.social_aid:
-            rules.append(CoverageRule(stay=stay, payer=payer, group=groups["ASH"], scope="accommodation",
-                                      mode="all", valid_from=line.entry_date, priority=20,
-                                      decision_reference=_("Import")))
-    bulk(CoverageRule, rules)
-    step(total // 2, _("Création des proches"))
-    by_numero = {line.numero: (line, resident) for line, resident in zip(plan.residents, residents)}
-    relatives = [Relative(
+    if payer.kind == "departement":
+        rules.append(CoverageRule(stay=stay, payer=payer, group=groups.get("APA"), scope="dependency",
+                                  mode="above_talon", valid_from=line.entry_date, priority=10,
+                                  decision_reference=_("Import")))
+    elif not line.social_aid:
+        rules.append(CoverageRule(stay=stay, payer=payer, scope="all", mode="all", valid_from=line.entry_date,
+                                  priority=10, decision_reference=_("Import")))
+    if line.social_aid:
+        rules.append(CoverageRule(stay=stay, payer=payer, group=groups["ASH"], scope="accommodation",
+                                  mode="all", valid_from=line.entry_date, priority=20,
+                                  decision_reference=_("Import")))
+    return rules
+
+
+def _create_relatives(plan: Plan, by_numero: dict) -> list:
+    """One relative per relative line, attached to the resident of the same NUMERO."""
+    from residents.models import Relative
+
+    return _bulk(Relative, [Relative(
         resident=by_numero[rel.numero][1], civility=rel.civility, last_name=rel.last_name,
         first_name=rel.first_name, relationship=rel.relationship, address=rel.address,
         postal_code=rel.postal_code, city=rel.city, phone=rel.phone, email=rel.email,
         receives_invoices=rel.receives_invoices, is_guardian=rel.is_guardian, is_payer=rel.is_payer)
-        for rel in plan.relatives]
-    bulk(Relative, relatives)
-    step(3 * total // 4, _("Création des mandats"))
+        for rel in plan.relatives])
+
+
+def _used_rums(plan: Plan, by_numero: dict) -> dict[int, set[str]]:
+    """The RUMs already taken, by establishment (upper case): those of the database (one query) and
+    those given in the files — a generated RUM must differ from all of them."""
+    from sepa.models import Mandate
+
     used: dict[int, set[str]] = {}
     establishment_ids = {line.section.establishment_id for line in plan.residents}
     for est_id, rum in Mandate.objects.filter(establishment_id__in=establishment_ids).values_list(
@@ -842,35 +878,49 @@ def _create(plan: Plan, *, progress: Callable | None = None) -> dict:
         if line.bank.rum:
             est = (line if isinstance(line, ResidentLine) else by_numero[line.numero][0]).section.establishment_id
             used.setdefault(est, set()).add(line.bank.rum.upper())
-    mandates = []
+    return used
 
-    def mandate(line, resident_line, resident, relative=None):
-        establishment = resident_line.section.establishment
-        holder = line.bank.holder or (f"{relative.last_name.upper()} {relative.first_name}".strip() if relative
-                                      else f"{resident.last_name.upper()} {resident.first_name}".strip())
-        if line.mandate == "active":
-            rum, status, signed = line.bank.rum, Mandate.Status.ACTIVE, line.bank.signature_date
-            last = line.bank.last_collection
-        else:
-            last = None
-            suffix = f"-P{relative.pk}" if relative else ""
-            rum = _generated_rum(_rum_base(establishment.code, resident, suffix), used.setdefault(establishment.pk,
-                                                                                                  set()))
-            status, signed = Mandate.Status.PENDING, None
-        mandates.append(Mandate(establishment=establishment, resident=resident, relative=relative, rum=rum,
-                                iban=line.bank.iban, bic=line.bank.bic, account_holder=holder[:140],
-                                signature_date=signed, status=status, last_collection_date=last,
-                                next_sequence_type=Mandate.SequenceType.RCUR if last else Mandate.SequenceType.FRST))
 
-    for line, resident in zip(plan.residents, residents):
-        if line.mandate:
-            mandate(line, line, resident)
+def _new_mandate(line, resident_line: ResidentLine, resident, relative, used: dict[int, set[str]]):
+    """The mandate of a resident or relative line: *active* with the given RUM, signature date and
+    last collection (then RCUR), or *pending* with a generated RUM; the holder defaults to the person."""
+    from sepa.models import Mandate
+
+    establishment = resident_line.section.establishment
+    holder = line.bank.holder or (f"{relative.last_name.upper()} {relative.first_name}".strip() if relative
+                                  else f"{resident.last_name.upper()} {resident.first_name}".strip())
+    if line.mandate == "active":
+        rum, status, signed = line.bank.rum, Mandate.Status.ACTIVE, line.bank.signature_date
+        last = line.bank.last_collection
+    else:
+        last = None
+        suffix = f"-P{relative.pk}" if relative else ""
+        rum = _generated_rum(_rum_base(establishment.code, resident, suffix), used.setdefault(establishment.pk,
+                                                                                              set()))
+        status, signed = Mandate.Status.PENDING, None
+    return Mandate(establishment=establishment, resident=resident, relative=relative, rum=rum,
+                   iban=line.bank.iban, bic=line.bank.bic, account_holder=holder[:140],
+                   signature_date=signed, status=status, last_collection_date=last,
+                   next_sequence_type=Mandate.SequenceType.RCUR if last else Mandate.SequenceType.FRST)
+
+
+def _create_mandates(plan: Plan, residents: list, relatives: list, by_numero: dict) -> list:
+    """The residents' mandates, then the relatives' (the generated RUMs are numbered in that order)."""
+    from sepa.models import Mandate
+
+    used = _used_rums(plan, by_numero)
+    mandates = [_new_mandate(line, line, resident, None, used)
+                for line, resident in zip(plan.residents, residents) if line.mandate]
     for rel, relative in zip(plan.relatives, relatives):
         if rel.mandate:
             resident_line, resident = by_numero[rel.numero]
-            mandate(rel, resident_line, resident, relative)
-    bulk(Mandate, mandates)
-    # bulk_create sends no signal: mark the periods already generated that these stays now concern.
+            mandates.append(_new_mandate(rel, resident_line, resident, relative, used))
+    return _bulk(Mandate, mandates)
+
+
+def _mark_periods_stale(plan: Plan) -> None:
+    """bulk_create sends no signal: mark the periods already generated that the new stays now
+    concern, from the earliest entry date of each section."""
     from billing.services.stale import periods_mark_stale
 
     first_entry: dict[int, date] = {}
@@ -878,6 +928,28 @@ def _create(plan: Plan, *, progress: Callable | None = None) -> dict:
         first_entry[line.section.pk] = min(line.entry_date, first_entry.get(line.section.pk, line.entry_date))
     for section_id, entry in first_entry.items():
         periods_mark_stale(section_ids=[section_id], start=entry)
+
+
+def _create(plan: Plan, *, progress: Callable | None = None) -> dict:
+    """Write a valid plan (the caller holds the transaction): residents, stays (GIR, package),
+    coverage rules, relatives, mandates, then the stale periods; returns the counts created."""
+    from sepa.models import Mandate
+
+    total = len(plan.residents)
+    step = lambda n, label: progress(n, total, label) if progress else None  # noqa: E731
+    step(0, _("Création des résidents"))
+    residents = _create_residents(plan)
+    step(total // 4, _("Création des séjours"))
+    stays = _create_stays(plan, residents)
+    _create_gir_assessments(plan, residents)
+    _create_stay_packages(plan, stays)
+    rules = _create_coverage_rules(plan, stays)
+    step(total // 2, _("Création des proches"))
+    by_numero = {line.numero: (line, resident) for line, resident in zip(plan.residents, residents)}
+    relatives = _create_relatives(plan, by_numero)
+    step(3 * total // 4, _("Création des mandats"))
+    mandates = _create_mandates(plan, residents, relatives, by_numero)
+    _mark_periods_stale(plan)
     step(total, _("Import terminé"))
     return {"residents": len(residents), "stays": len(stays),
             "gir": sum(1 for line in plan.residents if line.gir), "coverage_rules": len(rules),

@@ -423,7 +423,10 @@ def _load(handle: IO[bytes], *, data_only: bool):
         return openpyxl.load_workbook(handle, read_only=True, data_only=data_only)
 
 
-def _read(handle, *, filename, columns, report, progress, max_rows) -> Table | None:
+def _open_archive(handle) -> tuple[zipfile.ZipFile, set[str]]:
+    """Check the file is a usable XLSX container: not empty, not over 20 MB, not a password-protected
+    workbook, an .xls, a PDF or a text file (:func:`_sniff`); a readable ZIP that is not an .ods and
+    holds a workbook; not a decompression bomb. Returns the archive and its member names."""
     size = _size_of(handle)
     head = handle.read(8192)
     encrypted = False
@@ -443,38 +446,63 @@ def _read(handle, *, filename, columns, report, progress, max_rows) -> Table | N
     if "xl/workbook.xml" not in names and not any(n.endswith("workbook.xml") for n in names):
         raise FileProblem(_("Ce fichier est une archive ZIP mais pas un classeur Excel (.xlsx)."))
     check_archive_expansion(archive)
+    return archive, names
+
+
+def _open_workbook(handle):
+    """The workbook with the values Excel saved (openpyxl read-only); any openpyxl failure becomes a
+    French message."""
     try:
-        workbook = _load(handle, data_only=True)
+        return _load(handle, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises anything on a broken file; never a traceback
         raise FileProblem(_("Le classeur est illisible (fichier endommagé ou format non pris en charge) : "
                             "ouvrez-le dans Excel et enregistrez-le à nouveau au format .xlsx.")) from exc
-    formula_book = None
+
+
+def _scan_first_sheet(archive: zipfile.ZipFile, names: set[str], sheet, *, filename, report) -> bool:
+    """Scan the sheet's XML: each merged range is an error at its first row; returns whether the sheet
+    has formulas (their cached values are then checked against the formulas)."""
+    sheet_name = sheet.title
+    member = getattr(sheet, "_worksheet_path", None)
+    has_formula, merged = (False, [])
+    if member and member in names:
+        try:
+            has_formula, merged = _scan_sheet_xml(archive, member)
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise FileProblem(_("Le classeur est endommagé (feuille « %(sheet)s » illisible).") % {
+                "sheet": sheet_name}) from exc
+    for ref in merged:
+        first = ref.split(":")[0]
+        report.error(filename, _("Cellules fusionnées (%(ref)s) : défusionnez-les et recopiez la valeur dans "
+                                 "chaque cellule.") % {"ref": ref.upper()}, sheet=sheet_name,
+                     row=int(re.sub(r"[^0-9]", "", first)))
+    return has_formula
+
+
+def _formula_rows(handle, books: list):
+    """The first sheet's rows as formulas (a second read-only load, added to ``books`` to be closed)."""
+    formula_book = _load(handle, data_only=False)
+    books.append(formula_book)
+    formula_sheet = formula_book.worksheets[0]
+    formula_sheet.reset_dimensions()
+    return formula_sheet.iter_rows(values_only=True)
+
+
+def _read(handle, *, filename, columns, report, progress, max_rows) -> Table | None:
+    """Read the first sheet of a checked container (:func:`_open_archive`); a sheet openpyxl cannot
+    read is a French message; the workbooks are always closed."""
+    archive, names = _open_archive(handle)
+    books = [_open_workbook(handle)]
     try:
+        workbook = books[0]
         if not workbook.worksheets:
             raise FileProblem(_("Le classeur ne contient aucune feuille de calcul."))
         sheet = workbook.worksheets[0]
         sheet_name = sheet.title
-        member = getattr(sheet, "_worksheet_path", None)
-        has_formula, merged = (False, [])
-        if member and member in names:
-            try:
-                has_formula, merged = _scan_sheet_xml(archive, member)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise FileProblem(_("Le classeur est endommagé (feuille « %(sheet)s » illisible).") % {
-                    "sheet": sheet_name}) from exc
-        for ref in merged:
-            first = ref.split(":")[0]
-            report.error(filename, _("Cellules fusionnées (%(ref)s) : défusionnez-les et recopiez la valeur dans "
-                                     "chaque cellule.") % {"ref": ref.upper()}, sheet=sheet_name,
-                         row=int(re.sub(r"[^0-9]", "", first)))
+        has_formula = _scan_first_sheet(archive, names, sheet, filename=filename, report=report)
         estimate = sheet.max_row if isinstance(getattr(sheet, "max_row", None), int) else None
         sheet.reset_dimensions()
-        formula_rows = None
-        if has_formula:
-            formula_book = _load(handle, data_only=False)
-            formula_sheet = formula_book.worksheets[0]
-            formula_sheet.reset_dimensions()
-            formula_rows = formula_sheet.iter_rows(values_only=True)
+        formula_rows = _formula_rows(handle, books) if has_formula else None
         try:
             return _read_rows(sheet.iter_rows(values_only=True), formula_rows, filename=filename,
                               sheet_name=sheet_name, columns=columns, report=report, progress=progress,
@@ -485,9 +513,8 @@ def _read(handle, *, filename, columns, report, progress, max_rows) -> Table | N
             raise FileProblem(_("Le classeur est illisible (feuille « %(sheet)s » endommagée) : ouvrez-le dans "
                                 "Excel et enregistrez-le à nouveau au format .xlsx.") % {"sheet": sheet_name}) from exc
     finally:
-        workbook.close()
-        if formula_book is not None:
-            formula_book.close()
+        for book in books:
+            book.close()
 
 
 def _header_map(header: Sequence[Any], *, filename, sheet_name, columns, report) -> dict[str, int] | None:
@@ -525,10 +552,27 @@ def _header_map(header: Sequence[Any], *, filename, sheet_name, columns, report)
     return present
 
 
-def _read_rows(rows: Iterable[Sequence[Any]], formula_rows, *, filename, sheet_name, columns, report, progress,
-               estimate, max_rows) -> Table | None:
-    known_names = [c.name for c in columns]
-    iterator = iter(rows)
+def _no_header_problem(header, iterator, *, sheet_name, known_names) -> FileProblem:
+    """Why row 1 gives no known header: headers found in rows 2–6 (a title row above them), row 1
+    empty, or no expected name in it."""
+    for number, values in enumerate(iterator, start=2):
+        if number > 6:
+            break
+        if values and any(normalize_header(v) in known_names for v in values if isinstance(v, str)):
+            return FileProblem(_("Les en-têtes sont en ligne %(n)s de la feuille « %(sheet)s » : ils doivent être "
+                                 "en ligne 1 (supprimez les lignes au-dessus).") % {"n": number, "sheet": sheet_name})
+    if header is None or _is_empty(header):
+        return FileProblem(_("La ligne 1 de la feuille « %(sheet)s » est vide : elle doit contenir les en-têtes de "
+                             "colonnes en majuscules (%(names)s…).") % {
+            "sheet": sheet_name, "names": ", ".join(known_names[:4])})
+    return FileProblem(_("La ligne 1 de la feuille « %(sheet)s » ne contient aucun en-tête attendu : la première "
+                         "ligne doit contenir les en-têtes de colonnes en majuscules (%(names)s…).") % {
+        "sheet": sheet_name, "names": ", ".join(known_names[:4])})
+
+
+def _read_header_row(iterator, formula_rows, *, filename, sheet_name, columns, report) -> dict[str, int]:
+    """Row 1 (the formula rows kept in step): the known columns' positions (:func:`_header_map`), or a
+    :class:`FileProblem` when it has none."""
     header = next(iterator, None)
     if formula_rows is not None:
         next(formula_rows, None)
@@ -536,20 +580,40 @@ def _read_rows(rows: Iterable[Sequence[Any]], formula_rows, *, filename, sheet_n
     if header is not None and not _is_empty(header):
         present = _header_map(header, filename=filename, sheet_name=sheet_name, columns=columns, report=report)
     if present is None:
-        # A title row above the headers? Look a few rows down to say so.
-        for number, values in enumerate(iterator, start=2):
-            if number > 6:
-                break
-            if values and any(normalize_header(v) in known_names for v in values if isinstance(v, str)):
-                raise FileProblem(_("Les en-têtes sont en ligne %(n)s de la feuille « %(sheet)s » : ils doivent être "
-                                    "en ligne 1 (supprimez les lignes au-dessus).") % {"n": number, "sheet": sheet_name})
-        if header is None or _is_empty(header):
-            raise FileProblem(_("La ligne 1 de la feuille « %(sheet)s » est vide : elle doit contenir les en-têtes de "
-                                "colonnes en majuscules (%(names)s…).") % {
-                "sheet": sheet_name, "names": ", ".join(known_names[:4])})
-        raise FileProblem(_("La ligne 1 de la feuille « %(sheet)s » ne contient aucun en-tête attendu : la première "
-                            "ligne doit contenir les en-têtes de colonnes en majuscules (%(names)s…).") % {
-            "sheet": sheet_name, "names": ", ".join(known_names[:4])})
+        raise _no_header_problem(header, iterator, sheet_name=sheet_name, known_names=[c.name for c in columns])
+    return present
+
+
+def _row_values(number: int, values, formula_values, wanted, *, filename, sheet_name, report) -> dict[str, Any]:
+    """The known columns' values of one row: text trimmed, empty cells dropped; a formula without a
+    cached value is an error naming its cell (Excel reference), and the cell is dropped."""
+    width = len(values)
+    row_values: dict[str, Any] = {}
+    for name, index in wanted:
+        value = values[index] if index < width else None
+        if value is None and formula_values is not None and index < len(formula_values) \
+                and formula_values[index] is not None:
+            report.error(filename, _("Formule sans valeur calculée en %(cell)s : ouvrez le fichier dans Excel, "
+                                     "enregistrez-le, ou remplacez la formule par sa valeur.") % {
+                "cell": f"{column_letter(index)}{number}"}, sheet=sheet_name, row=number, column=name,
+                value=formula_values[index])
+            continue
+        if isinstance(value, str):
+            value = value.strip()
+            if value == "":
+                continue
+        if value is not None:
+            row_values[name] = value
+    return row_values
+
+
+def _read_rows(rows: Iterable[Sequence[Any]], formula_rows, *, filename, sheet_name, columns, report, progress,
+               estimate, max_rows) -> Table | None:
+    """The data rows after the header, each keeping its Excel number; empty rows skipped; more than
+    ``max_rows`` non-empty rows is a :class:`FileProblem`. ``progress`` every 500 rows and at the end."""
+    iterator = iter(rows)
+    present = _read_header_row(iterator, formula_rows, filename=filename, sheet_name=sheet_name, columns=columns,
+                           report=report)
     wanted = sorted(present.items(), key=lambda kv: kv[1])
     table = Table(file=filename, sheet=sheet_name, present=present, rows=[])
     count = 0
@@ -559,23 +623,8 @@ def _read_rows(rows: Iterable[Sequence[Any]], formula_rows, *, filename, sheet_n
             progress(number, estimate)
         if not values:
             continue
-        width = len(values)
-        row_values: dict[str, Any] = {}
-        for name, index in wanted:
-            value = values[index] if index < width else None
-            if value is None and formula_values is not None and index < len(formula_values) \
-                    and formula_values[index] is not None:
-                report.error(filename, _("Formule sans valeur calculée en %(cell)s : ouvrez le fichier dans Excel, "
-                                         "enregistrez-le, ou remplacez la formule par sa valeur.") % {
-                    "cell": f"{column_letter(index)}{number}"}, sheet=sheet_name, row=number, column=name,
-                    value=formula_values[index])
-                continue
-            if isinstance(value, str):
-                value = value.strip()
-                if value == "":
-                    continue
-            if value is not None:
-                row_values[name] = value
+        row_values = _row_values(number, values, formula_values, wanted, filename=filename, sheet_name=sheet_name,
+                                 report=report)
         if not row_values:
             continue  # empty row (or only unknown columns, already warned about via the header)
         count += 1

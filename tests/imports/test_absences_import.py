@@ -1013,3 +1013,22 @@ def test_a_big_report_is_bounded_and_the_full_one_is_an_xlsx(client, demo, perio
     # The full report is purged with the uploaded files.
     assert import_files_purge(older_than_days=-1) == 2
     assert client.get(reverse("job-download", kwargs={"pk": job.pk})).status_code == 404
+
+
+@pytest.mark.django_db
+def test_section_alias_in_any_case_and_the_message_of_another_section(til, make_stay):
+    """SECTION is compared without case; another section's alias names both. The line's ``days``
+    shows each typed code (its first character) and ``·`` for a present day; the resident is kept
+    only on a line without error."""
+    stay = make_stay("EXT-1")
+    make_stay("EXT-2")
+    validation = validate(til, csv_bytes([line("EXT-1", "22", alias="til-hp"),
+                                          line("EXT-2", {1: "2", 2: "21"}, alias="TIL-HT")]))
+    first, second = validation.rows
+    assert first["errors"] == [] and first["resident_id"] == stay.resident_id
+    assert first["days"] == "22" + "·" * 28
+    assert [(e["column"], e["value"], e["message"]) for e in second["errors"]] == [
+        ("SECTION", "TIL-HT", "La section « TIL-HT » n'est pas celle importée (TIL-HP)."),
+        ("2", "21", "Le code d'absence doit tenir en 1 caractère.")]
+    assert second["resident_id"] is None and second["resident"] == "Nom-EXT-2 Jeanne"
+    assert second["days"] == "22" + "·" * 28

@@ -8,10 +8,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from billing.models import Invoice, Payment
 from billing.services.payments import Debtor, debtor_credit
 from imports.models import ImportRun
+from imports.services.payments_import import payments_import_validate
 from payers.models import Payer
 from structures.models import SectionAccess
 from tests.billing.payment_helpers import issued_invoice, paying_relative, resident_in
@@ -134,3 +136,80 @@ def test_browser_upload(client, site):
     assert Invoice.objects.get(pk=site["a"].pk).paid_amount == D("100.00")
     other = reverse("imports:payments", kwargs={"alias": "IMP-OTHER"})
     assert client.get(other).status_code == 404
+
+
+def _errors(site, text: str, **kwargs) -> list[tuple]:
+    """Validation only: every error as ``(row, column, value, message)``, in report order."""
+    validation = payments_import_validate(section=site["section"], data=text.encode(), **kwargs)
+    return [(e["row"], p["column"], p["value"], p["message"]) for e in validation.report for p in e["errors"]]
+
+
+def test_each_column_rule_reports_its_own_message(site):
+    a = site["a"].number
+    text = HEADER + (
+        f";5,00;CHEQUE;{a};;;1;;\n"
+        f"01/03/2026;;CHEQUE;{a};;;2;;\n"
+        f"01/03/2026;5,001;CHEQUE;{a};;;3;;\n"
+        f"01/03/2026;5,00;;{a};;;4;;\n"
+        f"01/03/2026;5,00;CHEQUE;{a};;;{'R' * 81};{'T' * 121};{'C' * 251}\n"
+        ";;;;;;;;seul un commentaire\n")
+    assert _errors(site, text) == [
+        (2, "DATE", "", "La date est obligatoire."),
+        (3, "MONTANT", "", "Le montant est obligatoire."),
+        (4, "MONTANT", "5,001", "Au plus deux décimales."),
+        (5, "MODE", "", "Le mode est obligatoire."),
+        (6, "REFERENCE", "R" * 80, "Au plus 80 caractères."),
+        (6, "TIREUR", "T" * 80, "Au plus 120 caractères."),
+        (6, "COMMENTAIRE", "C" * 80, "Au plus 250 caractères."),
+        (7, "DATE", "", "La date est obligatoire."),
+        (7, "MONTANT", "", "Le montant est obligatoire."),
+        (7, "MODE", "", "Le mode est obligatoire."),
+        (7, "FACTURE", "", "Indiquez une et une seule des colonnes FACTURE, REF_EXTERNE ou PAYEUR."),
+    ]
+
+
+def test_invoice_must_be_an_issued_invoice_and_its_number_any_case(site):
+    from billing.services.issuing import credit_note_create
+
+    credit = credit_note_create(invoice=site["a"])  # the whole of A: A is cancelled
+    text = HEADER + (f"01/03/2026;5,00;CHEQUE;{credit.number};;;1;;\n"
+                     f"01/03/2026;5,00;CHEQUE;{site['a'].number};;;2;;\n")
+    assert _errors(site, text) == [
+        (2, "FACTURE", credit.number, "Ce n'est pas une facture émise à régler (avoir)."),
+        (3, "FACTURE", site["a"].number, "Ce n'est pas une facture émise à régler (Annulée)."),
+    ]
+    validation = payments_import_validate(section=site["section"], data=(
+        HEADER + f"01/03/2026;5,00;chq;;;;1;;\n01/03/2026;5,00;CHEQUE;{site['b'].number.lower()};;;1;;\n").encode())
+    assert [(e["row"], [p["column"] for p in e["errors"]]) for e in validation.report] == [(2, ["FACTURE"])]
+    assert [(p.invoice, p.mode) for p in validation.planned] == [(site["b"], Payment.Mode.CHEQUE)]
+
+
+def test_external_ref_without_invoice_goes_to_the_paying_relative_else_the_resident(site):
+    alone = resident_in(site["section"], last_name="SEUL", external_ref="R003")
+    helped = resident_in(site["section"], last_name="AIDE", external_ref="R004")
+    daughter = paying_relative(helped, last_name="AIDE", first_name="Lise")
+    validation = payments_import_validate(section=site["section"], data=(
+        HEADER + "01/03/2026;5,00;ESP;;R003;;;;\n01/03/2026;6,00;VIR;;R004;;;;\n").encode())
+    assert validation.ok
+    assert [(p.debtor, p.debtor_label, p.mode) for p in validation.planned] == [
+        (Debtor(site["section"].pk, Invoice.DebtorKind.RESIDENT, resident_id=alone.pk), alone.full_name,
+         Payment.Mode.CASH),
+        (Debtor(site["section"].pk, Invoice.DebtorKind.RELATIVE, resident_id=helped.pk, relative_id=daughter.pk),
+         str(daughter), Payment.Mode.TRANSFER)]
+
+
+def test_file_level_errors(site):
+    assert _errors(site, "DATE;MONTANT;MODE;FACTURE;BANQUE\n01/03/2026;5;CHEQUE;X;Y\n") == [
+        (1, "BANQUE", "BANQUE", "Colonne inconnue (colonnes attendues : DATE, MONTANT, MODE, FACTURE, REF_EXTERNE, "
+                                "PAYEUR, REFERENCE, TIREUR, COMMENTAIRE).")]
+    assert _errors(site, HEADER) == [(None, "", "", "Le fichier ne contient aucune ligne de règlement.")]
+
+
+def test_duplicate_lines_are_accepted_when_allowed_and_cancelled_payments_do_not_count(site):
+    line = f"01/03/2026;50,00;CHEQUE;{site['a'].number};;;1234;;\n"
+    assert not _errors(site, HEADER + line * 2, allow_duplicates=True)
+    assert _errors(site, HEADER + line * 2)[0][:2] == (3, "REFERENCE")
+    Payment.objects.create(section=site["section"], debtor_kind="resident", resident=site["durand"],
+                           date=date(2026, 3, 1), amount=D("50.00"), mode=Payment.Mode.CHEQUE, reference="1234",
+                           cancelled_at=timezone.now(), cancel_reason="Saisie en double")
+    assert not _errors(site, HEADER + line)

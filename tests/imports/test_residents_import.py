@@ -918,3 +918,38 @@ def test_taken_over_mandate_keeps_its_sequence(demo, files):
     assert (generated.status, generated.next_sequence_type, generated.last_collection_date) == ("pending", "FRST", None)
     assert line(4, "DERNIER_PRELEVEMENT", "05/10/2025", "Date du dernier prélèvement ignorée sans RUM : seul un "
                 "mandat repris (avec sa RUM) garde sa séquence.") in (out + err)
+
+
+def test_social_aid_with_a_payer_other_than_a_departement_gives_only_the_ash_rule(demo, files):
+    """AIDE_SOCIALE = 1 with a non-département payer having an ASH group: no « everything » rule, only
+    the accommodation taken in full by the ASH group (priority 20)."""
+    from payers.models import Payer, PayerGroup
+
+    mutual = Payer.objects.get(organisation=demo["organisation"], code="MUTSAN")
+    ash = PayerGroup.objects.create(payer=mutual, code="ASH", label="Aide sociale")
+    code, _out, err = run(files.residents([resident_row(1, PAYEUR="MUTSAN", AIDE_SOCIALE=1)]))
+    assert code == 0, err
+    rules = [(r.payer.code, r.group, r.scope, r.mode, r.priority, r.valid_from)
+             for r in CoverageRule.objects.filter(stay__resident__external_ref="EXT-0001")]
+    assert rules == [("MUTSAN", ash, "accommodation", "all", 20, date(2026, 11, 2))]
+
+
+def test_generated_rum_avoids_the_rums_of_the_database_and_of_the_files(demo, files):
+    """A pending mandate's RUM ``<ESTABLISHMENT>-<REF_EXTERNE>`` already taken (by a mandate of the
+    establishment or a RUM of the file, any case) gets ``-2``, ``-3``…; the holder defaults to the
+    resident."""
+    existing = ResidentFactory(organisation=demo["organisation"])
+    for rum in ("TIL-EXT-0001", "TIL-EXT-0001-2"):
+        Mandate.objects.create(establishment=demo["establishments"]["TIL"], resident=existing, rum=rum,
+                               iban=VALID_IBAN, account_holder="X", signature_date=date(2020, 1, 1), status="active")
+    residents = files.residents([
+        resident_row(1, **WITH_IBAN),
+        resident_row(2, **WITH_IBAN),
+        resident_row(3, **{**WITH_RUM, "RUM": "til-ext-0002"}),
+    ])
+    code, _out, err = run(residents)
+    assert code == 0, err
+    generated = {m.resident.external_ref: (m.rum, m.status, m.account_holder)
+                 for m in Mandate.objects.filter(resident__external_ref__in=["EXT-0001", "EXT-0002"])}
+    assert generated == {"EXT-0001": ("TIL-EXT-0001-3", "pending", "MÜLLER-ÉLODIE D'ARÇY Hélène"),
+                         "EXT-0002": ("TIL-EXT-0002-2", "pending", "MÜLLER-ÉLODIE D'ARÇY Hélène")}
