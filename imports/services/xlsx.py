@@ -502,8 +502,8 @@ def _read(handle, *, filename, columns, report, progress, max_rows) -> Table | N
         has_formula = _scan_first_sheet(archive, names, sheet, filename=filename, report=report)
         estimate = sheet.max_row if isinstance(getattr(sheet, "max_row", None), int) else None
         sheet.reset_dimensions()
-        formula_rows = _formula_rows(handle, books) if has_formula else None
         try:
+            formula_rows = _formula_rows(handle, books) if has_formula else None
             return _read_rows(sheet.iter_rows(values_only=True), formula_rows, filename=filename,
                               sheet_name=sheet_name, columns=columns, report=report, progress=progress,
                               estimate=estimate, max_rows=max_rows)

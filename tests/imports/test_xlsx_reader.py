@@ -83,3 +83,27 @@ def test_progress_every_500_rows_then_done():
                           progress=lambda n, total: calls.append((n, total)))
     assert not errors and len(table.rows) == 1200
     assert calls == [(500, 1201), (1000, 1201), (1201, 1201)]
+
+
+def test_a_failure_reading_the_formulas_is_a_french_message(monkeypatch):
+    """A sheet with formulas is read a second time (the formulas beside their cached values); if that
+    read fails, the user gets the damaged-sheet message, never a traceback."""
+    from imports.services import xlsx
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Feuille"
+    sheet.append(["NOM", "AGE"])
+    sheet.append(["Martin", "=40+2"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    real_load = xlsx._load
+
+    def load(handle, *, data_only):
+        if not data_only:
+            raise KeyError("xl/worksheets/sheet1.xml")
+        return real_load(handle, data_only=data_only)
+
+    monkeypatch.setattr(xlsx, "_load", load)
+    _refused(buffer.getvalue(), "Le classeur est illisible (feuille « Feuille » endommagée) : ouvrez-le dans Excel et "
+                                "enregistrez-le à nouveau au format .xlsx.")
