@@ -16,6 +16,7 @@ from residents.models import Relative
 
 from .checks import Check
 from .generation import line_label, load_context, load_stays
+from .period_data import PeriodData
 from . import engine
 
 
@@ -50,10 +51,11 @@ def stay_simulate(*, stay, year: int, month: int) -> dict:
     plans, computed by the engine in memory: nothing is written (no invoice, no period). Raises
     ``ValidationError`` when the calendar lacks days of the month."""
     start, end = month_bounds(year, month)
-    ctx = load_context(section=stay.section, start=start, end=end)
+    rows = PeriodData(section=stay.section, start=start, end=end, stay_pks=[stay.pk])  # read once for both
+    ctx = load_context(section=stay.section, start=start, end=end, data=rows)
     warnings: list[str] = []
     lines: list[engine.Line] = []
-    for data in load_stays(section=stay.section, start=start, end=end, stay_pks=[stay.pk]):
+    for data in load_stays(section=stay.section, start=start, end=end, data=rows):
         lines.extend(engine.compute_stay(stay=data, ctx=ctx, start=start, end=end, warnings=warnings))
     by_debtor: dict[engine.Debtor, list] = defaultdict(list)
     for line in lines:

@@ -45,6 +45,7 @@ from ..models.catalog import LODGING_KINDS
 from . import engine
 from .catalog import tariff_add, tariff_history
 from .generation import REASON_SUFFIX, _invoice_key_of, _line_key, _vat_rate, load_context, load_stays
+from .period_data import PeriodData
 from .issuing import invoices_issue
 
 HABILITATED_KINDS = LODGING_KINDS
@@ -181,10 +182,11 @@ def _invoiced_days(*, section, product: Product):
 
 def _expected_days(*, section, period: BillingPeriod, product: Product, names: dict):
     """{(key, resident_id, day): (unit price, quantity, reason, stay id)} with today's data."""
-    ctx = load_context(section=section, start=period.start, end=period.end)
+    data = PeriodData(section=section, start=period.start, end=period.end)  # read once for both
+    ctx = load_context(section=section, start=period.start, end=period.end, data=data)
     expected: dict[tuple, tuple] = {}
     warnings: list[str] = []
-    for stay in load_stays(section=section, start=period.start, end=period.end):
+    for stay in load_stays(section=section, start=period.start, end=period.end, data=data):
         names[stay.resident_id] = stay.resident_name
         items = engine.day_items(stay=stay, ctx=ctx, start=period.start, end=period.end, warnings=warnings)
         if stay.social_aid:  # as in generation: the ASH département pays the hébergement
