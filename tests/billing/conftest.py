@@ -94,3 +94,18 @@ def billing_setup(db):
         PayerGroup.objects.create(payer=payer, code="ASH", label="Aide sociale hébergement")
         setup.payers[code] = payer
     return setup
+
+
+@pytest.fixture
+def april_issued(billing_setup):
+    """April 2026 generated and issued, with two APA residents of the CD01 (their share goes to the payer)."""
+    from billing.services.generation import period_generate
+    from billing.services.issuing import period_issue
+
+    for gir in (1, 3):
+        stay = billing_setup.stay(gir=gir, domicile="01")
+        billing_setup.apa(stay, "CD01")
+    period = billing_setup.period(date(2026, 4, 1), date(2026, 4, 30), label="avril 2026")
+    period_generate(period=period)
+    period_issue(period=period, issue_date=date(2026, 5, 2))
+    return period

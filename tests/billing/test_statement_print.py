@@ -15,8 +15,6 @@ from pypdf import PdfReader
 
 from billing.models import BillingPeriod, Statement
 from billing.services import statement_documents as documents
-from billing.services.generation import period_generate
-from billing.services.issuing import period_issue
 from billing.services.statements import statements_create, statements_validate
 from core.models import Job
 from core.services.jobs import job_rerun, job_run
@@ -46,14 +44,9 @@ def _file_text(job: Job) -> str:
 
 
 @pytest.fixture
-def april(billing_setup):
+def april(billing_setup, april_issued):
     """April issued; the CD01 statement comes from its invoices, three more payers get one each (empty)."""
-    for gir in (1, 3):
-        stay = billing_setup.stay(gir=gir, domicile="01")
-        billing_setup.apa(stay, "CD01")
-    period = billing_setup.period(date(2026, 4, 1), date(2026, 4, 30), label="avril 2026")
-    period_generate(period=period)
-    period_issue(period=period, issue_date=date(2026, 5, 2))
+    period = april_issued
     org = billing_setup.establishment.organisation
     Payer.objects.filter(code="CD01").update(name="Conseil départemental Ain")
     Payer.objects.filter(code="CD69").update(name="Métropole Rhône")

@@ -25,14 +25,8 @@ D = Decimal
 
 
 @pytest.fixture
-def april(billing_setup):
-    for gir in (1, 3):
-        stay = billing_setup.stay(gir=gir, domicile="01")
-        billing_setup.apa(stay, "CD01")
-    period = billing_setup.period(date(2026, 4, 1), date(2026, 4, 30), label="avril 2026")
-    period_generate(period=period)
-    period_issue(period=period, issue_date=date(2026, 5, 2))
-    return period
+def april(april_issued):
+    return april_issued
 
 
 @pytest.fixture
