@@ -50,6 +50,7 @@ class PeriodData:
         self.section, self.start, self.end = section, start, end
         self.establishment = section.establishment
         self.stay_pks = stay_pks
+        self._other_products: dict[int, Product] = {}
 
     # -- the section's set-up -------------------------------------------------------------------
     @cached_property
@@ -76,12 +77,12 @@ class PeriodData:
         return {p.pk: p for p in Product.objects.filter(establishment=self.establishment)}
 
     def products_for(self, ids) -> dict[int, Product]:
-        """Products by id, those of another establishment (never expected) read on demand."""
-        known = self.products
-        missing = set(ids) - known.keys()
+        """Products by id: the establishment's, and those of another establishment (never expected) read on
+        demand — kept apart, so that ``products`` stays the establishment's own (the engine's context)."""
+        missing = set(ids) - self.products.keys() - self._other_products.keys()
         if missing:
-            known.update({p.pk: p for p in Product.objects.filter(pk__in=missing)})
-        return known
+            self._other_products.update({p.pk: p for p in Product.objects.filter(pk__in=missing)})
+        return {**self.products, **self._other_products} if self._other_products else self.products
 
     @cached_property
     def tariffs(self) -> dict[int, list[tuple[date, object]]]:
